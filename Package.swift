@@ -1,0 +1,89 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Strict settings on every target (see STYLE.md): explicit `any`, imports internal unless re-exported.
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let nioCore: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
+let nioPosix: Target.Dependency = .product(name: "NIOPosix", package: "swift-nio")
+let nioHTTP1: Target.Dependency = .product(name: "NIOHTTP1", package: "swift-nio")
+let nioEmbedded: Target.Dependency = .product(name: "NIOEmbedded", package: "swift-nio")
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+
+let package = Package(
+    name: "portcullis",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "portcullis", targets: ["portcullis"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // System OpenSSL 3 (Debian libssl-dev) plus a header of one-line wrappers for its macros.
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        // The only module that talks to OpenSSL: TLS handler, contexts, hashes, HMAC, signatures, random.
+        .target(
+            name: "PortcullisTLS",
+            dependencies: ["COpenSSL", nioCore],
+            swiftSettings: strict
+        ),
+        // HTTP/1 wire types shared by every layer: head parser, header access, gateway responses, addresses.
+        .target(
+            name: "PortcullisCore",
+            dependencies: [nioCore],
+            swiftSettings: strict
+        ),
+        // YAML -> validated, immutable config values; errors carry file:line:column and key path.
+        .target(
+            name: "PortcullisConfig",
+            dependencies: ["PortcullisCore", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strict
+        ),
+        // Authorizer steps (none, ip; later jwt, sigv4, api keys, external) and their outcomes.
+        .target(
+            name: "PortcullisAuth",
+            dependencies: ["PortcullisCore", "PortcullisConfig", "PortcullisTLS", nioCore, logging],
+            swiftSettings: strict
+        ),
+        // Server pipeline, router, request phases, upstream pools, gateway responses, access log.
+        .target(
+            name: "PortcullisProxy",
+            dependencies: [
+                "PortcullisCore", "PortcullisConfig", "PortcullisAuth", "PortcullisTLS",
+                nioCore, nioPosix, nioHTTP1, logging,
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "portcullis",
+            dependencies: [
+                "PortcullisProxy", "PortcullisConfig", "PortcullisCore", "PortcullisAuth", "PortcullisTLS",
+                nioCore, nioPosix, logging,
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "PortcullisCoreTests", dependencies: ["PortcullisCore", nioCore]),
+        .testTarget(name: "PortcullisConfigTests", dependencies: ["PortcullisConfig", "PortcullisCore"]),
+        .testTarget(name: "PortcullisTLSTests", dependencies: ["PortcullisTLS", nioCore, nioEmbedded, nioPosix]),
+        .testTarget(name: "PortcullisAuthTests", dependencies: ["PortcullisAuth", "PortcullisCore", "PortcullisConfig", nioCore, nioEmbedded]),
+        .testTarget(
+            name: "PortcullisProxyTests",
+            dependencies: ["PortcullisProxy", "PortcullisCore", "PortcullisConfig", "PortcullisAuth", nioCore, nioEmbedded, nioPosix, nioHTTP1, logging]
+        ),
+    ]
+)
