@@ -1,0 +1,53 @@
+public import PortcullisCore
+
+/// What an authorizer may look at: the parsed head and what routing learned. It knows nothing of
+/// channels; the proxy builds one per request from its own state.
+public struct AuthRequest: Sendable {
+    public var head: HTTPRequestHead
+    public var clientIP: IPAddress?
+    public var requestID: String
+    /// The matched route's template (`/items/{id}`) and its parameters.
+    public var resourcePath: String
+    public var pathParameters: [(String, String)]
+    public var api: APIRef
+
+    /// The API identity needed for ARNs and messages.
+    public struct APIRef: Sendable {
+        public var id: String
+        public var stage: String
+        public var region: String
+        public var account: String
+        public init(id: String, stage: String, region: String, account: String) {
+            self.id = id
+            self.stage = stage
+            self.region = region
+            self.account = account
+        }
+    }
+
+    public init(
+        head: HTTPRequestHead, clientIP: IPAddress?, requestID: String, resourcePath: String,
+        pathParameters: [(String, String)], api: APIRef
+    ) {
+        self.head = head
+        self.clientIP = clientIP
+        self.requestID = requestID
+        self.resourcePath = resourcePath
+        self.pathParameters = pathParameters
+        self.api = api
+    }
+
+    /// `arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/METHOD/PATH`, as API Gateway names the method.
+    public var methodARN: String {
+        let stage = api.stage.isEmpty ? "$default" : api.stage
+        var path = head.path
+        if !api.stage.isEmpty, path.hasPrefix("/" + api.stage) { path.removeFirst(api.stage.count + 1) }
+        return "arn:aws:execute-api:\(api.region):\(api.account):\(api.id)/\(stage)/\(head.method.name)\(path)"
+    }
+}
+
+/// The outcome of one authorizer step or of a whole chain: outcomes are values (STYLE.md).
+public enum AuthDecision: Sendable {
+    case allow(Identity?)
+    case refuse(Refusal)
+}

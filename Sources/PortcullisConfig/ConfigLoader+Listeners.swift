@@ -1,0 +1,83 @@
+import Yams
+
+extension ConfigLoader {
+    static func parseListeners(_ r: YAMLReader, _ node: Node, _ path: String) -> [ListenerConfig] {
+        r.sequence(node, path).compactMap { n, p in parseListener(r, n, p) }
+    }
+
+    static func parseListener(_ r: YAMLReader, _ node: Node, _ path: String) -> ListenerConfig? {
+        var l = ListenerConfig(name: "", host: "", port: -1, isPrivate: false, vpce: nil, tls: nil)
+        for (key, v, p) in r.mapping(node, path, allowed: ["name", "listen", "private", "vpce", "tls"]) {
+            switch key {
+            case "name": l.name = r.string(v, p) ?? ""
+            case "listen":
+                guard let s = r.string(v, p) else { continue }
+                if let (h, port) = splitHostPort(s) {
+                    l.host = h
+                    l.port = port
+                } else {
+                    r.fail(v, p, "invalid listen address \"\(s)\"; write it as HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:8080")
+                }
+            case "private": l.isPrivate = r.bool(v, p) ?? false
+            case "vpce": l.vpce = r.string(v, p)
+            case "tls": l.tls = parseTLS(r, v, p)
+            default: break
+            }
+        }
+        if l.name.isEmpty { r.fail(node, "\(path).name", "every listener needs a name") }
+        if l.port < 0 { r.fail(node, "\(path).listen", "every listener needs listen: HOST:PORT") }
+        return l
+    }
+
+    static func splitHostPort(_ s: String) -> (String, Int)? {
+        var host: Substring
+        var portText: Substring
+        if s.hasPrefix("[") {
+            guard let close = s.firstIndex(of: "]") else { return nil }
+            host = s[s.index(after: s.startIndex)..<close]
+            let rest = s[s.index(after: close)...]
+            guard rest.hasPrefix(":") else { return nil }
+            portText = rest.dropFirst()
+        } else {
+            guard let colon = s.lastIndex(of: ":") else { return nil }
+            host = s[..<colon]
+            portText = s[s.index(after: colon)...]
+        }
+        guard let port = Int(portText), (0...65535).contains(port), !host.isEmpty else { return nil }
+        return (String(host), port)
+    }
+
+    static func parseTLS(_ r: YAMLReader, _ node: Node, _ path: String) -> TLSListenerConfig? {
+        var t = TLSListenerConfig(
+            certificates: [], minVersion: "1.2", ciphers: nil, clientAuth: .none, clientCA: nil, sessionTickets: true)
+        let keys = ["certificates", "min_version", "ciphers", "client_auth", "client_ca", "session_tickets"]
+        for (key, v, p) in r.mapping(node, path, allowed: keys) {
+            switch key {
+            case "certificates":
+                for (cn, cp) in r.sequence(v, p) {
+                    var cert = "", keyPath = ""
+                    for (ck, cv, cpp) in r.mapping(cn, cp, allowed: ["cert", "key"]) {
+                        if ck == "cert" { cert = r.resolvePath(r.string(cv, cpp) ?? "") } else { keyPath = r.resolvePath(r.string(cv, cpp) ?? "") }
+                    }
+                    if cert.isEmpty || keyPath.isEmpty { r.fail(cn, cp, "a certificate needs both cert: and key:") }
+                    t.certificates.append(.init(cert: cert, key: keyPath))
+                }
+            case "min_version":
+                let s = r.string(v, p) ?? "1.2"
+                if s == "1.2" || s == "1.3" { t.minVersion = s } else { r.fail(v, p, "min_version must be \"1.2\" or \"1.3\"") }
+            case "ciphers": t.ciphers = r.string(v, p)
+            case "client_auth":
+                let s = r.string(v, p) ?? "none"
+                if let a = TLSListenerConfig.ClientAuth(rawValue: s) { t.clientAuth = a } else {
+                    r.fail(v, p, "client_auth must be none, optional or require" + Suggest.hint(for: s, in: ["none", "optional", "require"]))
+                }
+            case "client_ca": t.clientCA = r.string(v, p).map(r.resolvePath)
+            case "session_tickets": t.sessionTickets = r.bool(v, p) ?? true
+            default: break
+            }
+        }
+        if t.certificates.isEmpty { r.fail(node, "\(path).certificates", "tls needs at least one certificate: [{cert: server.crt, key: server.key}]") }
+        if t.clientAuth != .none && t.clientCA == nil { r.fail(node, "\(path).client_ca", "client_auth \(t.clientAuth.rawValue) needs client_ca: a PEM bundle of trusted CAs") }
+        return t
+    }
+}

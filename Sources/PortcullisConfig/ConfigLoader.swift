@@ -1,0 +1,150 @@
+import Foundation
+public import PortcullisCore
+import Yams
+
+/// Reads a config file into a validated `PortcullisConfig`, or a `ConfigError` listing every problem.
+/// Runs off the event loops (startup, `check`, SIGHUP reload); may use Foundation.
+public enum ConfigLoader {
+    static let topKeys = [
+        "workers", "listeners", "limits", "access_log", "trusted_proxies", "shutdown_grace", "apis",
+        "authorizers", "upstreams", "gateway_responses", "admin", "state",
+    ]
+
+    public static func load(
+        path: String, environment: [String: String]? = nil
+    ) throws(ConfigError) -> PortcullisConfig {
+        let environment = environment ?? ProcessInfo.processInfo.environment
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigError([ConfigIssue(file: path, line: 0, column: 0, keyPath: "", message: "cannot read file: \(error.localizedDescription)")])
+        }
+        return try parse(text, file: path, environment: environment)
+    }
+
+    public static func parse(
+        _ text: String, file: String, environment: [String: String] = [:]
+    ) throws(ConfigError) -> PortcullisConfig {
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: text) else {
+                throw ConfigError([ConfigIssue(file: file, line: 0, column: 0, keyPath: "", message: "the file is empty")])
+            }
+            root = node
+        } catch let e as ConfigError {
+            throw e
+        } catch {
+            throw ConfigError([yamlIssue(error, file: file)])
+        }
+        let r = YAMLReader(file: file, environment: environment)
+        var config = PortcullisConfig(
+            file: file, workers: nil, listeners: [], limits: LimitsConfig(), accessLog: .stdout,
+            trustedProxies: [], shutdownGrace: .seconds(10), apis: [], authorizers: [:], upstreams: [:],
+            gatewayResponses: [:])
+        var apiNodes: [(Node, String)] = []
+        for (key, value, path) in r.mapping(root, "", allowed: topKeys) {
+            switch key {
+            case "workers":
+                if r.string(value, path) == "auto" { config.workers = nil } else { config.workers = r.int(value, path, range: 1...1024) }
+            case "listeners": config.listeners = parseListeners(r, value, path)
+            case "limits": config.limits = parseLimits(r, value, path)
+            case "access_log": config.accessLog = parseAccessLog(r, value, path)
+            case "trusted_proxies": config.trustedProxies = parseCIDRs(r, value, path)
+            case "shutdown_grace": config.shutdownGrace = r.duration(value, path) ?? .seconds(10)
+            case "apis": apiNodes = r.sequence(value, path)
+            case "authorizers": config.authorizers = parseAuthorizers(r, value, path)
+            case "upstreams": config.upstreams = parseUpstreams(r, value, path)
+            case "gateway_responses": config.gatewayResponses = parseGatewayResponses(r, value, path)
+            default: break  // admin, state: reserved for later issues, accepted as mappings
+            }
+        }
+        let refs = References(
+            upstreams: Set(config.upstreams.keys), authorizers: Set(config.authorizers.keys),
+            listeners: config.listeners.map(\.name))
+        config.apis = apiNodes.compactMap { parseAPI(r, $0.0, $0.1, refs: refs) }
+        checkGlobal(r, config, root)
+        if !r.issues.isEmpty { throw ConfigError(r.issues) }
+        return config
+    }
+
+    static func yamlIssue(_ error: any Error, file: String) -> ConfigIssue {
+        if let y = error as? YamlError {
+            switch y {
+            case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
+                return ConfigIssue(file: file, line: mark.line, column: mark.column, keyPath: "", message: "YAML syntax: \(problem)")
+            case .duplicatedKeysInMapping(let dups, let ctx):
+                return ConfigIssue(file: file, line: ctx.mark.line, column: ctx.mark.column, keyPath: "", message: "duplicate keys: \(dups.joined(separator: ", "))")
+            default: break
+            }
+        }
+        return ConfigIssue(file: file, line: 0, column: 0, keyPath: "", message: "YAML: \(error)")
+    }
+
+    struct References {
+        var upstreams: Set<String>
+        var authorizers: Set<String>
+        var listeners: [String]
+    }
+
+    static func checkGlobal(_ r: YAMLReader, _ c: PortcullisConfig, _ root: Node) {
+        if c.listeners.isEmpty { r.fail(root, "listeners", "at least one listener is required, e.g. listeners: [{name: public, listen: \"127.0.0.1:8080\"}]") }
+        var seenListen = Set<String>()
+        var seenNames = Set<String>()
+        for (i, l) in c.listeners.enumerated() {
+            if !seenNames.insert(l.name).inserted { r.fail(nil, "listeners[\(i)].name", "duplicate listener name \"\(l.name)\"") }
+            if l.port != 0 && !seenListen.insert("\(l.host):\(l.port)").inserted {
+                r.fail(nil, "listeners[\(i)].listen", "\(l.host):\(l.port) is used by two listeners")
+            }
+        }
+        var apiNames = Set<String>()
+        for (i, a) in c.apis.enumerated() where !apiNames.insert(a.name).inserted {
+            r.fail(nil, "apis[\(i)].name", "duplicate API name \"\(a.name)\"")
+        }
+    }
+
+    static func parseCIDRs(_ r: YAMLReader, _ node: Node, _ path: String) -> [CIDR] {
+        r.sequence(node, path).compactMap { n, p in
+            guard let s = r.string(n, p) else { return nil }
+            guard let c = CIDR(s) else {
+                r.fail(n, p, "invalid address or CIDR \"\(s)\"; write it like 10.0.0.0/8, 192.0.2.7 or 2001:db8::/32")
+                return nil
+            }
+            return c
+        }
+    }
+
+    static func parseLimits(_ r: YAMLReader, _ node: Node, _ path: String) -> LimitsConfig {
+        var l = LimitsConfig()
+        let keys = ["max_header_size", "max_headers", "max_body_size", "header_timeout", "idle_timeout", "max_connections"]
+        for (key, v, p) in r.mapping(node, path, allowed: keys) {
+            switch key {
+            case "max_header_size": if let s = r.size(v, p) { l.maxHeadBytes = Int(clamping: s) }
+            case "max_headers": if let n = r.int(v, p, range: 1...10_000) { l.maxHeaders = n }
+            case "max_body_size": if let s = r.size(v, p) { l.maxBodyBytes = s }
+            case "header_timeout": if let d = r.duration(v, p) { l.headerTimeout = d }
+            case "idle_timeout": if let d = r.duration(v, p) { l.idleTimeout = d }
+            case "max_connections": if let n = r.int(v, p, range: 1...10_000_000) { l.maxConnections = n }
+            default: break
+            }
+        }
+        if l.maxHeadBytes < 1024 { r.fail(node, "\(path).max_header_size", "must be at least 1KiB") }
+        return l
+    }
+
+    static func parseAccessLog(_ r: YAMLReader, _ node: Node, _ path: String) -> AccessLogConfig {
+        if case .scalar = node {
+            guard let s = r.string(node, path) else { return .off }
+            switch s {
+            case "off", "false": return .off
+            case "stdout", "-": return .stdout
+            default: return .file(r.resolvePath(s))
+            }
+        }
+        var result = AccessLogConfig.stdout
+        for (key, v, p) in r.mapping(node, path, allowed: ["path"]) where key == "path" {
+            if let s = r.string(v, p) { result = s == "stdout" ? .stdout : .file(r.resolvePath(s)) }
+        }
+        return result
+    }
+}

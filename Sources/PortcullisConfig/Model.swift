@@ -1,0 +1,162 @@
+public import PortcullisCore
+
+/// A whole, validated config file. Immutable once loaded; a reload builds a new one.
+public struct PortcullisConfig: Sendable {
+    public var file: String
+    /// nil means one event loop per core.
+    public var workers: Int?
+    public var listeners: [ListenerConfig]
+    public var limits: LimitsConfig
+    public var accessLog: AccessLogConfig
+    public var trustedProxies: [CIDR]
+    public var shutdownGrace: Duration
+    public var apis: [APIConfig]
+    public var authorizers: [String: AuthorizerConfig]
+    public var upstreams: [String: UpstreamConfig]
+    public var gatewayResponses: [GatewayResponseType: GatewayResponseOverride]
+}
+
+public struct ListenerConfig: Sendable, Equatable {
+    public var name: String
+    public var host: String
+    public var port: Int
+    /// A private listener: only APIs of endpoint type private answer here (issue: private APIs).
+    public var isPrivate: Bool
+    /// The aws:SourceVpce value of requests arriving here.
+    public var vpce: String?
+    public var tls: TLSListenerConfig?
+}
+
+public struct TLSListenerConfig: Sendable, Equatable {
+    public struct Certificate: Sendable, Equatable {
+        public var cert: String
+        public var key: String
+    }
+    public enum ClientAuth: String, Sendable, Equatable { case none, optional, require }
+    public var certificates: [Certificate]
+    public var minVersion: String
+    public var ciphers: String?
+    public var clientAuth: ClientAuth
+    public var clientCA: String?
+    public var sessionTickets: Bool
+}
+
+public struct LimitsConfig: Sendable, Equatable {
+    public var maxHeadBytes: Int = 16 * 1024
+    public var maxHeaders: Int = 100
+    public var maxBodyBytes: Int64 = 10 * 1024 * 1024
+    public var headerTimeout: Duration = .seconds(10)
+    public var idleTimeout: Duration = .seconds(60)
+    public var maxConnections: Int = 10_000
+    public init() {}
+}
+
+public enum AccessLogConfig: Sendable, Equatable {
+    case off
+    case stdout
+    case file(String)
+}
+
+public enum NotFoundStyle: String, Sendable {
+    /// 403 Missing Authentication Token, as REST APIs answer.
+    case rest
+    /// 404 Not Found, as HTTP APIs answer.
+    case http
+}
+
+/// A host pattern: exact (`api.example.com`), wildcard (`*.example.com`) or any (`*`).
+public enum HostPattern: Sendable, Equatable, CustomStringConvertible {
+    case any
+    case exact(String)
+    case suffix(String)
+
+    public init(_ text: String) {
+        let t = text.lowercased()
+        if t == "*" {
+            self = .any
+        } else if t.hasPrefix("*.") {
+            self = .suffix(String(t.dropFirst(1)))
+        } else {
+            self = .exact(t)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .any: return "*"
+        case .exact(let h): return h
+        case .suffix(let s): return "*" + s
+        }
+    }
+}
+
+public struct APIConfig: Sendable {
+    public var name: String
+    public var id: String
+    /// Base path without slashes; empty for an API served at the root.
+    public var stage: String
+    public var region: String
+    public var account: String
+    public var hosts: [HostPattern]
+    public var listeners: [String]
+    public var notFound: NotFoundStyle
+    public var routes: [RouteConfig]
+    public var gatewayResponses: [GatewayResponseType: GatewayResponseOverride]
+}
+
+/// One entry of a route's `auth:` list: every entry must allow; `any_of` allows if one does.
+public enum AuthRequirementConfig: Sendable, Equatable {
+    case step(String)
+    case anyOf([String])
+}
+
+public struct RouteConfig: Sendable {
+    public var path: String
+    /// Upper-case method names; "ANY" matches all.
+    public var methods: [String]
+    public var upstream: String
+    public var auth: [AuthRequirementConfig]
+    public var websocket: Bool
+    public var setHeaders: [(String, String)]
+    public var removeHeaders: [String]
+    public var timeout: Duration?
+    public var maxBodyBytes: Int64?
+    /// Where the route starts in its file, for messages about it at runtime.
+    public var line: Int
+}
+
+public struct AuthorizerConfig: Sendable {
+    public enum Kind: Sendable {
+        /// Allow/deny by client address. Deny wins; an empty allow list allows everyone not denied.
+        case ip(allow: [CIDR], deny: [CIDR])
+    }
+    public var name: String
+    public var kind: Kind
+}
+
+public struct UpstreamConfig: Sendable {
+    public enum Balance: String, Sendable {
+        case roundRobin = "round_robin"
+        case leastOutstanding = "least_outstanding"
+    }
+    public struct Endpoint: Sendable, Equatable, CustomStringConvertible {
+        public var scheme: String
+        public var host: String
+        public var port: Int
+        public var description: String { "\(scheme)://\(host):\(port)" }
+    }
+    public var name: String
+    public var endpoints: [Endpoint]
+    public var balance: Balance
+    public var connectTimeout: Duration
+    public var timeout: Duration
+    public var maxConnectionsPerLoop: Int
+    /// How long an endpoint that refused a connection is left out (doubles per failure, capped at 30 s).
+    public var ejectBase: Duration
+}
+
+public struct GatewayResponseOverride: Sendable, Equatable {
+    public var status: Int?
+    public var headers: [String: String]
+    public var body: String?
+}

@@ -1,0 +1,16 @@
+/// Who the caller is, as established by the authorizer chain. Later steps (resource policy,
+/// API keys, header mapping, access log) read it; the proxy core never interprets it.
+public struct Identity: Sendable {
+    /// The principal (`sub`, an IAM user ARN, an API key id, ...).
+    public var principal: String
+    /// Which authorizer established it.
+    public var authorizer: String
+    /// Claims or context values (`$context.authorizer.claims.NAME`, `$context.authorizer.KEY`).
+    public var claims: [String: String]
+
+    public init(principal: String, authorizer: String, claims: [String: String] = [:]) {
+        self.principal = principal
+        self.authorizer = authorizer
+        self.claims = claims
+    }
+}

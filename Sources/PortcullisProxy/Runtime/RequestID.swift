@@ -1,0 +1,62 @@
+import NIOCore
+
+/// A 128-bit request id written as a UUID (`x-amzn-RequestId` is one in API Gateway).
+/// Kept as two integers and written straight into buffers; a String is made only when asked.
+struct RequestID: Sendable, Equatable {
+    var hi: UInt64
+    var lo: UInt64
+
+    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+
+    func write(into buffer: inout ByteBuffer) {
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 36) { p in
+            var k = 0
+            func put(_ v: UInt64, _ nibbles: Int) {
+                for i in stride(from: nibbles - 1, through: 0, by: -1) {
+                    p[k] = RequestID.hex[Int((v >> UInt64(i * 4)) & 0xF)]
+                    k += 1
+                }
+            }
+            put(hi >> 32, 8); p[k] = 45; k += 1
+            put(hi >> 16, 4); p[k] = 45; k += 1
+            put(hi, 4); p[k] = 45; k += 1
+            put(lo >> 48, 4); p[k] = 45; k += 1
+            put(lo, 12)
+            return 36
+        }
+    }
+
+    /// The short `x-amz-apigw-id` form: 16 hex digits of the low half.
+    func writeShort(into buffer: inout ByteBuffer) {
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 16) { p in
+            for i in 0..<16 { p[i] = RequestID.hex[Int((lo >> UInt64((15 - i) * 4)) & 0xF)] }
+            return 16
+        }
+    }
+
+    var string: String {
+        var b = ByteBuffer()
+        write(into: &b)
+        return String(buffer: b)
+    }
+}
+
+/// wyrand: a fast per-loop generator for request ids (not for secrets; those use OpenSSL).
+struct FastRandom {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0xA076_1D64_78BD_642F
+        let m = state.multipliedFullWidth(by: state ^ 0xE703_7ED1_A0B4_28DB)
+        return m.high ^ m.low
+    }
+
+    mutating func requestID() -> RequestID {
+        // Version 4, variant 1 bits, as a UUID should carry.
+        let hi = (next() & ~UInt64(0xF000)) | 0x4000
+        let lo = (next() & ~(UInt64(0xC) << 60)) | (UInt64(0x8) << 60)
+        return RequestID(hi: hi, lo: lo)
+    }
+}

@@ -1,0 +1,90 @@
+import NIOCore
+import NIOPosix
+import PortcullisAuth
+import PortcullisConfig
+import PortcullisCore
+
+/// Everything a request needs from the config, compiled once per load and never mutated:
+/// handed to every loop on reload; a request keeps the snapshot it started with.
+final class Snapshot: Sendable {
+    let config: PortcullisConfig
+    let routers: [String: Router]
+    let upstreams: [String: UpstreamGroupSpec]
+    let responder: GatewayResponder
+    let limits: LimitsConfig
+    let headerTimeout: TimeAmount
+    let idleTimeout: TimeAmount
+    let headLimits: HeadLimits
+    let trustedProxies: [CIDR]
+    let accessLog: Bool
+
+    /// Compiles a loaded config. Blocking (resolves upstream host names): call off the loops.
+    init(_ config: PortcullisConfig) throws(ConfigError) {
+        self.config = config
+        let steps = AuthCompiler.compileSteps(config.authorizers)
+        var issues: [ConfigIssue] = []
+        var groups: [String: UpstreamGroupSpec] = [:]
+        for (name, u) in config.upstreams {
+            var eps: [EndpointSpec] = []
+            for e in u.endpoints {
+                do {
+                    let addr = try SocketAddress.makeAddressResolvingHost(e.host, port: e.port)
+                    let hostHeader = (e.scheme == "http" && e.port == 80) ? e.host : "\(e.host):\(e.port)"
+                    eps.append(EndpointSpec(key: e.description, address: addr, hostHeader: hostHeader))
+                } catch {
+                    issues.append(ConfigIssue(file: config.file, line: 0, column: 0, keyPath: "upstreams.\(name).endpoints",
+                        message: "cannot resolve \(e.host): \(error)"))
+                }
+            }
+            groups[name] = UpstreamGroupSpec(
+                name: name, endpoints: eps, balance: u.balance, connectTimeout: TimeAmount(u.connectTimeout),
+                timeout: TimeAmount(u.timeout), maxConnectionsPerLoop: u.maxConnectionsPerLoop, ejectBase: TimeAmount(u.ejectBase))
+        }
+        if !issues.isEmpty { throw ConfigError(issues) }
+        upstreams = groups
+        var routers: [String: Router] = [:]
+        let apis = config.apis.map { api in
+            CompiledAPI(api, steps: steps, responder: GatewayResponder(global: config.gatewayResponses, api: api.gatewayResponses))
+        }
+        for l in config.listeners {
+            routers[l.name] = Router(apis: apis.filter { $0.listeners.isEmpty || $0.listeners.contains(l.name) })
+        }
+        self.routers = routers
+        responder = GatewayResponder(global: config.gatewayResponses, api: [:])
+        limits = config.limits
+        headerTimeout = TimeAmount(config.limits.headerTimeout)
+        idleTimeout = TimeAmount(config.limits.idleTimeout)
+        headLimits = HeadLimits(maxHeaders: config.limits.maxHeaders)
+        trustedProxies = config.trustedProxies
+        accessLog = config.accessLog != .off
+    }
+
+    func isTrusted(_ ip: IPAddress?) -> Bool {
+        guard let ip, !trustedProxies.isEmpty else { return false }
+        return trustedProxies.contains { $0.contains(ip) }
+    }
+}
+
+struct EndpointSpec: Sendable {
+    /// Stable name (`http://host:port`): pools and health survive reloads under it.
+    let key: String
+    let address: SocketAddress
+    let hostHeader: String
+}
+
+struct UpstreamGroupSpec: Sendable {
+    let name: String
+    let endpoints: [EndpointSpec]
+    let balance: UpstreamConfig.Balance
+    let connectTimeout: TimeAmount
+    let timeout: TimeAmount
+    let maxConnectionsPerLoop: Int
+    let ejectBase: TimeAmount
+}
+
+extension TimeAmount {
+    init(_ d: Duration) {
+        let (s, atto) = d.components
+        self = .nanoseconds(s * 1_000_000_000 + atto / 1_000_000_000)
+    }
+}

@@ -1,0 +1,181 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+public import Logging
+import NIOConcurrencyHelpers
+public import NIOCore
+public import NIOPosix
+public import PortcullisConfig
+import PortcullisCore
+
+/// The running gateway: one event loop per worker, per-loop listeners, per-loop state.
+/// Its methods are the control plane (start, reload, shutdown) and run off the loops.
+public final class PortcullisServer: Sendable {
+    public let group: MultiThreadedEventLoopGroup
+    private let logger: Logger
+    private let contexts: [LoopContextRef]
+    private let accessLogSink: AccessLogSink?
+    private let state: NIOLockedValueBox<State>
+
+    private struct State {
+        var config: PortcullisConfig
+        /// Bound server channels by listener key (`name|host:port`), one per loop.
+        var listeners: [String: [any Channel]] = [:]
+        var bound: [String: SocketAddress] = [:]
+        var generation = 1
+    }
+
+    /// Compiles the config and prepares the loops; nothing listens until `start()`.
+    public init(config: PortcullisConfig, logger: Logger) throws {
+        let snapshot = try Snapshot(config)
+        let workers = config.workers ?? System.coreCount
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: workers)
+        self.logger = logger
+        switch config.accessLog {
+        case .off: accessLogSink = nil
+        case .stdout: accessLogSink = try AccessLogSink(path: nil)
+        case .file(let p): accessLogSink = try AccessLogSink(path: p)
+        }
+        let perLoopMax = max(1, config.limits.maxConnections / workers)
+        let sink = accessLogSink
+        var refs: [LoopContextRef] = []
+        for (i, loop) in group.makeIterator().enumerated() {
+            let ref = try loop.submit {
+                let ctx = LoopContext(loop: loop, index: i, snapshot: snapshot, accessLog: sink, maxConnections: perLoopMax)
+                ctx.start()
+                return LoopContextRef(ctx, eventLoop: loop)
+            }.wait()
+            refs.append(ref)
+        }
+        contexts = refs
+        state = NIOLockedValueBox(State(config: config))
+    }
+
+    /// Addresses the listeners are bound to, by listener name (port 0 resolved).
+    public var boundAddresses: [String: SocketAddress] { state.withLockedValue { $0.bound } }
+
+    public func start() throws {
+        let config = state.withLockedValue { $0.config }
+        for l in config.listeners { try bind(l) }
+    }
+
+    static func key(_ l: ListenerConfig) -> String { "\(l.name)|\(l.host):\(l.port)|\(l.tls != nil)" }
+
+    /// Binds a listener on every loop. Each loop gets its own socket (SO_REUSEPORT): the kernel
+    /// spreads new connections across loops, and a connection never changes thread. A shared
+    /// acceptor would hand every accepted socket to another loop; with one socket per loop there
+    /// is no such hop, and at one worker (the benchmark) both are the same.
+    private func bind(_ l: ListenerConfig) throws {
+        let runtime = ListenerRuntime(name: l.name, isTLS: l.tls != nil)
+        var channels: [any Channel] = []
+        var port = l.port
+        do {
+            for ref in contexts {
+                let loop = ref.eventLoop
+                let channel = try ServerBootstrap(group: loop, childGroup: loop)
+                    .serverChannelOption(.backlog, value: 1024)
+                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .serverChannelOption(.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
+                    .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                    .childChannelOption(.maxMessagesPerRead, value: 4)
+                    .childChannelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            let ctx = ref.value
+                            guard !ctx.draining, ctx.connections.count < ctx.maxConnections else {
+                                throw ConnectionRefused()
+                            }
+                            try channel.pipeline.syncOperations.addHandler(ProxyConnection(loop: ctx, listener: runtime))
+                        }
+                    }
+                    .bind(host: l.host, port: port).wait()
+                if port == 0 { port = channel.localAddress?.port ?? 0 }
+                channels.append(channel)
+            }
+        } catch {
+            for c in channels { c.close(promise: nil) }
+            throw ListenError(listener: l.name, address: "\(l.host):\(l.port)", underlying: error)
+        }
+        let addr = channels.first?.localAddress
+        state.withLockedValue {
+            $0.listeners[Self.key(l)] = channels
+            $0.bound[l.name] = addr
+        }
+        logger.info("listening", metadata: ["listener": "\(l.name)", "address": "\(l.host):\(port)", "loops": "\(channels.count)"])
+    }
+
+    /// Applies a new config: compile off the loops (throws and changes nothing on error), hand the
+    /// snapshot to every loop, then bind added listeners and close removed ones.
+    public func reload(_ config: PortcullisConfig) throws {
+        let snapshot = try Snapshot(config)
+        let old = state.withLockedValue { $0.config }
+        let oldKeys = Set(old.listeners.map(Self.key))
+        let newKeys = Set(config.listeners.map(Self.key))
+        var added: [ListenerConfig] = []
+        for l in config.listeners where !oldKeys.contains(Self.key(l)) {
+            try bind(l)
+            added.append(l)
+        }
+        for ref in contexts {
+            ref.eventLoop.execute { ref.value.snapshot = snapshot }
+        }
+        let removed: [any Channel] = state.withLockedValue { s in
+            var out: [any Channel] = []
+            for k in oldKeys.subtracting(newKeys) {
+                out += s.listeners.removeValue(forKey: k) ?? []
+                if let name = k.split(separator: "|").first, !config.listeners.contains(where: { $0.name == name }) {
+                    s.bound[String(name)] = nil
+                }
+            }
+            s.config = config
+            s.generation += 1
+            return out
+        }
+        for c in removed { try? c.close().wait() }
+        logger.info("config reloaded", metadata: ["file": "\(config.file)", "added_listeners": "\(added.map(\.name))", "removed_listeners": "\(removed.count / max(1, contexts.count))"])
+    }
+
+    /// Stops accepting, lets requests in flight finish for up to `grace`, then closes what is left.
+    public func shutdown(grace: Duration) async {
+        let channels = state.withLockedValue { s -> [any Channel] in
+            let all = s.listeners.values.flatMap { $0 }
+            s.listeners = [:]
+            return all
+        }
+        for c in channels { try? await c.close().get() }
+        for ref in contexts {
+            ref.eventLoop.execute {
+                let ctx = ref.value
+                ctx.draining = true
+                for c in ctx.connections.values where c.phase == .idle { c.closeAfterFlush() }
+            }
+        }
+        let deadline = ContinuousClock.now + grace
+        while ContinuousClock.now < deadline {
+            var open = 0
+            for ref in contexts {
+                open += (try? await ref.eventLoop.submit { ref.value.connections.count }.get()) ?? 0
+            }
+            if open == 0 { break }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        for ref in contexts {
+            try? await ref.eventLoop.submit {
+                let ctx = ref.value
+                for c in ctx.connections.values { c.context?.close(promise: nil) }
+                for p in ctx.pools.values { p.closeIdle() }
+                ctx.stop()
+            }.get()
+        }
+        accessLogSink?.drain()
+        try? await group.shutdownGracefully()
+    }
+}
+
+struct ConnectionRefused: Error {}
+
+public struct ListenError: Error, CustomStringConvertible {
+    public let listener: String
+    public let address: String
+    public let underlying: any Error
+    public var description: String { "listener \(listener): cannot listen on \(address): \(underlying)" }
+}

@@ -1,0 +1,127 @@
+import NIOCore
+import NIOPosix
+import PortcullisCore
+
+/// Keep-alive connections to one upstream endpoint, owned by one event loop: acquiring one
+/// never crosses threads. Also the endpoint's passive health: a refused connection ejects the
+/// endpoint for `ejectBase`, doubling per consecutive failure up to 30 s.
+final class EndpointPool {
+    unowned let loop: LoopContext
+    private(set) var spec: EndpointSpec
+    private(set) var group: UpstreamGroupSpec
+    var idle: [UpstreamConnection] = []
+    /// Connections open or opening.
+    var open = 0
+    /// Requests using a connection of this pool now.
+    var outstanding = 0
+    var failures = 0
+    var ejectedUntil: NIODeadline = .distantPast
+    /// Requests waiting for a connection because the per-loop cap is reached.
+    var waiters: [ProxyConnection] = []
+
+    init(loop: LoopContext, spec: EndpointSpec, group: UpstreamGroupSpec) {
+        self.loop = loop
+        self.spec = spec
+        self.group = group
+    }
+
+    func update(spec: EndpointSpec, group: UpstreamGroupSpec) {
+        self.spec = spec
+        self.group = group
+    }
+
+    func isHealthy(_ now: NIODeadline) -> Bool { now >= ejectedUntil }
+
+    enum Acquired {
+        case ready(UpstreamConnection)
+        /// `waiter.upstreamConnected(_:)` is called later on this loop.
+        case pending
+    }
+
+    func acquire(for waiter: ProxyConnection) -> Acquired {
+        while let c = idle.popLast() {
+            if c.isUsable {
+                outstanding += 1
+                return .ready(c)
+            }
+        }
+        if open >= group.maxConnectionsPerLoop {
+            waiters.append(waiter)
+            return .pending
+        }
+        connect(for: waiter)
+        return .pending
+    }
+
+    private func connect(for waiter: ProxyConnection) {
+        open += 1
+        outstanding += 1
+        let bootstrap = ClientBootstrap(group: loop.loop)
+            .connectTimeout(group.connectTimeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(UpstreamConnection())
+                }
+            }
+        bootstrap.connect(to: spec.address).whenComplete { [self] result in
+            switch result {
+            case .success(let channel):
+                failures = 0
+                do {
+                    let handler = try channel.pipeline.syncOperations.handler(type: UpstreamConnection.self)
+                    handler.pool = self
+                    waiter.upstreamConnected(.success(handler))
+                } catch {
+                    channel.close(promise: nil)
+                    connectionClosed(wasIdle: false)
+                    outstanding -= 1
+                    waiter.upstreamConnected(.failure(error))
+                }
+            case .failure(let error):
+                open -= 1
+                outstanding -= 1
+                failures += 1
+                let backoff = group.ejectBase.nanoseconds << Int64(min(failures - 1, 5))
+                ejectedUntil = .now() + .nanoseconds(min(backoff, 30_000_000_000))
+                waiter.upstreamConnected(.failure(error))
+            }
+        }
+    }
+
+    /// A request is done with a connection. Reusable ones go back to the pool or to a waiter.
+    func release(_ c: UpstreamConnection, reusable: Bool) {
+        outstanding -= 1
+        if !reusable {
+            c.close()
+            return
+        }
+        if !waiters.isEmpty {
+            let w = waiters.removeFirst()
+            outstanding += 1
+            w.upstreamConnected(.success(c))
+            return
+        }
+        idle.append(c)
+    }
+
+    /// Called by a connection when its channel goes away.
+    func connectionClosed(wasIdle: Bool) {
+        open -= 1
+        if wasIdle { idle.removeAll { !$0.isUsable } }
+        if !waiters.isEmpty && open < group.maxConnectionsPerLoop {
+            let w = waiters.removeFirst()
+            connect(for: w)
+        }
+    }
+
+    func removeWaiter(_ w: ProxyConnection) {
+        waiters.removeAll { $0 === w }
+    }
+
+    func closeIdle() {
+        let all = idle
+        idle.removeAll()
+        for c in all { c.close() }
+    }
+}

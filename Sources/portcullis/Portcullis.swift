@@ -1,0 +1,17 @@
+import ArgumentParser
+
+@main
+struct Portcullis: AsyncParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "portcullis",
+        abstract: "An API-gateway sidecar with Amazon API Gateway's security model.",
+        subcommands: [Run.self, Check.self, Echo.self, Version.self]
+    )
+}
+
+struct Version: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the version.")
+    func run() { print("portcullis \(Portcullis.version)") }
+}

@@ -1,0 +1,75 @@
+import ArgumentParser
+import Logging
+import PortcullisConfig
+import PortcullisProxy
+import UnixSignals
+
+/// `portcullis run`: serve a config; SIGHUP reloads it, SIGTERM/SIGINT drain and exit 0.
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the gateway.")
+
+    @Option(name: .shortAndLong, help: "The config file.")
+    var config: String = "config/portcullis.yaml"
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        let logger = Logger(label: "portcullis")
+        // Trap signals before anything can report readiness: SIGHUP's default action kills.
+        let signals = await UnixSignalsSequence(trapping: .sighup, .sigterm, .sigint)
+        let loaded: PortcullisConfig
+        switch ConfigValidation.validate(path: config) {
+        case .success(let c): loaded = c
+        case .failure(let e):
+            printError(e.description)
+            throw ExitCode(1)
+        }
+        let server: PortcullisServer
+        do {
+            server = try PortcullisServer(config: loaded, logger: logger)
+            try server.start()
+        } catch {
+            printError("portcullis: \(error)")
+            throw ExitCode(1)
+        }
+        for (name, addr) in server.boundAddresses.sorted(by: { $0.key < $1.key }) {
+            logger.notice("ready", metadata: ["listener": "\(name)", "address": "\(addr)"])
+        }
+        Systemd.notify("READY=1\nSTATUS=serving \(config)")
+        var grace = loaded.shutdownGrace
+        for await signal in signals {
+            switch signal {
+            case .sighup:
+                Systemd.notify("RELOADING=1\nMONOTONIC_USEC=\(Systemd.monotonicMicros())")
+                switch ConfigValidation.validate(path: config) {
+                case .success(let c):
+                    do {
+                        try server.reload(c)
+                        grace = c.shutdownGrace
+                    } catch {
+                        logger.error("reload failed; keeping the running config", metadata: ["error": "\(error)"])
+                        printError("\(error)")
+                    }
+                case .failure(let e):
+                    logger.error("reload failed; keeping the running config", metadata: ["file": "\(config)"])
+                    printError(e.description)
+                }
+                Systemd.notify("READY=1\nSTATUS=serving \(config)")
+            case .sigterm, .sigint:
+                Systemd.notify("STOPPING=1")
+                logger.notice("shutting down", metadata: ["grace": "\(grace)"])
+                await server.shutdown(grace: grace)
+                return
+            default:
+                break
+            }
+        }
+    }
+}
