@@ -96,7 +96,9 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
         while i < n {
             // An embedded IPv4 tail takes the last two groups.
             let rest = Array(b[i...])
-            if rest.contains(UInt8(ascii: ".")) {
+            let group = rest.prefix { $0 != 58 }
+            if group.contains(UInt8(ascii: ".")) {
+                guard group.count == rest.count else { return nil }
                 guard let v4 = parseV4(rest) else { return nil }
                 let groups = [UInt16(v4 >> 16), UInt16(v4 & 0xFFFF)]
                 if sawDoubleColon { tail += groups } else { head += groups }

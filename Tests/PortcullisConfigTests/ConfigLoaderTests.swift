@@ -1,0 +1,135 @@
+import Foundation
+import PortcullisCore
+import Testing
+
+@testable import PortcullisConfig
+
+@Suite struct ConfigLoaderTests {
+    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    let minimal = """
+        listeners:
+          - { name: public, listen: "127.0.0.1:0" }
+        apis:
+          - name: demo
+            stage: demo
+            routes:
+              - { path: /public, methods: [GET], upstream: backend }
+        upstreams:
+          backend: { endpoints: ["http://127.0.0.1:9001"] }
+        """
+
+    func issues(_ yaml: String, env: [String: String] = [:]) -> [ConfigIssue] {
+        do {
+            _ = try ConfigLoader.parse(yaml, file: "test.yaml", environment: env)
+            return []
+        } catch {
+            return error.issues
+        }
+    }
+
+    @Test func loadsMinimalConfigWithDefaults() throws {
+        let c = try ConfigLoader.parse(minimal, file: "t.yaml")
+        #expect(c.listeners == [ListenerConfig(name: "public", host: "127.0.0.1", port: 0, isPrivate: false, vpce: nil, tls: nil)])
+        #expect(c.limits.maxHeadBytes == 16 * 1024)
+        #expect(c.limits.maxBodyBytes == 10 * 1024 * 1024)
+        #expect(c.upstreams["backend"]?.timeout == .seconds(29))
+        #expect(c.apis[0].routes[0].methods == ["GET"])
+        #expect(c.apis[0].notFound == .rest)
+    }
+
+    @Test func typoInUpstreamNamesFileLineColumnKeyAndFix() {
+        let yaml = minimal.replacingOccurrences(of: "upstream: backend }", with: "upstream: backnd }")
+        let found = issues(yaml)
+        #expect(found.count == 1)
+        let i = found[0]
+        #expect(i.line == 7 && i.column == 52)
+        #expect(i.keyPath == "apis[0].routes[0].upstream")
+        #expect(i.description == #"test.yaml:7:52: apis[0].routes[0].upstream: unknown upstream "backnd"; did you mean "backend"?"#)
+    }
+
+    @Test func unknownKeysAreErrorsWithSuggestions() {
+        let found = issues(minimal + "\nlimts: { max_headers: 10 }\n")
+        #expect(found.map(\.description) == [#"test.yaml:10:1: limts: unknown key "limts"; did you mean "limits"?"#])
+        let route = issues(minimal.replacingOccurrences(of: "methods: [GET]", with: "method: [GET]"))
+        #expect(route.first?.message == #"unknown key "method"; did you mean "methods"?"#)
+    }
+
+    @Test func reportsEveryProblemAtOnce() {
+        let yaml = """
+            listeners:
+              - { name: public, listen: "nowhere" }
+            limits: { max_body_size: lots, header_timeout: soon }
+            apis:
+              - name: demo
+                routes:
+                  - { path: "items/{id", upstream: nope }
+            upstreams:
+              backend: { endpoints: ["ftp://x"] }
+            """
+        let found = issues(yaml)
+        let messages = found.map(\.keyPath)
+        #expect(messages.contains("listeners[0].listen"))
+        #expect(messages.contains("limits.max_body_size"))
+        #expect(messages.contains("limits.header_timeout"))
+        #expect(messages.contains("apis[0].routes[0].path"))
+        #expect(messages.contains("apis[0].routes[0].upstream"))
+        #expect(messages.contains("upstreams.backend.endpoints[0]"))
+        #expect(found.count >= 6)
+    }
+
+    @Test func expandsEnvironmentVariables() throws {
+        let yaml = minimal.replacingOccurrences(of: "127.0.0.1:9001", with: "127.0.0.1:${PORT}")
+        let c = try ConfigLoader.parse(yaml, file: "t.yaml", environment: ["PORT": "9555"])
+        #expect(c.upstreams["backend"]?.endpoints.first?.port == 9555)
+        let missing = issues(yaml)
+        #expect(missing.first?.message == "environment variable PORT is not set; export it or remove ${PORT}")
+    }
+
+    @Test func durationsAndSizes() {
+        #expect(YAMLReader.parseDuration("250ms") == .milliseconds(250))
+        #expect(YAMLReader.parseDuration("10s") == .seconds(10))
+        #expect(YAMLReader.parseDuration("2m") == .seconds(120))
+        #expect(YAMLReader.parseDuration("1.5") == .milliseconds(1500))
+        #expect(YAMLReader.parseDuration("soon") == nil)
+        #expect(YAMLReader.parseSize("16KiB") == 16384)
+        #expect(YAMLReader.parseSize("10MiB") == 10_485_760)
+        #expect(YAMLReader.parseSize("2GiB") == 2_147_483_648)
+        #expect(YAMLReader.parseSize("512") == 512)
+        #expect(YAMLReader.parseSize("-1") == nil)
+    }
+
+    @Test func authListsAndAuthorizers() throws {
+        let yaml = minimal.replacingOccurrences(
+            of: "upstream: backend }", with: "upstream: backend, auth: [office, {any_of: [office, none]}] }")
+            + "\nauthorizers:\n  office: { type: ip, allow: [10.0.0.0/8, \"2001:db8::/32\"], deny: [10.9.0.0/16] }\n"
+        let c = try ConfigLoader.parse(yaml, file: "t.yaml")
+        #expect(c.apis[0].routes[0].auth == [.step("office"), .anyOf(["office", "none"])])
+        guard case .ip(let allow, let deny) = c.authorizers["office"]?.kind else {
+            Issue.record("ip authorizer not parsed")
+            return
+        }
+        #expect(allow.count == 2 && deny == [CIDR("10.9.0.0/16")!])
+        let bad = issues(minimal.replacingOccurrences(of: "upstream: backend }", with: "upstream: backend, auth: [ofice] }")
+            + "\nauthorizers:\n  office: { type: ip, allow: [10.0.0.0/33] }\n")
+        #expect(bad.map(\.message).contains(#"unknown authorizer "ofice"; did you mean "office"?"#))
+        #expect(bad.contains { $0.keyPath == "authorizers.office.allow[0]" })
+    }
+
+    @Test func yamlSyntaxErrorsCarryPosition() {
+        let found = issues("listeners:\n  - { name: a\n")
+        #expect(found.count == 1)
+        #expect(found[0].line > 0)
+        #expect(found[0].message.hasPrefix("YAML syntax"))
+    }
+
+    @Test func everyExampleConfigLoads() throws {
+        let dir = Self.repoRoot.appendingPathComponent("config")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".yaml") }
+        #expect(!files.isEmpty)
+        for f in files {
+            let path = dir.appendingPathComponent(f).path
+            #expect(throws: Never.self, "\(f)") { try ConfigLoader.load(path: path, environment: ["BACKEND_PORT": "9001"]) }
+        }
+    }
+}

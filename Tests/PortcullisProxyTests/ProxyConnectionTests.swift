@@ -1,0 +1,120 @@
+import NIOCore
+import NIOEmbedded
+import PortcullisConfig
+import Testing
+
+@testable import PortcullisProxy
+
+/// The client handler on an EmbeddedChannel: refusals that need no upstream, and timeouts driven
+/// by a fake clock (`checkTimeouts(now:)`), never by sleeping.
+@Suite struct ProxyConnectionTests {
+    static let yaml = """
+        listeners: [{ name: public, listen: "127.0.0.1:0" }]
+        limits: { max_header_size: 2KiB, max_headers: 10, header_timeout: 5s, idle_timeout: 30s, max_body_size: 100 }
+        access_log: off
+        apis:
+          - name: demo
+            stage: demo
+            routes:
+              - { path: /x, upstream: b }
+              - { path: /office, upstream: b, auth: [office] }
+        authorizers:
+          office: { type: ip, allow: [10.0.0.0/8] }
+        upstreams:
+          b: { endpoints: ["http://127.0.0.1:9"] }
+        """
+
+    func makeChannel(peer: String = "192.0.2.9") throws -> (EmbeddedChannel, ProxyConnection) {
+        let config = try ConfigLoader.parse(Self.yaml, file: "t.yaml")
+        let snapshot = try Snapshot(config)
+        let loop = EmbeddedEventLoop()
+        let ctx = LoopContext(loop: loop, index: 0, snapshot: snapshot, accessLog: nil, maxConnections: 10)
+        let handler = ProxyConnection(loop: ctx, listener: ListenerRuntime(name: "public", isTLS: false))
+        let channel = EmbeddedChannel(handler: handler, loop: loop)
+        try channel.connect(to: SocketAddress(ipAddress: peer, port: 40000)).wait()
+        return (channel, handler)
+    }
+
+    func output(_ ch: EmbeddedChannel) throws -> String {
+        var s = ""
+        while let b = try ch.readOutbound(as: ByteBuffer.self) { s += String(buffer: b) }
+        return s
+    }
+
+    @Test func headTooLargeIs431AndCloses() throws {
+        let (ch, _) = try makeChannel()
+        try ch.writeInbound(ByteBuffer(string: "GET /demo/x HTTP/1.1\r\nHost: a\r\nX: " + String(repeating: "a", count: 3000)))
+        let out = try output(ch)
+        #expect(out.hasPrefix("HTTP/1.1 431 Request Header Fields Too Large\r\n"))
+        #expect(out.contains("Connection: close"))
+        #expect(!ch.isActive)
+    }
+
+    @Test func tooManyHeadersIs431() throws {
+        let (ch, _) = try makeChannel()
+        let many = (0..<11).map { "X-\($0): 1\r\n" }.joined()
+        try ch.writeInbound(ByteBuffer(string: "GET /demo/x HTTP/1.1\r\nHost: a\r\n\(many)\r\n"))
+        #expect(try output(ch).hasPrefix("HTTP/1.1 431"))
+    }
+
+    @Test func contentLengthOverLimitIs413PlainText() throws {
+        let (ch, _) = try makeChannel()
+        try ch.writeInbound(ByteBuffer(string: "POST /demo/x HTTP/1.1\r\nHost: a\r\nContent-Length: 101\r\n\r\n"))
+        let out = try output(ch)
+        #expect(out.hasPrefix("HTTP/1.1 413 Payload Too Large\r\nContent-Type: text/plain\r\n"))
+        #expect(out.hasSuffix("\r\n\r\nHTTP content length exceeded 100 bytes."))
+    }
+
+    @Test func refusalsOnOneConnectionKeepOrderAndKeepAlive() throws {
+        let (ch, _) = try makeChannel()
+        try ch.writeInbound(ByteBuffer(string: "GET /demo/a HTTP/1.1\r\nHost: a\r\n\r\nGET /v9/b HTTP/1.1\r\nHost: a\r\n\r\nPOST /demo/c HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabcGET /demo/d HTTP/1.1\r\nHost: a\r\n\r\n"))
+        let out = try output(ch)
+        #expect(out.components(separatedBy: "HTTP/1.1 403 Forbidden").count == 5)
+        #expect(ch.isActive)
+    }
+
+    @Test func ipAllowListRefusesOthers() throws {
+        let (ch, _) = try makeChannel(peer: "192.0.2.9")
+        try ch.writeInbound(ByteBuffer(string: "GET /demo/office HTTP/1.1\r\nHost: a\r\n\r\n"))
+        let out = try output(ch)
+        #expect(out.hasPrefix("HTTP/1.1 403"))
+        #expect(out.contains("x-amzn-ErrorType: AccessDeniedException"))
+        #expect(out.hasSuffix(#"{"Message":"User: anonymous is not authorized to perform: execute-api:Invoke on resource: arn:aws:execute-api:us-east-1:000000000000:demo/demo/GET/office"}"#))
+    }
+
+    @Test func slowHeadTimesOutWith408ByFakeClock() throws {
+        let (ch, handler) = try makeChannel()
+        try ch.writeInbound(ByteBuffer(string: "GET /demo/x HTTP/1.1\r\n"))
+        handler.checkTimeouts(now: .now() + .seconds(4))
+        #expect(try output(ch).isEmpty)
+        handler.checkTimeouts(now: .now() + .seconds(6))
+        let out = try output(ch)
+        #expect(out.hasPrefix("HTTP/1.1 408 Request Timeout\r\n"))
+        #expect(!ch.isActive)
+    }
+
+    @Test func idleKeepAliveConnectionIsClosedQuietly() throws {
+        let (ch, handler) = try makeChannel()
+        try ch.writeInbound(ByteBuffer(string: "GET /demo/nope HTTP/1.1\r\nHost: a\r\n\r\n"))
+        #expect(try output(ch).hasPrefix("HTTP/1.1 403"))
+        handler.checkTimeouts(now: .now() + .seconds(29))
+        #expect(ch.isActive)
+        handler.checkTimeouts(now: .now() + .seconds(31))
+        #expect(try output(ch).isEmpty)
+        #expect(!ch.isActive)
+    }
+
+    @Test(arguments: [
+        ("GET / HTTP/1.1\r\n\r\n", "400"),
+        ("GET / HTTP/3.0\r\nHost: a\r\n\r\n", "505"),
+        ("POST /demo/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", "501"),
+        ("POST /demo/x HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", "400"),
+        ("GET /demo/x HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\n\r\n", "417"),
+    ])
+    func malformedRequestsGetTheRightStatus(request: String, status: String) throws {
+        let (ch, _) = try makeChannel()
+        try ch.writeInbound(ByteBuffer(string: request))
+        #expect(try output(ch).hasPrefix("HTTP/1.1 \(status) "))
+        #expect(!ch.isActive)
+    }
+}
