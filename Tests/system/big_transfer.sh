@@ -14,7 +14,8 @@ RSS_LIMIT_KB=$((64 * 1024))
 
 ECHO_PORT=$(free_port)
 PX_PORT=$(free_port)
-export ECHO_PORT PX_PORT
+SLOW_PORT=$(free_port)   # a python upstream that reads request bodies slowly (test 5)
+export ECHO_PORT PX_PORT SLOW_PORT
 CFG="$WORKDIR/portcullis.yaml"
 BASE="http://127.0.0.1:$PX_PORT/demo"
 cat >"$CFG" <<'EOF'
@@ -31,11 +32,63 @@ apis:
     routes:
       - { path: /upload, methods: [POST, PUT], upstream: backend }
       - { path: /download, methods: [GET], upstream: backend }
+      - { path: /slow-upload, methods: [POST], upstream: slow }
 upstreams:
   backend:
     endpoints: ["http://127.0.0.1:${ECHO_PORT}"]
+  slow:
+    endpoints: ["http://127.0.0.1:${SLOW_PORT}"]
 EOF
 
+cat >"$WORKDIR/slow_upstream.py" <<'EOF'
+# One-connection-at-a-time HTTP/1.1 upstream that reads request bodies at ~64 MiB/s.
+import socket, sys, time
+port, rate = int(sys.argv[1]), 64 << 20
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", port)); srv.listen(16)
+while True:
+    c, _ = srv.accept()
+    f = c.makefile("rb")
+    try:
+        while True:
+            line = f.readline()
+            if not line: break
+            length, chunked = 0, False
+            while True:
+                h = f.readline()
+                if h in (b"\r\n", b"\n", b""): break
+                k, _, v = h.decode("latin-1").partition(":")
+                if k.strip().lower() == "content-length": length = int(v.strip())
+                if k.strip().lower() == "transfer-encoding" and "chunked" in v.lower(): chunked = True
+            got, t0 = 0, time.monotonic()
+            def slow_read(n):
+                global got
+                while n > 0:
+                    b = f.read(min(n, 65536))
+                    if not b: raise EOFError
+                    got += len(b); n -= len(b)
+                    ahead = got / rate - (time.monotonic() - t0)
+                    if ahead > 0: time.sleep(ahead)
+            if chunked:
+                while True:
+                    size = int(f.readline().split(b";")[0], 16)
+                    if size == 0:
+                        while f.readline() not in (b"\r\n", b"\n", b""): pass
+                        break
+                    slow_read(size); f.readline()
+            else:
+                slow_read(length)
+            body = ('{"body_bytes":%d}' % got).encode()
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    except (EOFError, OSError, ValueError):
+        pass
+    finally:
+        c.close()
+EOF
+python3 "$WORKDIR/slow_upstream.py" "$SLOW_PORT" >"$WORKDIR/slow_upstream.log" 2>&1 &
+SLOW_PID=$!
+PIDS+=("$SLOW_PID")
+wait_port "$SLOW_PORT" "$SLOW_PID" 10 || { fail "slow upstream did not start"; cat "$WORKDIR/slow_upstream.log"; exit 1; }
 start_echo "$ECHO_PORT" "$WORKDIR/echo.log"
 start_proxy "$CFG" "$PX_PORT" "$WORKDIR/portcullis.log"
 hwm() { awk '/^VmHWM:/ {print $2}' "/proc/$PROXY_PID/status"; }
@@ -125,83 +178,8 @@ info "slow-reader download: status $sd_code, $sd_size bytes, ${sd_time}s, $(rate
 if [ "$sd_code" = 200 ] && [ "$sd_size" = "$SLOW" ]; then pass "download to a slow reader (64 MiB/s): 200, $sd_size bytes"
 else fail "download to a slow reader: status $sd_code, $sd_size bytes (expected 200 and $SLOW)"; fi
 
-SLOW_PORT=$(free_port)
-cat >"$WORKDIR/slow_upstream.py" <<'EOF2'
-# One-connection-at-a-time HTTP/1.1 upstream that reads request bodies at ~64 MiB/s.
-import socket, sys, time
-port, rate = int(sys.argv[1]), 64 << 20
-srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", port)); srv.listen(16)
-while True:
-    c, _ = srv.accept()
-    f = c.makefile("rb")
-    try:
-        while True:
-            line = f.readline()
-            if not line: break
-            length, chunked = 0, False
-            while True:
-                h = f.readline()
-                if h in (b"\r\n", b"\n", b""): break
-                k, _, v = h.decode("latin-1").partition(":")
-                if k.strip().lower() == "content-length": length = int(v.strip())
-                if k.strip().lower() == "transfer-encoding" and "chunked" in v.lower(): chunked = True
-            got, t0 = 0, time.monotonic()
-            def slow_read(n):
-                global got
-                while n > 0:
-                    b = f.read(min(n, 65536))
-                    if not b: raise EOFError
-                    got += len(b); n -= len(b)
-                    ahead = got / rate - (time.monotonic() - t0)
-                    if ahead > 0: time.sleep(ahead)
-            if chunked:
-                while True:
-                    size = int(f.readline().split(b";")[0], 16)
-                    if size == 0:
-                        while f.readline() not in (b"\r\n", b"\n", b""): pass
-                        break
-                    slow_read(size); f.readline()
-            else:
-                slow_read(length)
-            body = ('{"body_bytes":%d}' % got).encode()
-            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
-    except (EOFError, OSError, ValueError):
-        pass
-    finally:
-        c.close()
-EOF2
-python3 "$WORKDIR/slow_upstream.py" "$SLOW_PORT" >"$WORKDIR/slow_upstream.log" 2>&1 &
-SLOW_PID=$!
-PIDS+=("$SLOW_PID")
-wait_port "$SLOW_PORT" "$SLOW_PID" 10 || { fail "slow upstream did not start"; cat "$WORKDIR/slow_upstream.log"; }
-export SLOW_PORT
-cat >"$CFG.tmp" <<'EOF2'
-workers: 2
-access_log: off
-listeners:
-  - name: public
-    listen: "127.0.0.1:${PX_PORT}"
-limits:
-  max_body_size: 2GiB
-apis:
-  - name: demo
-    stage: demo
-    routes:
-      - { path: /upload, methods: [POST, PUT], upstream: backend }
-      - { path: /download, methods: [GET], upstream: backend }
-      - { path: /slow-upload, methods: [POST], upstream: slow }
-upstreams:
-  backend:
-    endpoints: ["http://127.0.0.1:${ECHO_PORT}"]
-  slow:
-    endpoints: ["http://127.0.0.1:${SLOW_PORT}"]
-EOF2
-mv -f "$CFG.tmp" "$CFG"
-kill -HUP "$PROXY_PID"
-for _ in $(seq 1 50); do [ "$(http_status "$BASE/slow-upload" -X POST -d x)" = 200 ] && break; sleep 0.1; done
 read -r su_code su_size su_time < <(head -c "$SLOW" /dev/zero | timeout 100 curl -sS --max-time 60 -X POST \
-    -H 'Content-Type: application/octet-stream' -H "Content-Length: $SLOW" --data-binary @- \
+    -H 'Content-Type: application/octet-stream' --data-binary @- \
     -w ' %{http_code} %{time_total}\n' -o - "$BASE/slow-upload" \
     | sed -E 's/^\{"body_bytes":([0-9]+)\} ([0-9]+) (.*)$/\2 \1 \3/' || echo "000 ? 0")
 info "upload to a slow upstream: status $su_code, upstream got $su_size bytes, ${su_time}s, $(rate "$SLOW" "$su_time") MiB/s; VmHWM $(mib "$(hwm)") MiB"

@@ -1,0 +1,68 @@
+# Portcullis: the two commands a new user runs are `make run` and `make test`.
+SHELL := /bin/bash
+SWIFT ?= swift
+CONFIG ?= config/portcullis.yaml
+ECHO_LISTEN ?= 127.0.0.1:9001
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Debian packages the build, the demo and the tests need.
+APT_PACKAGES := libssl-dev pkg-config openssl curl ca-certificates python3 python3-pip wrk
+
+.PHONY: all deps test-deps build release certs run test unit-test system-test check bench clean
+
+all: build
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+test-deps: deps
+	@if [ -f Tests/requirements.txt ]; then \
+	  python3 -m pip install -q --disable-pip-version-check -r Tests/requirements.txt 2>/dev/null \
+	  || python3 -m pip install -q --disable-pip-version-check --break-system-packages -r Tests/requirements.txt; \
+	fi
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+certs:
+	@if [ -x certs/generate.sh ] && [ ! -f certs/server.crt ]; then certs/generate.sh; fi
+
+check: release
+	.build/release/portcullis check --config $(CONFIG)
+
+# Builds release, starts the echo upstream and Portcullis on the example config.
+run: release certs
+	@.build/release/portcullis check --config $(CONFIG)
+	@.build/release/portcullis echo --listen $(ECHO_LISTEN) & echo_pid=$$!; \
+	trap 'kill $$echo_pid 2>/dev/null' EXIT INT TERM; \
+	echo; \
+	echo "Portcullis is starting on $(CONFIG) in front of the echo upstream at $(ECHO_LISTEN). Try:"; \
+	echo "  curl -i localhost:8080/demo/public"; \
+	echo "  curl -i localhost:8080/demo/items/42 -X PUT -d '{\"name\":\"x\"}'"; \
+	echo "  curl -i localhost:8080/demo/nope            # 403 Missing Authentication Token"; \
+	echo "  curl -i localhost:8080/demo/internal        # ip authorizer (loopback allowed)"; \
+	echo "  kill -HUP \$$(pgrep -f 'portcullis run')      # reload the config"; \
+	echo; \
+	.build/release/portcullis run --config $(CONFIG)
+
+unit-test: test-deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+system-test: build
+	PORTCULLIS_BIN=.build/debug/portcullis bash Tests/system/run_all.sh
+
+# The whole suite: Swift unit and loopback integration tests, then the shell-level system tests.
+test: unit-test system-test
+
+bench: release
+	bash benchmarks/run.sh
+
+clean:
+	rm -rf .build
