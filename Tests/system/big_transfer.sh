@@ -2,7 +2,9 @@
 # System test (issue 2, "Must show" 5): a 1 GiB upload and a 1 GiB download through the proxy
 # with peak RSS (VmHWM) of the portcullis process under 64 MiB. Both body framings are used:
 # upload with Content-Length (python streaming) and chunked (curl -T -), download with
-# Content-Length and chunked (?bytes=N[&chunked=1] on the echo upstream).
+# Content-Length and chunked (?bytes=N[&chunked=1] on the echo upstream). Then backpressure:
+# a download to a client reading at 64 MiB/s and an upload (curl --data-binary @-, Expect:
+# 100-continue) to a python upstream reading at 64 MiB/s; RSS must stay flat through all of it.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 time_limit 300
