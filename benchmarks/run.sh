@@ -16,7 +16,7 @@
 #   PIN=wrk                CPU pinning: wrk | proxy | none (see pinning below)
 #   PORTCULLIS_BIN=.build/release/portcullis
 #   PORT_UPSTREAM=18001 PORT_PORTCULLIS=18080 PORT_NGINX=18081 PORT_HAPROXY=18082
-#   BUSY_PCT=10 BUSY_RETRIES=2   re-run a round that shared the machine with foreign load
+#   BUSY_PCT=10 BUSY_RETRIES=2 QUIET_WAIT=30   wait for / re-run rounds beside foreign CPU load
 #   RESULTS_DIR=benchmarks/results  KEEP_TMP=1 (keep configs and logs of the run)
 #
 # Exit status: 0 ok; 1 setup failure; 3 the run completed but some target had socket errors
@@ -43,6 +43,8 @@ TARGETS=${TARGETS:-portcullis nginx haproxy}
 UPSTREAM=${UPSTREAM:-portcullis}
 PIN=${PIN:-wrk}
 BENCH_PATH=${BENCH_PATH:-/bench/hello}
+# ports the user chose explicitly must be free; defaults move on (+100) when already taken
+USER_PORTS=" ${PORT_UPSTREAM+PORT_UPSTREAM} ${PORT_PORTCULLIS+PORT_PORTCULLIS} ${PORT_NGINX+PORT_NGINX} ${PORT_HAPROXY+PORT_HAPROXY} "
 PORT_UPSTREAM=${PORT_UPSTREAM:-18001}
 PORT_PORTCULLIS=${PORT_PORTCULLIS:-18080}
 PORT_NGINX=${PORT_NGINX:-18081}
@@ -52,6 +54,7 @@ START_TIMEOUT=${START_TIMEOUT:-20}  # seconds for a process to answer its first 
 STOP_TIMEOUT=${STOP_TIMEOUT:-5}     # seconds between SIGTERM and SIGKILL
 BUSY_PCT=${BUSY_PCT:-10}            # a round beside more foreign CPU load than this is re-run...
 BUSY_RETRIES=${BUSY_RETRIES:-2}     # ...at most this many times
+QUIET_WAIT=${QUIET_WAIT:-30}        # seconds to wait before a round for foreign load to go away
 
 # Every scenario this runner knows; "all" runs them in this order.
 ALL_SCENARIOS="plain tls_keepalive tls_handshake jwt_cached jwt_unique"
@@ -160,7 +163,18 @@ stop_proc() {  # SIGTERM the process group, SIGKILL it after STOP_TIMEOUT second
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-need_port() { port_free "$1" || die "port $1 is already in use on 127.0.0.1 (set ${2}=...)"; }
+need_port() {  # need_port VAR: make sure the port in $VAR is free (or move a default one)
+  local var=$1 p=${!1} tries=0
+  while ! port_free "$p"; do
+    if [[ $USER_PORTS == *" $var "* ]] || ((++tries > 20)); then
+      ss -ltnp "sport = :$p" 2>/dev/null | sed 's/^/    /' >&2 || true
+      die "port $p is already in use on 127.0.0.1 (set $var=...)"
+    fi
+    log "port $p is taken; trying $((p + 100)) for $var"
+    p=$((p + 100))
+  done
+  printf -v "$var" '%s' "$p"
+}
 
 wait_ready() {  # wait_ready NAME URL: until URL answers 200, the process dies, or timeout
   local name=$1 url=$2 t code
@@ -222,7 +236,7 @@ start_portcullis() {  # start_portcullis NAME TEMPLATE PORT
 }
 
 start_upstream() {
-  need_port "$PORT_UPSTREAM" PORT_UPSTREAM
+  need_port PORT_UPSTREAM
   case $UPSTREAM in
     portcullis)
       [[ -x $BIN ]] || die "no Portcullis binary at $BIN (swift build -c release, or PORTCULLIS_BIN=...; UPSTREAM=stub TARGETS='nginx haproxy' runs the references alone)"
@@ -263,6 +277,23 @@ cpu_ticks() {  # cpu_ticks PGID -> utime+stime (clock ticks) of every process in
 busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
 # CPU of this script's reaped children (wrk, curl, awk...): utime+stime+cutime+cstime of $$
 self_ticks() { awk '{ line = $0; sub(/^.*\) /, "", line); split(line, f, " "); print f[12] + f[13] + f[14] + f[15] }' "/proc/$$/stat"; }
+
+# wait_quiet: between rounds the benchmark's own processes are idle, so machine-wide CPU use is
+# foreign load. Wait (at most QUIET_WAIT seconds) until a 1-second sample is under BUSY_PCT.
+wait_quiet() {
+  local b0 b1 pct waited=0
+  while :; do
+    b0=$(busy_ticks); sleep 1; b1=$(busy_ticks)
+    pct=$(awk -v d=$((b1 - b0)) -v hz="$CLK_TCK" -v n="$NCPU" 'BEGIN { printf "%.0f", d / hz / n * 100 }')
+    awk -v o="$pct" -v m="$BUSY_PCT" 'BEGIN { exit !(o > m) }' || return 0
+    if ((waited >= QUIET_WAIT)); then
+      log "machine still ${pct}% busy after ${waited}s of waiting; going on"
+      return 0
+    fi
+    ((waited == 0)) && log "machine ${pct}% busy with something else; waiting up to ${QUIET_WAIT}s for it to calm down"
+    sleep 2; waited=$((waited + 3))
+  done
+}
 
 smoke_check() {  # one request through each target: status 200, path stripped, headers added
   local t body code
@@ -345,6 +376,7 @@ measure_scenario() {  # measure_scenario NAME DESCRIPTION
       # A round that ran beside foreign load (more than BUSY_PCT of the machine) is run again,
       # at most BUSY_RETRIES times; the last attempt counts either way and is flagged.
       while :; do
+        wait_quiet
         measure_once "$t" "$raw/round$r-$t.txt"
         j=$M_J cpu=$M_CPU ucpu=$M_UCPU other=$M_OTHER
         awk -v o="$other" -v m="$BUSY_PCT" 'BEGIN { exit !(o > m) }' || break
@@ -354,7 +386,6 @@ measure_scenario() {  # measure_scenario NAME DESCRIPTION
         fi
         attempt=$((attempt + 1))
         log "$t: ${other}% of the machine was busy elsewhere; running this round again ($attempt/$BUSY_RETRIES)"
-        sleep "$((PAUSE + 2))"
       done
       RPS[$t]+="$(jnum "$j" rps) "; P99[$t]+="$(jnum "$j" p99_us) "; P50[$t]+="$(jnum "$j" p50_us) "
       CPU[$t]+="$cpu "; UCPU[$t]+="$ucpu "; OTHER[$t]+="$other "
@@ -442,19 +473,19 @@ stop_targets() {
 
 scenario_plain() {
   if want_target portcullis; then
-    need_port "$PORT_PORTCULLIS" PORT_PORTCULLIS
+    need_port PORT_PORTCULLIS
     start_portcullis portcullis "$HERE/portcullis-bench.yaml" "$PORT_PORTCULLIS"
     wait_ready portcullis "http://127.0.0.1:$PORT_PORTCULLIS$BENCH_PATH"
     add_target portcullis "http://127.0.0.1:$PORT_PORTCULLIS$BENCH_PATH"
   fi
   if want_target nginx; then
-    need_port "$PORT_NGINX" PORT_NGINX
+    need_port PORT_NGINX
     start_nginx nginx "$HERE/conf/nginx-plain.conf" "$PORT_NGINX"
     wait_ready nginx "http://127.0.0.1:$PORT_NGINX$BENCH_PATH"
     add_target nginx "http://127.0.0.1:$PORT_NGINX$BENCH_PATH"
   fi
   if want_target haproxy; then
-    need_port "$PORT_HAPROXY" PORT_HAPROXY
+    need_port PORT_HAPROXY
     start_haproxy haproxy "$HERE/conf/haproxy-plain.cfg" "$PORT_HAPROXY"
     wait_ready haproxy "http://127.0.0.1:$PORT_HAPROXY$BENCH_PATH"
     add_target haproxy "http://127.0.0.1:$PORT_HAPROXY$BENCH_PATH"
@@ -492,7 +523,7 @@ main() {
   mkdir -p "$RUN_DIR"
 
   local pver=null
-  [[ -x $BIN ]] && pver="\"$("$BIN" version 2>&1 | head -n1 | tr -d '"\\')\""
+  [[ -x $BIN ]] && pver="\"$({ "$BIN" version 2>&1 || true; } | head -n1 | tr -d '"\\')\""
   log "pin=$PIN (wrk: ${CPU_WRK:-any}, proxy: ${CPU_PROXY:-any}, upstream: ${CPU_UPSTREAM:-any}); $NCPU CPUs; raw output in $RUN_DIR"
 
   start_upstream
@@ -505,7 +536,7 @@ main() {
       "$stamp" "$NCPU" "$cpu_model" "$(uname -r)"
     printf '"versions":{"portcullis":%s,"nginx":"%s","haproxy":"%s","wrk":"%s"},' "$pver" \
       "$(nginx -v 2>&1 | sed 's/.*version: //')" "$(haproxy -v | awk 'NR == 1 { print $3 }')" \
-      "$(wrk -v 2>&1 | awk 'NR == 1 { print $2 }')"
+      "$({ wrk -v 2>&1 || true; } | awk 'NR == 1 { print $2 }')"
     printf '"load":{"tool":"wrk","threads":%d,"connections":%d,"duration_s":%d,"warmup_s":%d,"rounds":%d,"path":"%s"},' \
       "$THREADS" "$CONNECTIONS" "$DURATION" "$WARMUP" "$ROUNDS" "$BENCH_PATH"
     printf '"pinning":{"mode":"%s","wrk":"%s","proxy":"%s","upstream":"%s"},"upstream":"%s",' \

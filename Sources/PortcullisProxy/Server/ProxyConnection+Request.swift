@@ -211,7 +211,7 @@ extension ProxyConnection {
     func refuse(_ refusal: Refusal) {
         guard phase != .closed else { return }
         let responder = api?.responder ?? snapshot.responder
-        if refusal.closeConnection || !requestBodyDone && !discardBufferedBody() { keepAliveAfter = false }
+        if refusal.closeConnection || loop.draining || !requestBodyDone && !discardBufferedBody() { keepAliveAfter = false }
         var out = context.channel.allocator.buffer(capacity: 512)
         responder.render(refusal, requestID: requestID, keepAlive: keepAliveAfter, into: &out)
         status = responder.resolve(refusal.type).status

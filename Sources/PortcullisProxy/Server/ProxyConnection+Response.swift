@@ -8,6 +8,7 @@ extension ProxyConnection {
         guard let h = head else { return }
         responseHeadSent = true
         status = r.status
+        if loop.draining { keepAliveAfter = false }
         upstreamLatency = (NIODeadline.now() - upstreamStarted).nanoseconds
         let tunnel = r.status == 101 && (route?.websocket ?? false) && h.wantsUpgrade
         switch r.framing {

@@ -50,7 +50,8 @@ final class RawConnection {
         var chunk = [UInt8](repeating: 0, count: 65536)
         let n = recv(fd, &chunk, chunk.count, 0)
         if n <= 0 {
-            closedByPeer = n == 0
+            // An orderly close or a reset both mean the peer is gone; a timeout does not.
+            closedByPeer = n == 0 || errno == ECONNRESET
             return false
         }
         buffer += chunk[0..<n]

@@ -1,0 +1,138 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import Testing
+
+@testable import PortcullisProxy
+
+/// The built `portcullis` binary as a user runs it: systemd notifications, SIGHUP reload,
+/// SIGTERM drain with a request in flight, the access log.
+@Suite(.serialized) struct CommandLineTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static var binary: String { root.appendingPathComponent(".build/debug/portcullis").path }
+
+    /// A datagram socket standing in for systemd's NOTIFY_SOCKET.
+    final class NotifySocket {
+        let fd: Int32
+        let path: String
+        init(dir: URL) {
+            path = dir.appendingPathComponent("notify.sock").path
+            fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+            var addr = sockaddr_un()
+            addr.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, b) in path.utf8.enumerated() { p[i] = b } }
+            _ = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            var tv = timeval(tv_sec: 10, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        }
+        func next() -> String {
+            var buf = [UInt8](repeating: 0, count: 4096)
+            let n = recv(fd, &buf, buf.count, 0)
+            return n > 0 ? String(decoding: buf[0..<n], as: UTF8.self) : "<timeout>"
+        }
+        deinit { close(fd) }
+    }
+
+    func freePort() throws -> Int {
+        let s = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).wait()
+        let p = s.localAddress!.port!
+        try s.close().wait()
+        return p
+    }
+
+    @Test func notifiesSystemdReloadsOnHupAndDrainsOnTerm() async throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
+            Issue.record("build the binary first (swift build): \(Self.binary)")
+            return
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("portcullis-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let echo = try await EchoServer.bind(host: "127.0.0.1", port: 0, group: MultiThreadedEventLoopGroup.singleton)
+        let port = try freePort()
+        let logPath = dir.appendingPathComponent("access.log").path
+        let configPath = dir.appendingPathComponent("p.yaml").path
+        func config(_ route: String) -> String {
+            """
+            workers: 1
+            access_log: \(logPath)
+            shutdown_grace: 5s
+            listeners: [{ name: public, listen: "127.0.0.1:\(port)" }]
+            apis:
+              - name: demo
+                stage: demo
+                routes: [{ path: \(route), upstream: b }, { path: /slow, upstream: b }]
+            upstreams:
+              b: { endpoints: ["http://127.0.0.1:\(echo.localAddress!.port!)"] }
+            """
+        }
+        try config("/one").write(toFile: configPath, atomically: true, encoding: .utf8)
+        let notify = NotifySocket(dir: dir)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = ["run", "--config", configPath, "--log-level", "warning"]
+        var env = ProcessInfo.processInfo.environment
+        env["NOTIFY_SOCKET"] = notify.path
+        p.environment = env
+        let err = Pipe()
+        p.standardError = err
+        try p.run()
+        defer { if p.isRunning { p.terminate() } }
+
+        #expect(notify.next().hasPrefix("READY=1"))
+        #expect(try RawConnectionGet(port, "/demo/one") == 200)
+
+        // SIGHUP with a new file: RELOADING=1 with MONOTONIC_USEC, then READY=1; the new route is live.
+        try config("/two").write(toFile: configPath, atomically: true, encoding: .utf8)
+        kill(p.processIdentifier, SIGHUP)
+        let reloading = notify.next()
+        #expect(reloading.hasPrefix("RELOADING=1\nMONOTONIC_USEC="))
+        #expect(notify.next().hasPrefix("READY=1"))
+        #expect(try RawConnectionGet(port, "/demo/two") == 200)
+        #expect(try RawConnectionGet(port, "/demo/one") == 403)
+
+        // A broken file: the error is reported and the running config stays.
+        try config("/three").replacingOccurrences(of: "upstream: b }, { path: /slow", with: "upstream: bb }, { path: /slow")
+            .write(toFile: configPath, atomically: true, encoding: .utf8)
+        kill(p.processIdentifier, SIGHUP)
+        _ = notify.next()
+        _ = notify.next()
+        #expect(try RawConnectionGet(port, "/demo/two") == 200)
+
+        // SIGTERM while a request is in flight: it completes, then the process exits 0.
+        let slow = try RawConnection(port: port)
+        slow.send("GET /demo/slow?delay=700 HTTP/1.1\r\nHost: x\r\n\r\n")
+        try await Task.sleep(for: .milliseconds(200))
+        kill(p.processIdentifier, SIGTERM)
+        #expect(notify.next() == "STOPPING=1")
+        let r = try slow.readResponse()
+        #expect(r.status == 200)
+        #expect(r.header("Connection") == "close")
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(stderr.contains(#"apis[0].routes[0].upstream: unknown upstream "bb"; did you mean "b"?"#))
+
+        // The access log has one JSON line per request, with the fields operators grep for.
+        let lines = try String(contentsOfFile: logPath, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 5)
+        let last = try JSONSerialization.jsonObject(with: Data(lines.last!.utf8)) as? [String: Any] ?? [:]
+        #expect(last["path"] as? String == "/demo/slow")
+        #expect(last["status"] as? Int == 200)
+        #expect(last["route"] as? String == "/slow")
+        #expect((last["request_id"] as? String)?.count == 36)
+        #expect((last["upstream_ms"] as? Double ?? 0) >= 600)
+        let refused = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .first { $0["status"] as? Int == 403 }
+        #expect(refused?["error"] as? String == "no route for GET /demo/one")
+        try await echo.close()
+    }
+}
+
+func RawConnectionGet(_ port: Int, _ path: String) throws -> Int {
+    let c = try RawConnection(port: port)
+    c.send("GET \(path) HTTP/1.1\r\nHost: x\r\n\r\n")
+    return try c.readResponse().status
+}
