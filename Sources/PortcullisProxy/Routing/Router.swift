@@ -1,12 +1,20 @@
 import PortcullisAuth
 import PortcullisConfig
 import PortcullisCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A compiled route: everything a request needs once it has matched.
 final class CompiledRoute: Sendable {
     let template: String
     let methods: Set<String>
+    /// Methods as enum values: compared per request without hashing strings.
+    let methodList: [RequestMethod]
+    let anyMethod: Bool
     let upstream: String
+    /// Index of the upstream group in the snapshot (and in each loop's pool table).
+    let upstreamIndex: Int
     let auth: AuthChain
     let websocket: Bool
     /// Lower-cased names of headers the route removes before forwarding.
@@ -17,10 +25,13 @@ final class CompiledRoute: Sendable {
     let timeout: Duration?
     let maxBodyBytes: Int64?
 
-    init(_ c: RouteConfig, auth: AuthChain) {
+    init(_ c: RouteConfig, auth: AuthChain, upstreamIndex: Int) {
         template = c.path
         methods = Set(c.methods)
+        methodList = c.methods.filter { $0 != "ANY" }.map(RequestMethod.init)
+        anyMethod = c.methods.contains("ANY")
         upstream = c.upstream
+        self.upstreamIndex = upstreamIndex
         self.auth = auth
         websocket = c.websocket
         removeHeaders = c.removeHeaders.map { Array($0.lowercased().utf8) }
@@ -31,20 +42,29 @@ final class CompiledRoute: Sendable {
     }
 
     func allows(_ method: RequestMethod) -> Bool {
-        methods.contains("ANY") || methods.contains(method.name)
+        anyMethod || methodList.contains(method)
     }
 }
 
-/// Path templates of one API as a segment trie: literal beats `{param}` beats `{greedy+}`,
-/// so the most specific template wins whatever the order in the file.
+/// A path parameter bound during matching, as offsets into the request path: Strings are made
+/// only when a later phase asks for the value.
+struct ParamRange {
+    let name: String
+    let start: Int
+    let end: Int
+}
+
+/// Path templates of one API as a segment trie over bytes: literal beats `{param}` beats
+/// `{greedy+}`, so the most specific template wins whatever the order in the file. Matching walks
+/// the request path in place; nothing is split or copied.
 final class RouteNode: Sendable {
-    let literal: [String: RouteNode]
+    let literals: [([UInt8], RouteNode)]
     let param: (name: String, node: RouteNode)?
     let greedy: (name: String, routes: [CompiledRoute])?
     let routes: [CompiledRoute]
 
-    init(literal: [String: RouteNode], param: (String, RouteNode)?, greedy: (String, [CompiledRoute])?, routes: [CompiledRoute]) {
-        self.literal = literal
+    init(literals: [([UInt8], RouteNode)], param: (String, RouteNode)?, greedy: (String, [CompiledRoute])?, routes: [CompiledRoute]) {
+        self.literals = literals
         self.param = param
         self.greedy = greedy
         self.routes = routes
@@ -74,28 +94,35 @@ final class RouteNode: Sendable {
             }
         }
         return RouteNode(
-            literal: literals.mapValues(build),
+            literals: literals.sorted { $0.key < $1.key }.map { (Array($0.key.utf8), build($0.value)) },
             param: params.isEmpty ? nil : (paramName, build(params)),
             greedy: greedy.isEmpty ? nil : (greedyName, greedy),
             routes: here)
     }
 
-    /// Finds the routes for the remaining segments; parameters are appended as they bind.
-    func match(_ segs: ArraySlice<Substring>, _ params: inout [(String, String)]) -> [CompiledRoute]? {
-        guard let first = segs.first else {
-            if !routes.isEmpty { return routes }
-            return nil
+    /// Finds the routes for `p[i...]` (a path); parameters are appended as they bind.
+    func match(_ p: UnsafeRawBufferPointer, _ from: Int, _ params: inout [ParamRange]) -> [CompiledRoute]? {
+        var i = from
+        let n = p.count
+        while i < n && p[i] == 47 { i += 1 }  // empty segments are skipped, as API Gateway does
+        if i == n { return routes.isEmpty ? nil : routes }
+        var e = i
+        while e < n && p[e] != 47 { e += 1 }
+        let len = e - i
+        for (key, child) in literals where key.count == len {
+            let equal = key.withUnsafeBytes { k in memcmp(k.baseAddress!, p.baseAddress! + i, len) == 0 }
+            if equal, let r = child.match(p, e, &params) { return r }
         }
-        let rest = segs.dropFirst()
-        if let child = literal[String(first)], let r = child.match(rest, &params) { return r }
-        if let (name, child) = param, !first.isEmpty {
+        if let (name, child) = param {
             let mark = params.count
-            params.append((name, String(first)))
-            if let r = child.match(rest, &params) { return r }
+            params.append(ParamRange(name: name, start: i, end: e))
+            if let r = child.match(p, e, &params) { return r }
             params.removeSubrange(mark...)
         }
-        if let (name, routes) = greedy, !first.isEmpty {
-            params.append((name, segs.joined(separator: "/")))
+        if let (name, routes) = greedy {
+            var end = n
+            while end > i && p[end - 1] == 47 { end -= 1 }
+            params.append(ParamRange(name: name, start: i, end: end))
             return routes
         }
         return nil
@@ -107,20 +134,21 @@ final class CompiledAPI: Sendable {
     let config: APIConfigRef
     let hosts: [HostPattern]
     let listeners: Set<String>
-    /// "/stage" or "" for an API at the root.
-    let prefix: String
+    /// "/stage" or "" for an API at the root, as bytes.
+    let prefix: [UInt8]
     let trie: RouteNode
     let responder: GatewayResponder
     let apiRef: AuthRequest.APIRef
 
-    init(_ c: APIConfig, steps: [String: AuthStep], responder: GatewayResponder) {
+    init(_ c: APIConfig, steps: [String: AuthStep], upstreams: [String: Int], responder: GatewayResponder) {
         config = APIConfigRef(name: c.name, notFound: c.notFound)
         hosts = c.hosts
         listeners = Set(c.listeners)
-        prefix = c.stage.isEmpty ? "" : "/" + c.stage
+        prefix = c.stage.isEmpty ? [] : Array(("/" + c.stage).utf8)
         let entries = c.routes.map { r -> ([Substring], CompiledRoute) in
             let segs = r.path.split(separator: "/", omittingEmptySubsequences: true)
-            return (segs, CompiledRoute(r, auth: AuthCompiler.compile(r.auth, authorizers: steps)))
+            let route = CompiledRoute(r, auth: AuthCompiler.compile(r.auth, authorizers: steps), upstreamIndex: upstreams[r.upstream] ?? -1)
+            return (segs, route)
         }
         trie = RouteNode.build(entries)
         self.responder = responder
@@ -128,13 +156,22 @@ final class CompiledAPI: Sendable {
     }
 
     /// 0 = no match; higher is more specific (exact host > longest wildcard > any).
-    func hostScore(_ host: String) -> Int {
+    func hostScore(_ host: UnsafeRawBufferPointer) -> Int {
         var best = 0
         for h in hosts {
             switch h {
             case .any: best = max(best, 1)
-            case .exact(let e): if e == host { best = max(best, 100_000) }
-            case .suffix(let s): if host.hasSuffix(s) && host.count > s.count { best = max(best, 2 + s.count) }
+            case .exact(let e):
+                var e = e
+                if e.withUTF8({ ASCII.equalsIgnoringCase(host, UnsafeRawBufferPointer($0)) }) { best = max(best, 100_000) }
+            case .suffix(let s):
+                var s = s
+                let n = s.utf8.count
+                if host.count > n,
+                    s.withUTF8({ ASCII.equalsIgnoringCase(UnsafeRawBufferPointer(rebasing: host[(host.count - n)...]), UnsafeRawBufferPointer($0)) })
+                {
+                    best = max(best, 2 + n)
+                }
             }
         }
         return best
@@ -148,16 +185,18 @@ struct APIConfigRef: Sendable {
 
 /// The outcome of routing, a value handed to the next phase.
 enum RouteMatch {
-    case matched(CompiledAPI, CompiledRoute, params: [(String, String)], upstreamPath: Substring)
+    /// `restStart`: where the path after the stage prefix starts, relative to the path.
+    case matched(CompiledAPI, CompiledRoute, params: [ParamRange], restStart: Int)
     /// No route (or wrong method/stage): answered as the closest API answers, or REST style.
     case notFound(CompiledAPI?)
 }
 
 /// Routes of one listener: host, then stage base path, then the path trie, then the method.
+/// Works on the request's bytes: the host value (port stripped) and the path (query stripped).
 struct Router: Sendable {
     let apis: [CompiledAPI]
 
-    func route(host: String, path: Substring, method: RequestMethod) -> RouteMatch {
+    func route(host: UnsafeRawBufferPointer, path: UnsafeRawBufferPointer, method: RequestMethod) -> RouteMatch {
         var best: CompiledAPI? = nil
         var bestScore = (0, -1)
         var hostOnly: CompiledAPI? = nil
@@ -165,22 +204,22 @@ struct Router: Sendable {
             let hs = api.hostScore(host)
             if hs == 0 { continue }
             if hostOnly == nil { hostOnly = api }
-            guard path.hasPrefix(api.prefix) else { continue }
-            let after = path.dropFirst(api.prefix.count)
-            guard after.isEmpty || after.hasPrefix("/") else { continue }
-            if (hs, api.prefix.count) > bestScore {
+            let k = api.prefix.count
+            guard path.count >= k, api.prefix.withUnsafeBytes({ memcmp($0.baseAddress ?? path.baseAddress!, path.baseAddress!, k) == 0 }) else {
+                continue
+            }
+            guard path.count == k || path[k] == 47 else { continue }
+            if (hs, k) > bestScore {
                 best = api
-                bestScore = (hs, api.prefix.count)
+                bestScore = (hs, k)
             }
         }
         guard let api = best else { return .notFound(hostOnly) }
-        let rest = path.dropFirst(api.prefix.count)
-        let segs = rest.split(separator: "/", omittingEmptySubsequences: true)
-        var params: [(String, String)] = []
-        guard let routes = api.trie.match(segs[...], &params),
-            let route = routes.first(where: { !$0.methods.contains("ANY") && $0.allows(method) })
+        var params: [ParamRange] = []
+        guard let routes = api.trie.match(path, api.prefix.count, &params),
+            let route = routes.first(where: { !$0.anyMethod && $0.allows(method) })
                 ?? routes.first(where: { $0.allows(method) })
         else { return .notFound(api) }
-        return .matched(api, route, params: params, upstreamPath: rest.isEmpty ? "/" : rest)
+        return .matched(api, route, params: params, restStart: api.prefix.count)
     }
 }

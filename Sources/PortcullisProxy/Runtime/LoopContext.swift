@@ -10,8 +10,12 @@ final class LoopContext {
     let index: Int
     var snapshot: Snapshot
     var random: FastRandom
+    /// Pools by endpoint key: they survive reloads that keep the endpoint.
     var pools: [String: EndpointPool] = [:]
-    var roundRobin: [String: Int] = [:]
+    /// Pools by group index and endpoint index for the current snapshot; rebuilt when it changes.
+    private var table: [[EndpointPool]] = []
+    private var tableSnapshot: ObjectIdentifier?
+    private var roundRobin: [Int] = []
     var connections: [ObjectIdentifier: ProxyConnection] = [:]
     var accessLog: AccessLogBuffer
     var draining = false
@@ -45,36 +49,47 @@ final class LoopContext {
         accessLog.flush()
     }
 
-    func pool(for spec: EndpointSpec, group: UpstreamGroupSpec) -> EndpointPool {
-        if let p = pools[spec.key] {
-            p.update(spec: spec, group: group)
-            return p
+    /// The pools of a group's endpoints under `snapshot`, by endpoint index.
+    func pools(of group: UpstreamGroupSpec, in snapshot: Snapshot) -> [EndpointPool] {
+        if tableSnapshot != ObjectIdentifier(snapshot) {
+            table = snapshot.groups.map { g in
+                g.endpoints.map { e in
+                    if let p = pools[e.key] {
+                        p.update(spec: e, group: g)
+                        return p
+                    }
+                    let p = EndpointPool(loop: self, spec: e, group: g)
+                    pools[e.key] = p
+                    return p
+                }
+            }
+            roundRobin = Array(repeating: 0, count: snapshot.groups.count)
+            tableSnapshot = ObjectIdentifier(snapshot)
         }
-        let p = EndpointPool(loop: self, spec: spec, group: group)
-        pools[spec.key] = p
-        return p
+        return table[group.index]
     }
 
     /// Picks a healthy endpoint of a group by its balancing rule, or nil if all are ejected.
-    func pickEndpoint(_ group: UpstreamGroupSpec, now: NIODeadline, excluding: EndpointPool?) -> EndpointPool? {
-        let n = group.endpoints.count
+    func pickEndpoint(
+        _ group: UpstreamGroupSpec, in snapshot: Snapshot, now: NIODeadline, excluding: EndpointPool?
+    ) -> EndpointPool? {
+        let candidates = pools(of: group, in: snapshot)
+        let n = candidates.count
         guard n > 0 else { return nil }
         switch group.balance {
         case .roundRobin:
-            let start = roundRobin[group.name, default: 0]
+            let start = roundRobin[group.index]
             for k in 0..<n {
-                let p = pool(for: group.endpoints[(start + k) % n], group: group)
+                let p = candidates[(start + k) % n]
                 if p.isHealthy(now) && p !== excluding {
-                    roundRobin[group.name] = (start + k + 1) % n
+                    roundRobin[group.index] = (start + k + 1) % n
                     return p
                 }
             }
             return nil
         case .leastOutstanding:
             var best: EndpointPool? = nil
-            for e in group.endpoints {
-                let p = pool(for: e, group: group)
-                guard p.isHealthy(now), p !== excluding else { continue }
+            for p in candidates where p.isHealthy(now) && p !== excluding {
                 if best == nil || p.outstanding < best!.outstanding { best = p }
             }
             return best

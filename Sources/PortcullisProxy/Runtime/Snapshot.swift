@@ -10,6 +10,8 @@ final class Snapshot: Sendable {
     let config: PortcullisConfig
     let routers: [String: Router]
     let upstreams: [String: UpstreamGroupSpec]
+    /// The same groups by index (routes carry the index).
+    let groups: [UpstreamGroupSpec]
     let responder: GatewayResponder
     let limits: LimitsConfig
     let headerTimeout: TimeAmount
@@ -24,7 +26,7 @@ final class Snapshot: Sendable {
         let steps = AuthCompiler.compileSteps(config.authorizers)
         var issues: [ConfigIssue] = []
         var groups: [String: UpstreamGroupSpec] = [:]
-        for (name, u) in config.upstreams {
+        for (index, (name, u)) in config.upstreams.sorted(by: { $0.key < $1.key }).enumerated() {
             var eps: [EndpointSpec] = []
             for e in u.endpoints {
                 do {
@@ -37,14 +39,16 @@ final class Snapshot: Sendable {
                 }
             }
             groups[name] = UpstreamGroupSpec(
-                name: name, endpoints: eps, balance: u.balance, connectTimeout: TimeAmount(u.connectTimeout),
+                name: name, index: index, endpoints: eps, balance: u.balance, connectTimeout: TimeAmount(u.connectTimeout),
                 timeout: TimeAmount(u.timeout), maxConnectionsPerLoop: u.maxConnectionsPerLoop, ejectBase: TimeAmount(u.ejectBase))
         }
         if !issues.isEmpty { throw ConfigError(issues) }
         upstreams = groups
+        self.groups = groups.values.sorted { $0.index < $1.index }
+        let indexes = groups.mapValues(\.index)
         var routers: [String: Router] = [:]
         let apis = config.apis.map { api in
-            CompiledAPI(api, steps: steps, responder: GatewayResponder(global: config.gatewayResponses, api: api.gatewayResponses))
+            CompiledAPI(api, steps: steps, upstreams: indexes, responder: GatewayResponder(global: config.gatewayResponses, api: api.gatewayResponses))
         }
         for l in config.listeners {
             routers[l.name] = Router(apis: apis.filter { $0.listeners.isEmpty || $0.listeners.contains(l.name) })
@@ -74,6 +78,7 @@ struct EndpointSpec: Sendable {
 
 struct UpstreamGroupSpec: Sendable {
     let name: String
+    let index: Int
     let endpoints: [EndpointSpec]
     let balance: UpstreamConfig.Balance
     let connectTimeout: TimeAmount

@@ -6,18 +6,17 @@ import PortcullisCore
 /// X-Request-Id added, route header edits applied.
 enum UpstreamRequestWriter {
     static func write(
-        head h: HTTPRequestHead, route: CompiledRoute, path: Substring, hostHeader: String, proto: String,
+        head h: HTTPRequestHead, route: CompiledRoute, restStart: Int, hostHeader: String, proto: String,
         clientText: String, trustedPeer: Bool, requestID: RequestID, into out: inout ByteBuffer
     ) {
         let raw = h.headers.raw
         out.writeString(h.method.name)
         out.writeStaticString(" ")
-        out.writeSubstring(path)
-        if h.targetLength > h.pathLength {
-            raw.withUnsafeReadableBytes { p in
-                let start = Int(h.targetStart + h.pathLength)
-                out.writeBytes(UnsafeRawBufferPointer(rebasing: p[start..<Int(h.targetStart + h.targetLength)]))
-            }
+        // The target without the stage prefix; "/" when nothing is left of the path.
+        if restStart >= Int(h.pathLength) { out.writeStaticString("/") }
+        raw.withUnsafeReadableBytes { p in
+            let start = Int(h.targetStart) + min(restStart, Int(h.pathLength))
+            out.writeBytes(UnsafeRawBufferPointer(rebasing: p[start..<Int(h.targetStart + h.targetLength)]))
         }
         out.writeStaticString(" HTTP/1.1\r\nHost: ")
         out.writeString(hostHeader)

@@ -13,22 +13,30 @@ extension ProxyConnection {
         requestGeneration &+= 1
         keepAliveAfter = h.keepAlive && !loop.draining
         requestBodyDone = h.framing == .none
-        let host = Self.hostName(h)
-        let path = h.path
         guard let router = snapshot.routers[listener.name] else {
             return refuse(Refusal(.MISSING_AUTHENTICATION_TOKEN, reason: "no APIs on listener \(listener.name)"))
         }
-        switch router.route(host: host, path: Substring(path), method: h.method) {
+        let match = h.headers.raw.withUnsafeReadableBytes { p -> RouteMatch in
+            let path = UnsafeRawBufferPointer(rebasing: p[Int(h.targetStart)..<Int(h.targetStart + h.pathLength)])
+            var host = UnsafeRawBufferPointer(start: nil, count: 0)
+            for f in h.headers.fields where f.kind == .host {
+                host = Self.hostWithoutPort(UnsafeRawBufferPointer(rebasing: p[Int(f.valueStart)..<Int(f.valueStart + f.valueLength)]))
+                break
+            }
+            return router.route(host: host, path: path, method: h.method)
+        }
+        switch match {
         case .notFound(let api):
             self.api = api
             if api?.config.notFound == .http {
-                return refuse(Refusal(.NOT_FOUND, reason: "no route for \(h.method.name) \(path)"))
+                return refuse(Refusal(.NOT_FOUND, reason: "no route for \(h.method.name) \(h.path)"))
             }
-            return refuse(Refusal(.MISSING_AUTHENTICATION_TOKEN, reason: "no route for \(h.method.name) \(path)"))
-        case .matched(let api, let route, let params, let rest):
+            return refuse(Refusal(.MISSING_AUTHENTICATION_TOKEN, reason: "no route for \(h.method.name) \(h.path)"))
+        case .matched(let api, let route, let params, let restStart):
             self.api = api
             self.route = route
-            self.upstreamPath = rest
+            self.restStart = restStart
+            self.params = params
             bodyLimit = route.maxBodyBytes ?? snapshot.limits.maxBodyBytes
             if case .length(let n) = h.framing, n > bodyLimit {
                 return refuseTooLarge()
@@ -36,7 +44,7 @@ extension ProxyConnection {
             if route.auth.isOpen { return proceed() }
             let request = AuthRequest(
                 head: h, clientIP: clientIP(h), requestID: requestID.string, resourcePath: route.template,
-                pathParameters: params, api: api.apiRef)
+                pathParameters: pathParameters(h), api: api.apiRef)
             switch route.auth.evaluate(request, on: loop.loop) {
             case .decided(let d): authorized(d)
             case .pending(let future):
@@ -73,26 +81,35 @@ extension ProxyConnection {
         return peerIP
     }
 
-    static func hostName(_ h: HTTPRequestHead) -> String {
-        guard let v = h.headers.first(.host) else { return "" }
-        var host = Substring(v)
-        if host.hasPrefix("[") {
-            if let close = host.firstIndex(of: "]") { host = host[...close] }
-        } else if let colon = host.lastIndex(of: ":") {
-            host = host[..<colon]
+    /// The host part of a Host header value: `[v6]` kept whole, a trailing `:port` dropped.
+    static func hostWithoutPort(_ v: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        var end = v.count
+        if v.first == UInt8(ascii: "[") {
+            if let close = v.firstIndex(of: UInt8(ascii: "]")) { end = close + 1 }
+        } else if let colon = v.lastIndex(of: UInt8(ascii: ":")) {
+            end = colon
         }
-        return host.lowercased()
+        return UnsafeRawBufferPointer(rebasing: v[0..<end])
+    }
+
+    /// Path parameters as Strings, made only for phases that read them.
+    func pathParameters(_ h: HTTPRequestHead) -> [(String, String)] {
+        guard !params.isEmpty else { return [] }
+        return h.headers.raw.withUnsafeReadableBytes { p in
+            params.map { ($0.name, String(decoding: p[Int(h.targetStart) + $0.start..<Int(h.targetStart) + $0.end], as: UTF8.self)) }
+        }
     }
 
     // MARK: Upstream
 
     /// Phase: pick an endpoint and get a connection from this loop's pool.
     func proceed() {
-        guard let route, let g = snapshot.upstreams[route.upstream] else {
+        guard let route, route.upstreamIndex >= 0 else {
             return refuse(Refusal(.API_CONFIGURATION_ERROR, reason: "route has no upstream"))
         }
+        let g = snapshot.groups[route.upstreamIndex]
         group = g
-        guard let p = loop.pickEndpoint(g, now: .now(), excluding: attempts > 0 ? pool : nil) else {
+        guard let p = loop.pickEndpoint(g, in: snapshot, now: .now(), excluding: attempts > 0 ? pool : nil) else {
             return refuse(Refusal(.SERVICE_UNAVAILABLE, reason: "no healthy endpoint in upstream \(g.name)"))
         }
         pool = p
@@ -121,7 +138,7 @@ extension ProxyConnection {
             errorReason = "connect to \(pool?.spec.key ?? "?") failed: \(e)"
             // Nothing was sent: another endpoint may take the request.
             if let g = group, attempts < g.endpoints.count,
-                loop.pickEndpoint(g, now: .now(), excluding: pool) != nil
+                loop.pickEndpoint(g, in: snapshot, now: .now(), excluding: pool) != nil
             {
                 return proceed()
             }
@@ -138,7 +155,7 @@ extension ProxyConnection {
         c.begin(method: h.method, delegate: self)
         var out = context.channel.allocator.buffer(capacity: h.headers.raw.readableBytes + 256)
         UpstreamRequestWriter.write(
-            head: h, route: route, path: upstreamPath, hostHeader: pool.spec.hostHeader, proto: listener.scheme,
+            head: h, route: route, restStart: restStart, hostHeader: pool.spec.hostHeader, proto: listener.scheme,
             clientText: peerText, trustedPeer: snapshot.isTrusted(peerIP), requestID: requestID, into: &out)
         c.write(out)
         switch h.framing {

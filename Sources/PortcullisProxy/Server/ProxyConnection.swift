@@ -53,7 +53,9 @@ final class ProxyConnection: ChannelDuplexHandler {
     var requestID = RequestID(hi: 0, lo: 0)
     var api: CompiledAPI?
     var route: CompiledRoute?
-    var upstreamPath: Substring = "/"
+    /// Where the upstream path starts inside the request path (after the stage prefix).
+    var restStart = 0
+    var params: [ParamRange] = []
     var group: UpstreamGroupSpec?
     var pool: EndpointPool?
     var upstream: UpstreamConnection?
