@@ -55,7 +55,7 @@ let package = Package(
         // Authorizer steps (none, ip; later jwt, sigv4, api keys, external) and their outcomes.
         .target(
             name: "PortcullisAuth",
-            dependencies: ["PortcullisCore", "PortcullisConfig", "PortcullisTLS", nioCore, logging],
+            dependencies: ["PortcullisCore", "PortcullisConfig", "PortcullisTLS", nioCore, nioPosix, logging],
             swiftSettings: strict
         ),
         // Server pipeline, router, request phases, upstream pools, gateway responses, access log.
@@ -80,7 +80,7 @@ let package = Package(
         .testTarget(name: "PortcullisCoreTests", dependencies: ["PortcullisCore", nioCore]),
         .testTarget(name: "PortcullisConfigTests", dependencies: ["PortcullisConfig", "PortcullisCore"]),
         .testTarget(name: "PortcullisTLSTests", dependencies: ["PortcullisTLS", nioCore, nioEmbedded, nioPosix]),
-        .testTarget(name: "PortcullisAuthTests", dependencies: ["PortcullisAuth", "PortcullisCore", "PortcullisConfig", nioCore, nioEmbedded]),
+        .testTarget(name: "PortcullisAuthTests", dependencies: ["PortcullisAuth", "PortcullisCore", "PortcullisConfig", "PortcullisTLS", nioCore, nioEmbedded, nioPosix, logging]),
         .testTarget(
             name: "PortcullisProxyTests",
             dependencies: ["PortcullisProxy", "PortcullisCore", "PortcullisConfig", "PortcullisAuth", nioCore, nioEmbedded, nioPosix, nioHTTP1, logging]

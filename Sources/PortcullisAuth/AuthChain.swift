@@ -1,3 +1,4 @@
+public import Logging
 public import NIOCore
 public import PortcullisConfig
 public import PortcullisCore
@@ -112,6 +113,23 @@ public struct AuthChain: Sendable {
     }
 }
 
+/// What compiled authorizers may use beyond their config: event loops for background work
+/// (key-set refresh, external calls), a logger, and whether network fetches are allowed at all
+/// (`portcullis check` compiles offline).
+public struct AuthEnvironment: Sendable {
+    public let group: (any EventLoopGroup)?
+    public let logger: Logger
+    public let online: Bool
+
+    public init(group: (any EventLoopGroup)?, logger: Logger, online: Bool) {
+        self.group = group
+        self.logger = logger
+        self.online = online
+    }
+
+    public static let offline = AuthEnvironment(group: nil, logger: Logger(label: "portcullis.check"), online: false)
+}
+
 /// Turns a route's `auth:` list into a chain of compiled steps.
 public enum AuthCompiler {
     public static func compile(_ list: [AuthRequirementConfig], authorizers: [String: AuthStep]) -> AuthChain {
@@ -130,7 +148,7 @@ public enum AuthCompiler {
         return AuthChain(out)
     }
 
-    public static func compileSteps(_ configs: [String: AuthorizerConfig]) -> [String: AuthStep] {
+    public static func compileSteps(_ configs: [String: AuthorizerConfig], environment: AuthEnvironment) -> [String: AuthStep] {
         var out: [String: AuthStep] = [:]
         for (name, c) in configs {
             switch c.kind {

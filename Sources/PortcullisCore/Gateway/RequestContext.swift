@@ -7,10 +7,14 @@ public struct Identity: Sendable {
     public var authorizer: String
     /// Claims or context values (`$context.authorizer.claims.NAME`, `$context.authorizer.KEY`).
     public var claims: [String: String]
+    /// Headers the authorizer asks to send upstream (`forward_claims`, mapped identity);
+    /// the proxy adds them after removing any client-sent header of the same name.
+    public var upstreamHeaders: [(String, String)]
 
-    public init(principal: String, authorizer: String, claims: [String: String] = [:]) {
+    public init(principal: String, authorizer: String, claims: [String: String] = [:], upstreamHeaders: [(String, String)] = []) {
         self.principal = principal
         self.authorizer = authorizer
         self.claims = claims
+        self.upstreamHeaders = upstreamHeaders
     }
 }

@@ -21,9 +21,9 @@ final class Snapshot: Sendable {
     let accessLog: Bool
 
     /// Compiles a loaded config. Blocking (resolves upstream host names): call off the loops.
-    init(_ config: PortcullisConfig) throws(ConfigError) {
+    init(_ config: PortcullisConfig, environment: AuthEnvironment = .offline) throws(ConfigError) {
         self.config = config
-        let steps = AuthCompiler.compileSteps(config.authorizers)
+        let steps = AuthCompiler.compileSteps(config.authorizers, environment: environment)
         var issues: [ConfigIssue] = []
         var groups: [String: UpstreamGroupSpec] = [:]
         for (index, (name, u)) in config.upstreams.sorted(by: { $0.key < $1.key }).enumerated() {

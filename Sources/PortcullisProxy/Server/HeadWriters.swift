@@ -7,8 +7,9 @@ import PortcullisCore
 enum UpstreamRequestWriter {
     static func write(
         head h: HTTPRequestHead, route: CompiledRoute, restStart: Int, hostHeader: String, proto: String,
-        clientText: String, trustedPeer: Bool, requestID: RequestID, into out: inout ByteBuffer
+        clientText: String, trustedPeer: Bool, requestID: RequestID, identity: Identity?, into out: inout ByteBuffer
     ) {
+        let identityHeaders = identity?.upstreamHeaders ?? []
         let raw = h.headers.raw
         out.writeString(h.method.name)
         out.writeStaticString(" ")
@@ -44,6 +45,14 @@ enum UpstreamRequestWriter {
                         || route.setHeaderNames.contains { n in n.withUnsafeBytes { ASCII.equalsIgnoringCase(name, $0) } }
                     if drop { continue }
                 }
+                // A client must not be able to forge what the authorizer vouches for.
+                if !identityHeaders.isEmpty {
+                    let forged = identityHeaders.contains { k, _ in
+                        var k = k
+                        return k.withUTF8 { ASCII.equalsIgnoringCase(name, UnsafeRawBufferPointer($0)) }
+                    }
+                    if forged { continue }
+                }
                 out.writeBytes(UnsafeRawBufferPointer(rebasing: p[Int(f.nameStart)..<Int(f.valueStart + f.valueLength)]))
                 out.writeStaticString("\r\n")
             }
@@ -70,6 +79,12 @@ enum UpstreamRequestWriter {
         if h.framing == .chunked { out.writeStaticString("Transfer-Encoding: chunked\r\n") }
         if tunnel { out.writeStaticString("Connection: upgrade\r\n") }
         if !route.setHeaderLines.isEmpty { out.writeBytes(route.setHeaderLines) }
+        for (k, v) in identityHeaders {
+            out.writeString(k)
+            out.writeStaticString(": ")
+            out.writeString(v)
+            out.writeStaticString("\r\n")
+        }
         out.writeStaticString("\r\n")
     }
 }

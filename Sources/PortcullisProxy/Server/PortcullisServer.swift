@@ -7,6 +7,7 @@ public import NIOCore
 public import NIOPosix
 public import PortcullisConfig
 import PortcullisCore
+import PortcullisAuth
 
 /// The running gateway: one event loop per worker, per-loop listeners, per-loop state.
 /// Its methods are the control plane (start, reload, shutdown) and run off the loops.
@@ -27,9 +28,9 @@ public final class PortcullisServer: Sendable {
 
     /// Compiles the config and prepares the loops; nothing listens until `start()`.
     public init(config: PortcullisConfig, logger: Logger) throws {
-        let snapshot = try Snapshot(config)
         let workers = config.workers ?? System.coreCount
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: workers)
+        let snapshot = try Snapshot(config, environment: AuthEnvironment(group: group, logger: logger, online: true))
         self.logger = logger
         switch config.accessLog {
         case .off: accessLogSink = nil
@@ -106,7 +107,7 @@ public final class PortcullisServer: Sendable {
     /// Applies a new config: compile off the loops (throws and changes nothing on error), hand the
     /// snapshot to every loop, then bind added listeners and close removed ones.
     public func reload(_ config: PortcullisConfig) throws {
-        let snapshot = try Snapshot(config)
+        let snapshot = try Snapshot(config, environment: AuthEnvironment(group: group, logger: logger, online: true))
         let old = state.withLockedValue { $0.config }
         let oldKeys = Set(old.listeners.map(Self.key))
         let newKeys = Set(config.listeners.map(Self.key))

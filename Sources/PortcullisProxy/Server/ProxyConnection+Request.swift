@@ -156,7 +156,8 @@ extension ProxyConnection {
         var out = context.channel.allocator.buffer(capacity: h.headers.raw.readableBytes + 256)
         UpstreamRequestWriter.write(
             head: h, route: route, restStart: restStart, hostHeader: pool.spec.hostHeader, proto: listener.scheme,
-            clientText: peerText, trustedPeer: snapshot.isTrusted(peerIP), requestID: requestID, into: &out)
+            clientText: peerText, trustedPeer: snapshot.isTrusted(peerIP), requestID: requestID, identity: identity,
+            into: &out)
         c.write(out)
         switch h.framing {
         case .length(let n): bodyRemaining = n
