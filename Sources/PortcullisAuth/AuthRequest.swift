@@ -1,4 +1,5 @@
 public import PortcullisCore
+public import PortcullisTLS
 
 /// What an authorizer may look at: the parsed head and what routing learned. It knows nothing of
 /// channels; the proxy builds one per request from its own state.
@@ -10,6 +11,8 @@ public struct AuthRequest: Sendable {
     public var resourcePath: String
     public var pathParameters: [(String, String)]
     public var api: APIRef
+    /// The verified client certificate of a mutual-TLS connection.
+    public var clientCertificate: ClientCertificate?
 
     /// The API identity needed for ARNs and messages.
     public struct APIRef: Sendable {
@@ -27,8 +30,9 @@ public struct AuthRequest: Sendable {
 
     public init(
         head: HTTPRequestHead, clientIP: IPAddress?, requestID: String, resourcePath: String,
-        pathParameters: [(String, String)], api: APIRef
+        pathParameters: [(String, String)], api: APIRef, clientCertificate: ClientCertificate? = nil
     ) {
+        self.clientCertificate = clientCertificate
         self.head = head
         self.clientIP = clientIP
         self.requestID = requestID

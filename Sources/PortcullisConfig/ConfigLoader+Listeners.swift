@@ -49,8 +49,9 @@ extension ConfigLoader {
 
     static func parseTLS(_ r: YAMLReader, _ node: Node, _ path: String) -> TLSListenerConfig? {
         var t = TLSListenerConfig(
-            certificates: [], minVersion: "1.2", ciphers: nil, clientAuth: .none, clientCA: nil, sessionTickets: true)
-        let keys = ["certificates", "min_version", "ciphers", "client_auth", "client_ca", "session_tickets"]
+            certificates: [], minVersion: "1.2", ciphers: nil, clientAuth: .none, clientCA: nil, sessionTickets: true,
+            forwardClientCert: true)
+        let keys = ["certificates", "min_version", "ciphers", "client_auth", "client_ca", "session_tickets", "forward_client_cert"]
         for (key, v, p) in r.mapping(node, path, allowed: keys) {
             switch key {
             case "certificates":
@@ -73,6 +74,7 @@ extension ConfigLoader {
                 }
             case "client_ca": t.clientCA = r.string(v, p).map(r.resolvePath)
             case "session_tickets": t.sessionTickets = r.bool(v, p) ?? true
+            case "forward_client_cert": t.forwardClientCert = r.bool(v, p) ?? true
             default: break
             }
         }

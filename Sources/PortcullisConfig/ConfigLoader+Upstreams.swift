@@ -13,7 +13,7 @@ extension ConfigLoader {
     static func parseUpstream(_ r: YAMLReader, _ name: String, _ node: Node, _ path: String) -> UpstreamConfig {
         var u = UpstreamConfig(
             name: name, endpoints: [], balance: .roundRobin, connectTimeout: .seconds(1), timeout: .seconds(29),
-            maxConnectionsPerLoop: 1024, ejectBase: .seconds(1))
+            maxConnectionsPerLoop: 1024, tls: nil, ejectBase: .seconds(1))
         let keys = ["endpoints", "balance", "connect_timeout", "timeout", "max_connections_per_loop", "eject_base", "tls"]
         for (key, v, p) in r.mapping(node, path, allowed: keys) {
             switch key {
@@ -33,14 +33,31 @@ extension ConfigLoader {
             case "timeout": u.timeout = r.duration(v, p) ?? u.timeout
             case "max_connections_per_loop": u.maxConnectionsPerLoop = r.int(v, p, range: 1...100_000) ?? u.maxConnectionsPerLoop
             case "eject_base": u.ejectBase = r.duration(v, p) ?? u.ejectBase
+            case "tls": u.tls = parseUpstreamTLS(r, v, p)
             default: r.fail(v, p, "\(key) is not supported yet by this version of Portcullis")
             }
         }
         if u.endpoints.isEmpty { r.fail(node, "\(path).endpoints", "an upstream needs at least one endpoint, e.g. endpoints: [\"http://127.0.0.1:9001\"]") }
-        for e in u.endpoints where e.scheme == "https" {
-            r.fail(node, "\(path).endpoints", "https upstreams are not supported yet by this version of Portcullis (\(e))")
+        if u.tls != nil && !u.endpoints.contains(where: { $0.scheme == "https" }) {
+            r.fail(node, "\(path).tls", "tls settings need https:// endpoints")
         }
         return u
+    }
+
+    static func parseUpstreamTLS(_ r: YAMLReader, _ node: Node, _ path: String) -> UpstreamTLSConfig {
+        var t = UpstreamTLSConfig(ca: nil, verify: true, serverName: nil, cert: nil, key: nil)
+        for (key, v, p) in r.mapping(node, path, allowed: ["ca", "verify", "server_name", "cert", "key"]) {
+            switch key {
+            case "ca": t.ca = r.string(v, p).map(r.resolvePath)
+            case "verify": t.verify = r.bool(v, p) ?? true
+            case "server_name": t.serverName = r.string(v, p)
+            case "cert": t.cert = r.string(v, p).map(r.resolvePath)
+            case "key": t.key = r.string(v, p).map(r.resolvePath)
+            default: break
+            }
+        }
+        if (t.cert == nil) != (t.key == nil) { r.fail(node, path, "a client certificate needs both cert: and key:") }
+        return t
     }
 
     static func parseEndpoint(_ s: String) -> UpstreamConfig.Endpoint? {

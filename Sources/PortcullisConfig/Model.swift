@@ -39,6 +39,8 @@ public struct TLSListenerConfig: Sendable, Equatable {
     public var clientAuth: ClientAuth
     public var clientCA: String?
     public var sessionTickets: Bool
+    /// Send the verified client certificate's fields upstream as X-Client-Cert-* headers.
+    public var forwardClientCert: Bool
 }
 
 public struct LimitsConfig: Sendable, Equatable {
@@ -151,8 +153,20 @@ public struct UpstreamConfig: Sendable {
     public var connectTimeout: Duration
     public var timeout: Duration
     public var maxConnectionsPerLoop: Int
+    /// TLS to `https://` endpoints: trust roots, hostname check, optional client certificate.
+    public var tls: UpstreamTLSConfig?
     /// How long an endpoint that refused a connection is left out (doubles per failure, capped at 30 s).
     public var ejectBase: Duration
+}
+
+public struct UpstreamTLSConfig: Sendable, Equatable {
+    /// PEM bundle of trusted CAs; nil uses the system store.
+    public var ca: String?
+    public var verify: Bool
+    /// SNI and the name checked in the certificate; defaults to the endpoint's host.
+    public var serverName: String?
+    public var cert: String?
+    public var key: String?
 }
 
 public struct GatewayResponseOverride: Sendable, Equatable {

@@ -3,6 +3,7 @@ import NIOPosix
 import PortcullisAuth
 import PortcullisConfig
 import PortcullisCore
+import PortcullisTLS
 
 /// Everything a request needs from the config, compiled once per load and never mutated:
 /// handed to every loop on reload; a request keeps the snapshot it started with.
@@ -19,6 +20,11 @@ final class Snapshot: Sendable {
     let headLimits: HeadLimits
     let trustedProxies: [CIDR]
     let accessLog: Bool
+    /// TLS contexts of the listeners that terminate TLS, by listener name. Built with the snapshot,
+    /// so a reload with new certificates serves new handshakes while open connections keep theirs.
+    let tlsServers: [String: TLSServerContext]
+    /// Listeners that forward verified client certificates upstream as X-Client-Cert-* headers.
+    let forwardClientCert: Set<String>
 
     /// Compiles a loaded config. Blocking (resolves upstream host names): call off the loops.
     init(_ config: PortcullisConfig, environment: AuthEnvironment = .offline) throws(ConfigError) {
@@ -26,13 +32,38 @@ final class Snapshot: Sendable {
         let steps = AuthCompiler.compileSteps(config.authorizers, environment: environment)
         var issues: [ConfigIssue] = []
         var groups: [String: UpstreamGroupSpec] = [:]
+        var servers: [String: TLSServerContext] = [:]
+        var forward: Set<String> = []
+        for (i, l) in config.listeners.enumerated() {
+            guard let t = l.tls else { continue }
+            do {
+                servers[l.name] = try TLSServerContext(Self.serverConfiguration(t))
+                if t.forwardClientCert { forward.insert(l.name) }
+            } catch {
+                issues.append(ConfigIssue(file: config.file, line: 0, column: 0, keyPath: "listeners[\(i)].tls", message: "\(error)"))
+            }
+        }
+        tlsServers = servers
+        forwardClientCert = forward
         for (index, (name, u)) in config.upstreams.sorted(by: { $0.key < $1.key }).enumerated() {
             var eps: [EndpointSpec] = []
+            var clientTLS: TLSClientContext? = nil
+            if u.endpoints.contains(where: { $0.scheme == "https" }) {
+                do {
+                    clientTLS = try TLSClientContext(Self.clientConfiguration(u.tls))
+                } catch {
+                    issues.append(ConfigIssue(file: config.file, line: 0, column: 0, keyPath: "upstreams.\(name).tls", message: "\(error)"))
+                }
+            }
             for e in u.endpoints {
                 do {
                     let addr = try SocketAddress.makeAddressResolvingHost(e.host, port: e.port)
-                    let hostHeader = (e.scheme == "http" && e.port == 80) ? e.host : "\(e.host):\(e.port)"
-                    eps.append(EndpointSpec(key: e.description, address: addr, hostHeader: hostHeader))
+                    let defaultPort = e.scheme == "https" ? 443 : 80
+                    let hostHeader = e.port == defaultPort ? e.host : "\(e.host):\(e.port)"
+                    eps.append(
+                        EndpointSpec(
+                            key: e.description, address: addr, hostHeader: hostHeader,
+                            tls: e.scheme == "https" ? clientTLS : nil, serverName: u.tls?.serverName ?? e.host))
                 } catch {
                     issues.append(ConfigIssue(file: config.file, line: 0, column: 0, keyPath: "upstreams.\(name).endpoints",
                         message: "cannot resolve \(e.host): \(error)"))
@@ -74,6 +105,34 @@ struct EndpointSpec: Sendable {
     let key: String
     let address: SocketAddress
     let hostHeader: String
+    /// Client TLS for `https://` endpoints.
+    let tls: TLSClientContext?
+    let serverName: String
+}
+
+extension Snapshot {
+    static func serverConfiguration(_ t: TLSListenerConfig) -> TLSServerConfiguration {
+        let auth: TLSClientAuthentication
+        switch t.clientAuth {
+        case .none: auth = .none
+        case .optional: auth = .optional
+        case .require: auth = .require
+        }
+        return TLSServerConfiguration(
+            certificates: t.certificates.map { TLSCertificateSource(certificateChainPEMPath: $0.cert, privateKeyPEMPath: $0.key) },
+            minimumVersion: t.minVersion == "1.3" ? .tls13 : .tls12,
+            cipherList: t.ciphers ?? TLSServerConfiguration.intermediateCipherList,
+            clientAuthentication: auth,
+            clientCAPath: t.clientCA,
+            sessionTickets: t.sessionTickets)
+    }
+
+    static func clientConfiguration(_ t: UpstreamTLSConfig?) -> TLSClientConfiguration {
+        TLSClientConfiguration(
+            trustRoots: t?.ca.map { .file($0) } ?? .system,
+            certificate: t?.cert.flatMap { c in t?.key.map { TLSCertificateSource(certificateChainPEMPath: c, privateKeyPEMPath: $0) } },
+            verifyHostname: t?.verify ?? true)
+    }
 }
 
 struct UpstreamGroupSpec: Sendable {

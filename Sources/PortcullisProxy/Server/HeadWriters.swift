@@ -7,7 +7,8 @@ import PortcullisCore
 enum UpstreamRequestWriter {
     static func write(
         head h: HTTPRequestHead, route: CompiledRoute, restStart: Int, hostHeader: String, proto: String,
-        clientText: String, trustedPeer: Bool, requestID: RequestID, identity: Identity?, into out: inout ByteBuffer
+        clientText: String, trustedPeer: Bool, requestID: RequestID, identity: Identity?,
+        clientCert: [(String, String)], into out: inout ByteBuffer
     ) {
         let identityHeaders = identity?.upstreamHeaders ?? []
         let raw = h.headers.raw
@@ -45,6 +46,10 @@ enum UpstreamRequestWriter {
                         || route.setHeaderNames.contains { n in n.withUnsafeBytes { ASCII.equalsIgnoringCase(name, $0) } }
                     if drop { continue }
                 }
+                // X-Client-Cert-* come only from a verified handshake, never from the client.
+                if name.count > 14 && ASCII.equalsLowercase(UnsafeRawBufferPointer(rebasing: name[0..<14]), "x-client-cert-") {
+                    continue
+                }
                 // A client must not be able to forge what the authorizer vouches for.
                 if !identityHeaders.isEmpty {
                     let forged = identityHeaders.contains { k, _ in
@@ -79,12 +84,17 @@ enum UpstreamRequestWriter {
         if h.framing == .chunked { out.writeStaticString("Transfer-Encoding: chunked\r\n") }
         if tunnel { out.writeStaticString("Connection: upgrade\r\n") }
         if !route.setHeaderLines.isEmpty { out.writeBytes(route.setHeaderLines) }
-        for (k, v) in identityHeaders {
-            out.writeString(k)
-            out.writeStaticString(": ")
-            out.writeString(v)
-            out.writeStaticString("\r\n")
-        }
+        for (k, v) in identityHeaders { writeHeader(k, v, into: &out) }
+        for (k, v) in clientCert { writeHeader(k, v, into: &out) }
+        out.writeStaticString("\r\n")
+    }
+}
+
+extension UpstreamRequestWriter {
+    static func writeHeader(_ name: String, _ value: String, into out: inout ByteBuffer) {
+        out.writeString(name)
+        out.writeStaticString(": ")
+        out.writeString(value)
         out.writeStaticString("\r\n")
     }
 }

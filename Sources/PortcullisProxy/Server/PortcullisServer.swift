@@ -8,6 +8,7 @@ public import NIOPosix
 public import PortcullisConfig
 import PortcullisCore
 import PortcullisAuth
+import PortcullisTLS
 
 /// The running gateway: one event loop per worker, per-loop listeners, per-loop state.
 /// Its methods are the control plane (start, reload, shutdown) and run off the loops.
@@ -84,6 +85,12 @@ public final class PortcullisServer: Sendable {
                             let ctx = ref.value
                             guard !ctx.draining, ctx.connections.count < ctx.maxConnections else {
                                 throw ConnectionRefused()
+                            }
+                            if runtime.isTLS {
+                                // The loop's current snapshot has this listener's certificates: a
+                                // reload changes them for new handshakes only.
+                                guard let tls = ctx.snapshot.tlsServers[runtime.name] else { throw ConnectionRefused() }
+                                try channel.pipeline.syncOperations.addHandler(TLSServerHandler(context: tls))
                             }
                             try channel.pipeline.syncOperations.addHandler(ProxyConnection(loop: ctx, listener: runtime))
                         }

@@ -2,6 +2,7 @@ import NIOCore
 import PortcullisAuth
 import PortcullisConfig
 import PortcullisCore
+import PortcullisTLS
 
 extension ProxyConnection {
     /// Phase: route, then limits, then the route's authorizer chain.
@@ -44,7 +45,7 @@ extension ProxyConnection {
             if route.auth.isOpen { return proceed() }
             let request = AuthRequest(
                 head: h, clientIP: clientIP(h), requestID: requestID.string, resourcePath: route.template,
-                pathParameters: pathParameters(h), api: api.apiRef)
+                pathParameters: pathParameters(h), api: api.apiRef, clientCertificate: tls?.clientCertificate)
             switch route.auth.evaluate(request, on: loop.loop) {
             case .decided(let d): authorized(d)
             case .pending(let future):
@@ -157,7 +158,7 @@ extension ProxyConnection {
         UpstreamRequestWriter.write(
             head: h, route: route, restStart: restStart, hostHeader: pool.spec.hostHeader, proto: listener.scheme,
             clientText: peerText, trustedPeer: snapshot.isTrusted(peerIP), requestID: requestID, identity: identity,
-            into: &out)
+            clientCert: snapshot.forwardClientCert.contains(listener.name) ? clientCertHeaders : [], into: &out)
         c.write(out)
         switch h.framing {
         case .length(let n): bodyRemaining = n

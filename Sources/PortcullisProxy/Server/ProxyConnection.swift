@@ -2,6 +2,7 @@ import NIOCore
 import PortcullisAuth
 import PortcullisConfig
 import PortcullisCore
+import PortcullisTLS
 
 /// One client connection. Owns its inbound bytes and runs each request through the phases of
 /// DESIGN.md in order: head → route → authorizers → upstream → stream back → log. Requests on a
@@ -46,6 +47,10 @@ final class ProxyConnection: ChannelDuplexHandler {
     var readPending = false
     var peerIP: IPAddress?
     var peerText = ""
+    /// The handshake's outcome on a TLS listener (version, cipher, SNI, verified client certificate).
+    var tls: TLSHandshakeCompleted?
+    /// X-Client-Cert-* lines for the upstream, rendered once per connection.
+    var clientCertHeaders: [(String, String)] = []
 
     // Per request. Reset by `finishRequest`.
     var snapshot: Snapshot
@@ -125,6 +130,22 @@ final class ProxyConnection: ChannelDuplexHandler {
             logRequest()
         }
         context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let done = event as? TLSHandshakeCompleted {
+            tls = done
+            if let cert = done.clientCertificate {
+                clientCertHeaders = [
+                    ("X-Client-Cert-Subject", cert.subject), ("X-Client-Cert-Issuer", cert.issuer),
+                    ("X-Client-Cert-Serial", cert.serialNumber),
+                    ("X-Client-Cert-SAN", cert.subjectAlternativeNames.joined(separator: ",")),
+                    ("X-Client-Cert-Not-Before", cert.notBefore), ("X-Client-Cert-Not-After", cert.notAfter),
+                    ("X-Client-Cert-SHA256", cert.sha256Fingerprint),
+                ]
+            }
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOPosix
 import PortcullisCore
+import PortcullisTLS
 
 /// Keep-alive connections to one upstream endpoint, owned by one event loop: acquiring one
 /// never crosses threads. Also the endpoint's passive health: a refused connection ejects the
@@ -56,11 +57,16 @@ final class EndpointPool {
     private func connect(for waiter: ProxyConnection) {
         open += 1
         outstanding += 1
+        let tls = spec.tls
+        let serverName = spec.serverName
         let bootstrap = ClientBootstrap(group: loop.loop)
             .connectTimeout(group.connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(TLSClientHandler(context: tls, serverHostname: serverName))
+                    }
                     try channel.pipeline.syncOperations.addHandler(UpstreamConnection())
                 }
             }
