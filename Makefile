@@ -31,7 +31,7 @@ release: deps
 	$(SWIFT) build -c release
 
 certs:
-	@if [ -x certs/generate.sh ] && [ ! -f certs/server.crt ]; then certs/generate.sh; fi
+	@if [ ! -f certs/server.crt ] || [ ! -f certs/client.key ]; then bash certs/generate.sh; fi
 
 check: release
 	.build/release/portcullis check --config $(CONFIG)
@@ -46,6 +46,8 @@ run: release certs
 	echo "  curl -i localhost:8080/demo/public"; \
 	echo "  curl -i localhost:8080/demo/items/42 -X PUT -d '{\"name\":\"x\"}'"; \
 	echo "  curl -i localhost:8080/demo/nope            # 403 Missing Authentication Token"; \
+	echo "  curl -i --cacert certs/ca.crt https://localhost:8443/demo/public"; \
+	echo "  curl -i --cacert certs/ca.crt --cert certs/client.crt --key certs/client.key https://localhost:8444/demo/public"; \
 	echo "  curl -i localhost:8080/demo/internal        # ip authorizer (loopback allowed)"; \
 	echo "  kill -HUP \$$(pgrep -f 'portcullis run')      # reload the config"; \
 	echo; \
@@ -55,7 +57,7 @@ unit-test: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
-system-test: build
+system-test: build certs
 	PORTCULLIS_BIN=.build/debug/portcullis bash Tests/system/run_all.sh
 
 # The whole suite: Swift unit and loopback integration tests, then the shell-level system tests.
