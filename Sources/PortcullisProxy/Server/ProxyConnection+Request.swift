@@ -172,6 +172,7 @@ extension ProxyConnection {
             context.writeAndFlush(wrapOutboundOut(b), promise: nil)
         }
         if !requestBodyDone { _ = pumpBody() }
+        upstreamDirty = false
         c.flush()
         resumeReading()
     }
@@ -201,7 +202,12 @@ extension ProxyConnection {
         default:
             requestBodyDone = true
         }
-        if requestBodyDone { u.flush() }
+        if requestBodyDone {
+            upstreamDirty = false
+            u.flush()
+        } else {
+            upstreamDirty = true
+        }
         return requestBodyDone
     }
 

@@ -4,7 +4,7 @@ import PortcullisCore
 extension ProxyConnection {
     // MARK: Upstream callbacks (same loop)
 
-    func upstreamHead(_ c: UpstreamConnection, _ r: HTTPResponseHead) {
+    func upstreamHead(_ c: UpstreamConnection, _ r: HTTPResponseHead, inlineBody: ByteBuffer?) {
         guard let h = head else { return }
         responseHeadSent = true
         status = r.status
@@ -34,11 +34,14 @@ extension ProxyConnection {
             // An upgrade nobody asked for cannot be relayed as HTTP/1.1.
             keepAliveAfter = false
         }
-        var out = context.channel.allocator.buffer(capacity: r.headers.raw.readableBytes + 96)
+        var out = context.channel.allocator.buffer(
+            capacity: r.headers.raw.readableBytes + 96 + (inlineBody?.readableBytes ?? 0))
         ResponseHeadWriter.write(
             r, clientVersion: h.version, mode: responseMode, tunnel: tunnel, keepAlive: keepAliveAfter,
             requestID: requestID, into: &out)
+        if let body = inlineBody { out.writeImmutableBuffer(body) }
         bytesSent += out.readableBytes
+        clientDirty = true
         context.write(wrapOutboundOut(out), promise: nil)
         if tunnel {
             phase = .tunnel
@@ -55,6 +58,7 @@ extension ProxyConnection {
 
     func upstreamBody(_ buf: ByteBuffer) {
         bytesSent += buf.readableBytes
+        clientDirty = true
         switch responseMode {
         case .raw:
             context.write(wrapOutboundOut(buf), promise: nil)
@@ -76,7 +80,10 @@ extension ProxyConnection {
     }
 
     func upstreamReadComplete() {
-        context?.flush()
+        if clientDirty {
+            clientDirty = false
+            context?.flush()
+        }
     }
 
     func upstreamWritabilityChanged(_ writable: Bool) {
@@ -94,6 +101,7 @@ extension ProxyConnection {
         // An answer before the whole body arrived leaves the client mid-body: close after it.
         if !requestBodyDone { keepAliveAfter = false }
         pool?.release(c, reusable: reusable && requestBodyDone)
+        clientDirty = false
         context.flush()
         finishRequest()
     }

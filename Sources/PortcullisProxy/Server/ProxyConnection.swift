@@ -45,6 +45,9 @@ final class ProxyConnection: ChannelDuplexHandler {
     var scanned = 0
     var fields: [HeaderField] = []
     var readPending = false
+    /// Writes not yet flushed, so read-complete events flush only channels that have something.
+    var upstreamDirty = false
+    var clientDirty = false
     var peerIP: IPAddress?
     var peerText = ""
     /// The handshake's outcome on a TLS listener (version, cipher, SNI, verified client certificate).
@@ -152,6 +155,7 @@ final class ProxyConnection: ChannelDuplexHandler {
         let buf = unwrapInboundIn(data)
         if phase == .tunnel {
             upstream?.write(buf)
+            upstreamDirty = true
             return
         }
         if inbound == nil || inbound!.readableBytes == 0 {
@@ -164,8 +168,14 @@ final class ProxyConnection: ChannelDuplexHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        upstream?.flush()
-        context.flush()
+        if upstreamDirty {
+            upstreamDirty = false
+            upstream?.flush()
+        }
+        if clientDirty {
+            clientDirty = false
+            context.flush()
+        }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {

@@ -147,13 +147,22 @@ final class UpstreamConnection: ChannelDuplexHandler {
                 }
                 keepAlive = head.keepAlive
                 responseStarted = true
+                // A small body that arrived with its head leaves in the same buffer: one write, not two.
+                if case .length(let n) = head.framing, n <= 8192, head.status != 101, buf.readableBytes >= Int(n) {
+                    let body = buf.readSlice(length: Int(n))!
+                    inbound = buf
+                    state = .body(.none)
+                    delegate?.upstreamHead(self, head, inlineBody: body)
+                    finish()
+                    continue
+                }
                 switch head.framing {
                 case .length(let n): remaining = n
                 case .chunked: chunked = ChunkedDecoder()
                 default: break
                 }
                 state = head.status == 101 ? .tunnel : .body(head.framing)
-                delegate?.upstreamHead(self, head)
+                delegate?.upstreamHead(self, head, inlineBody: nil)
                 if case .body(.none) = state { finish() }
             case .body(let framing):
                 switch framing {
