@@ -1,44 +1,49 @@
-/// Framing, persistence and Connection-nominated headers of a request (RFC 9112 §6, §9).
-enum RequestSemantics {
-    static func apply(to head: inout HTTPRequestHead) throws(HeadParseError) {
-        var contentLength: Int64? = nil
-        var chunked = false
-        var sawTransferEncoding = false
-        var hosts = 0
-        var connectionClose = false
-        var connectionKeepAlive = false
-        var connectionUpgrade = false
-        var upgradeHeader = false
-        var nominated = false
-        let block = head.headers
+/// What the headers of one message say about its framing and persistence, gathered in one pass.
+/// Requests and responses read the same facts and apply their own rules to them.
+struct MessageFacts {
+    var contentLength: Int64? = nil
+    var transferEncodings = 0
+    /// Every Transfer-Encoding header was exactly `chunked`.
+    var onlyChunked = true
+    /// The last transfer coding seen was `chunked`.
+    var lastIsChunked = false
+    var hosts = 0
+    var close = false
+    var keepAlive = false
+    var connectionUpgrade = false
+    var upgradeHeader = false
+    var nominated = false
+    var expectContinue = false
+    var otherExpectation = false
+
+    init(_ block: HeaderBlock) throws(HeadParseError) {
         for f in block.fields {
             switch f.kind {
             case .host:
                 hosts += 1
             case .contentLength:
-                guard let v = block.withValue(f, parseContentLength) else { throw .malformed("invalid Content-Length") }
+                guard let v = block.withValue(f, MessageFacts.parseContentLength) else { throw .malformed("invalid Content-Length") }
                 if let old = contentLength, old != v { throw .malformed("conflicting Content-Length") }
                 contentLength = v
             case .transferEncoding:
-                sawTransferEncoding = true
                 var tokens = 0
-                var last = false
+                var chunked = false
                 block.withValue(f) { p in
                     Tokens.forEach(p) { t in
                         tokens += 1
-                        last = ASCII.equalsLowercase(t, "chunked")
+                        chunked = ASCII.equalsLowercase(t, "chunked")
                     }
                 }
-                // Only a lone "chunked" is accepted: other codings would need decoding here.
-                guard tokens == 1 && last && !chunked else { throw .unsupportedTransferCoding }
-                chunked = true
+                if tokens != 1 || !chunked || transferEncodings > 0 { onlyChunked = false }
+                lastIsChunked = chunked
+                transferEncodings += 1
             case .connection:
                 block.withValue(f) { p in
                     Tokens.forEach(p) { t in
                         if ASCII.equalsLowercase(t, "close") {
-                            connectionClose = true
+                            close = true
                         } else if ASCII.equalsLowercase(t, "keep-alive") {
-                            connectionKeepAlive = true
+                            keepAlive = true
                         } else if ASCII.equalsLowercase(t, "upgrade") {
                             connectionUpgrade = true
                         } else {
@@ -49,31 +54,18 @@ enum RequestSemantics {
             case .upgrade:
                 upgradeHeader = true
             case .expect:
-                let isContinue = block.withValue(f) { ASCII.equalsLowercase($0, "100-continue") }
-                guard isContinue else { throw .unsupportedExpectation }
-                if head.version == .http11 { head.expectContinue = true }
+                if block.withValue(f, { ASCII.equalsLowercase($0, "100-continue") }) { expectContinue = true } else { otherExpectation = true }
             default:
                 break
             }
         }
-        if head.version == .http11 && hosts != 1 { throw .malformed(hosts == 0 ? "missing Host" : "duplicate Host") }
-        if hosts > 1 { throw .malformed("duplicate Host") }
-        if sawTransferEncoding {
-            // Both framings at once is how requests are smuggled; refuse rather than pick one.
-            if contentLength != nil { throw .malformed("both Content-Length and Transfer-Encoding") }
-            if head.version == .http10 { throw .malformed("Transfer-Encoding in HTTP/1.0") }
-            head.framing = .chunked
-        } else if let n = contentLength, n > 0 {
-            head.framing = .length(n)
-        } else {
-            head.framing = .none
+    }
+
+    func persistent(_ version: HTTPVersion) -> Bool {
+        switch version {
+        case .http11: return !close
+        case .http10: return keepAlive && !close
         }
-        switch head.version {
-        case .http11: head.keepAlive = !connectionClose
-        case .http10: head.keepAlive = connectionKeepAlive && !connectionClose
-        }
-        head.wantsUpgrade = connectionUpgrade && upgradeHeader
-        if nominated { markNominated(in: &head.headers) }
     }
 
     static func parseContentLength(_ p: UnsafeRawBufferPointer) -> Int64? {
@@ -104,61 +96,49 @@ enum RequestSemantics {
     }
 }
 
+/// Framing and persistence of a request (RFC 9112 §6, §9).
+enum RequestSemantics {
+    static func apply(to head: inout HTTPRequestHead) throws(HeadParseError) {
+        let m = try MessageFacts(head.headers)
+        if head.version == .http11 && m.hosts != 1 { throw .malformed(m.hosts == 0 ? "missing Host" : "duplicate Host") }
+        if m.hosts > 1 { throw .malformed("duplicate Host") }
+        if m.otherExpectation { throw .unsupportedExpectation }
+        if m.transferEncodings > 0 {
+            // Only a lone "chunked" is accepted: other codings would need decoding here.
+            guard m.onlyChunked else { throw .unsupportedTransferCoding }
+            // Both framings at once is how requests are smuggled; refuse rather than pick one.
+            if m.contentLength != nil { throw .malformed("both Content-Length and Transfer-Encoding") }
+            if head.version == .http10 { throw .malformed("Transfer-Encoding in HTTP/1.0") }
+            head.framing = .chunked
+        } else if let n = m.contentLength, n > 0 {
+            head.framing = .length(n)
+        } else {
+            head.framing = .none
+        }
+        head.keepAlive = m.persistent(head.version)
+        head.expectContinue = m.expectContinue && head.version == .http11
+        head.wantsUpgrade = m.connectionUpgrade && m.upgradeHeader
+        if m.nominated { MessageFacts.markNominated(in: &head.headers) }
+    }
+}
+
 /// Framing and persistence of an upstream response, which depend on the request's method.
 enum ResponseSemantics {
     static func apply(to head: inout HTTPResponseHead, requestMethod: RequestMethod) throws(HeadParseError) {
-        var contentLength: Int64? = nil
-        var chunked = false
-        var sawTransferEncoding = false
-        var connectionClose = false
-        var connectionKeepAlive = false
-        var nominated = false
-        let block = head.headers
-        for f in block.fields {
-            switch f.kind {
-            case .contentLength:
-                guard let v = block.withValue(f, RequestSemantics.parseContentLength) else {
-                    throw .malformed("invalid Content-Length")
-                }
-                if let old = contentLength, old != v { throw .malformed("conflicting Content-Length") }
-                contentLength = v
-            case .transferEncoding:
-                sawTransferEncoding = true
-                block.withValue(f) { p in
-                    Tokens.forEach(p) { t in chunked = ASCII.equalsLowercase(t, "chunked") }
-                }
-            case .connection:
-                block.withValue(f) { p in
-                    Tokens.forEach(p) { t in
-                        if ASCII.equalsLowercase(t, "close") {
-                            connectionClose = true
-                        } else if ASCII.equalsLowercase(t, "keep-alive") {
-                            connectionKeepAlive = true
-                        } else if !ASCII.equalsLowercase(t, "upgrade") {
-                            nominated = true
-                        }
-                    }
-                }
-            default:
-                break
-            }
-        }
-        switch head.version {
-        case .http11: head.keepAlive = !connectionClose
-        case .http10: head.keepAlive = connectionKeepAlive && !connectionClose
-        }
+        let m = try MessageFacts(head.headers)
+        head.keepAlive = m.persistent(head.version)
         let s = head.status
         if requestMethod == .HEAD || (s >= 100 && s < 200) || s == 204 || s == 304 {
             head.framing = .none
-        } else if sawTransferEncoding {
-            head.framing = chunked ? .chunked : .untilClose
-        } else if let n = contentLength {
+        } else if m.transferEncodings > 0 {
+            head.framing = m.lastIsChunked ? .chunked : .untilClose
+        } else if let n = m.contentLength {
             head.framing = n > 0 ? .length(n) : .none
         } else {
             head.framing = .untilClose
         }
         if head.framing == .untilClose { head.keepAlive = false }
-        if nominated { RequestSemantics.markNominated(in: &head.headers) }
+        if m.nominated { MessageFacts.markNominated(in: &head.headers) }
     }
 }
 
