@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import PortcullisConfig
 import PortcullisCore
@@ -20,10 +21,17 @@ final class LoopContext {
     var accessLog: AccessLogBuffer
     var draining = false
     var maxConnections: Int
+    let logger: Logger
+    /// Counters of this loop; summed across loops on demand (`PortcullisServer.stats()`).
+    var stats = LoopStats()
     private var sweeper: RepeatedTask?
 
-    init(loop: any EventLoop, index: Int, snapshot: Snapshot, accessLog: AccessLogSink?, maxConnections: Int) {
+    init(
+        loop: any EventLoop, index: Int, snapshot: Snapshot, accessLog: AccessLogSink?, maxConnections: Int,
+        logger: Logger = Logger(label: "portcullis")
+    ) {
         self.loop = loop
+        self.logger = logger
         self.index = index
         self.snapshot = snapshot
         var seed: UInt64 = 0
@@ -94,6 +102,19 @@ final class LoopContext {
             }
             return best
         }
+    }
+}
+
+/// Per-loop counters: plain integers, never shared between threads.
+public struct LoopStats: Sendable {
+    public var connectionsAccepted = 0
+    public var tlsHandshakes = 0
+    public var tlsHandshakeFailures = 0
+
+    static func + (a: LoopStats, b: LoopStats) -> LoopStats {
+        LoopStats(
+            connectionsAccepted: a.connectionsAccepted + b.connectionsAccepted, tlsHandshakes: a.tlsHandshakes + b.tlsHandshakes,
+            tlsHandshakeFailures: a.tlsHandshakeFailures + b.tlsHandshakeFailures)
     }
 }
 

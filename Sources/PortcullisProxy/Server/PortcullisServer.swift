@@ -43,7 +43,8 @@ public final class PortcullisServer: Sendable {
         var refs: [LoopContextRef] = []
         for (i, loop) in group.makeIterator().enumerated() {
             let ref = try loop.submit {
-                let ctx = LoopContext(loop: loop, index: i, snapshot: snapshot, accessLog: sink, maxConnections: perLoopMax)
+                let ctx = LoopContext(
+                    loop: loop, index: i, snapshot: snapshot, accessLog: sink, maxConnections: perLoopMax, logger: logger)
                 ctx.start()
                 return LoopContextRef(ctx, eventLoop: loop)
             }.wait()
@@ -142,6 +143,15 @@ public final class PortcullisServer: Sendable {
         logger.info("config reloaded", metadata: ["file": "\(config.file)", "added_listeners": "\(added.map(\.name))", "removed_listeners": "\(removed.count / max(1, contexts.count))"])
     }
 
+    /// Counters summed over all loops (each loop's are read on that loop).
+    public func stats() async -> LoopStats {
+        var total = LoopStats()
+        for ref in contexts {
+            if let s = try? await ref.eventLoop.submit({ ref.value.stats }).get() { total = total + s }
+        }
+        return total
+    }
+
     /// Stops accepting, lets requests in flight finish for up to `grace`, then closes what is left.
     public func shutdown(grace: Duration) async {
         let channels = state.withLockedValue { s -> [any Channel] in
@@ -149,7 +159,7 @@ public final class PortcullisServer: Sendable {
             s.listeners = [:]
             return all
         }
-        for c in channels { try? await c.close().get() }
+        // Mark the loops draining first, so responses already on their way say Connection: close.
         for ref in contexts {
             ref.eventLoop.execute {
                 let ctx = ref.value
@@ -157,6 +167,7 @@ public final class PortcullisServer: Sendable {
                 for c in ctx.connections.values where c.phase == .idle { c.closeAfterFlush() }
             }
         }
+        for c in channels { try? await c.close().get() }
         let deadline = ContinuousClock.now + grace
         while ContinuousClock.now < deadline {
             var open = 0

@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import PortcullisAuth
 import PortcullisConfig
@@ -112,6 +113,7 @@ final class ProxyConnection: ChannelDuplexHandler {
             if let ip = peerIP { peerText = ip.description }
         }
         loop.connections[ObjectIdentifier(self)] = self
+        loop.stats.connectionsAccepted += 1
         headDeadline = .now() + snapshot.headerTimeout
         context.fireChannelActive()
     }
@@ -138,6 +140,7 @@ final class ProxyConnection: ChannelDuplexHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let done = event as? TLSHandshakeCompleted {
             tls = done
+            loop.stats.tlsHandshakes += 1
             if let cert = done.clientCertificate {
                 clientCertHeaders = [
                     ("X-Client-Cert-Subject", cert.subject), ("X-Client-Cert-Issuer", cert.issuer),
@@ -185,6 +188,11 @@ final class ProxyConnection: ChannelDuplexHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         errorReason = "\(error)"
+        if listener.isTLS && tls == nil {
+            // Scanners and old clients fail handshakes all day: count them, log at debug only.
+            loop.stats.tlsHandshakeFailures += 1
+            loop.logger.debug("TLS handshake failed", metadata: ["listener": "\(listener.name)", "peer": "\(peerText)", "error": "\(error)"])
+        }
         context.close(promise: nil)
     }
 
