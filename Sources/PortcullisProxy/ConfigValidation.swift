@@ -22,6 +22,8 @@ public enum ConfigValidation {
                     message: "cannot read \(f); run certs/generate.sh or fix the path"))
             }
         }
+        // Missing files are reported once, by name; compiling would only repeat them as load errors.
+        guard issues.isEmpty else { return .failure(ConfigError(issues)) }
         do {
             _ = try Snapshot(config)
         } catch {
