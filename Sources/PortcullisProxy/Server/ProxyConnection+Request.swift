@@ -116,7 +116,7 @@ extension ProxyConnection {
         pool = p
         responseDeadline = .now() + (route.timeout.map(TimeAmount.init) ?? g.timeout)
         upstreamStarted = .now()
-        switch p.acquire(for: self) {
+        switch p.acquire(for: .init(connection: self, generation: requestGeneration)) {
         case .ready(let c):
             reusedConnection = true
             attach(c)
@@ -126,9 +126,10 @@ extension ProxyConnection {
     }
 
     /// Called by the pool when a connection is ready or could not be made.
-    func upstreamConnected(_ result: Result<UpstreamConnection, any Error>) {
-        guard phase == .preparing else {
-            if case .success(let c) = result { pool?.release(c, reusable: c.isUsable) }
+    func upstreamConnected(_ result: Result<UpstreamConnection, any Error>, generation: Int) {
+        guard phase == .preparing, generation == requestGeneration else {
+            // The request this was for has ended (timeout, client gone): the connection goes back.
+            if case .success(let c) = result { c.pool?.release(c, reusable: c.isUsable) }
             return
         }
         switch result {

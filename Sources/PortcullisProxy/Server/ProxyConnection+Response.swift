@@ -132,7 +132,7 @@ extension ProxyConnection {
     private func proceedFresh() {
         guard let p = pool else { return refuse(Refusal(.INTEGRATION_FAILURE, reason: "retry without pool")) }
         p.idle.removeAll { !$0.isUsable }
-        switch p.acquire(for: self) {
+        switch p.acquire(for: .init(connection: self, generation: requestGeneration)) {
         case .ready(let c): attach(c)
         case .pending: break
         }

@@ -18,7 +18,16 @@ final class EndpointPool {
     var failures = 0
     var ejectedUntil: NIODeadline = .distantPast
     /// Requests waiting for a connection because the per-loop cap is reached.
-    var waiters: [ProxyConnection] = []
+    var waiters: [Waiter] = []
+
+    /// A request waiting for a connection; the generation tells a late answer from a current one.
+    struct Waiter {
+        let connection: ProxyConnection
+        let generation: Int
+        func deliver(_ result: Result<UpstreamConnection, any Error>) {
+            connection.upstreamConnected(result, generation: generation)
+        }
+    }
 
     init(loop: LoopContext, spec: EndpointSpec, group: UpstreamGroupSpec) {
         self.loop = loop
@@ -39,7 +48,7 @@ final class EndpointPool {
         case pending
     }
 
-    func acquire(for waiter: ProxyConnection) -> Acquired {
+    func acquire(for waiter: Waiter) -> Acquired {
         while let c = idle.popLast() {
             if c.isUsable {
                 outstanding += 1
@@ -54,7 +63,7 @@ final class EndpointPool {
         return .pending
     }
 
-    private func connect(for waiter: ProxyConnection) {
+    private func connect(for waiter: Waiter) {
         open += 1
         outstanding += 1
         let tls = spec.tls
@@ -77,12 +86,12 @@ final class EndpointPool {
                 do {
                     let handler = try channel.pipeline.syncOperations.handler(type: UpstreamConnection.self)
                     handler.pool = self
-                    waiter.upstreamConnected(.success(handler))
+                    waiter.deliver(.success(handler))
                 } catch {
                     channel.close(promise: nil)
                     connectionClosed(wasIdle: false)
                     outstanding -= 1
-                    waiter.upstreamConnected(.failure(error))
+                    waiter.deliver(.failure(error))
                 }
             case .failure(let error):
                 open -= 1
@@ -90,7 +99,7 @@ final class EndpointPool {
                 failures += 1
                 let backoff = group.ejectBase.nanoseconds << Int64(min(failures - 1, 5))
                 ejectedUntil = .now() + .nanoseconds(min(backoff, 30_000_000_000))
-                waiter.upstreamConnected(.failure(error))
+                waiter.deliver(.failure(error))
             }
         }
     }
@@ -105,7 +114,7 @@ final class EndpointPool {
         if !waiters.isEmpty {
             let w = waiters.removeFirst()
             outstanding += 1
-            w.upstreamConnected(.success(c))
+            w.deliver(.success(c))
             return
         }
         idle.append(c)
@@ -122,7 +131,7 @@ final class EndpointPool {
     }
 
     func removeWaiter(_ w: ProxyConnection) {
-        waiters.removeAll { $0 === w }
+        waiters.removeAll { $0.connection === w }
     }
 
     func closeIdle() {
