@@ -64,13 +64,16 @@ ALL_SCENARIOS="plain tls_keepalive tls_handshake jwt_cached jwt_unique"
 # under test and the upstream, so where each runs matters as much as what it does.
 #   PIN=wrk   (default) wrk alone on one core; proxy + upstream share the other. The load
 #             generator never steals cycles from the system under test, and every target gets
-#             exactly one core for itself + the upstream. Ratios are compressed toward 1 (the
-#             upstream's cost is in every target's denominator) but were the most repeatable.
-#   PIN=proxy the proxy alone on one core; wrk + upstream share the other. Closest to "what
-#             can one proxy core do", as long as wrk + upstream are not the bottleneck.
-#   PIN=none  let the scheduler place everything (threads migrate; noisiest).
-# README.md has the measurements behind the default. CPU_WRK / CPU_PROXY / CPU_UPSTREAM
-# (taskset -c lists, e.g. "2-3") override the placement on bigger machines.
+#             exactly one core for itself + the upstream, which that pair saturates: the
+#             bottleneck is the system under test. Ratios are compressed toward 1 (the
+#             upstream's cost is in every target's time per request; see cpu/req).
+#   PIN=proxy the proxy alone on one core; wrk + upstream share the other. Would show "what
+#             can one proxy core do", but here wrk + upstream saturate their core first.
+#   PIN=none  let the scheduler place everything (threads migrate, everything competes).
+# Measured here (README.md): no mode was more stable than another (12-20 % CV per round in
+# all three; the noise comes from the host), so the default is chosen for what it measures.
+# CPU_WRK / CPU_PROXY / CPU_UPSTREAM (taskset -c lists, e.g. "2-3") override the placement on
+# bigger machines.
 NCPU=$(nproc 2>/dev/null || echo 1)
 case $PIN in
   wrk)   : "${CPU_WRK:=1}" "${CPU_PROXY:=0}" "${CPU_UPSTREAM:=0}" ;;
