@@ -1,0 +1,96 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import PortcullisTLS
+import Testing
+
+/// Answers one HTTP/1.1 request per connection with a fixed body, then closes (Connection: close).
+final class TinyHTTPResponder: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private var request = ""
+    private var answered = false
+    private var handshake: TLSHandshakeCompleted?
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? TLSHandshakeCompleted { self.handshake = event }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        self.request += String(buffer: self.unwrapInboundIn(data))
+        guard !self.answered, self.request.contains("\r\n\r\n") else { return }
+        self.answered = true
+        let body = "hello over \(self.handshake?.protocolVersion ?? "?") sni=\(self.handshake?.serverName ?? "-")\n"
+        let response = "HTTP/1.1 200 OK\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+        context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(string: response)), promise: nil)
+        context.close(promise: nil)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // Handshake failures and unclean shutdowns are expected from the refusal cases.
+    }
+}
+
+@Suite("TLS on a real socket with independent clients (curl, openssl s_client)")
+struct TLSSocketTests {
+    let certs = TestCertificates.shared
+
+    func withServer(_ body: (Int) throws -> Void) throws {
+        let context = try TLSServerContext(TLSServerConfiguration(
+            certificates: [self.certs.source("server"), self.certs.source("other")]))
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let channel = try ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([
+                        TLSServerHandler(context: context), TinyHTTPResponder(),
+                    ])
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).wait()
+        defer { try? channel.close().wait() }
+        try body(try #require(channel.localAddress?.port))
+    }
+
+    @Test func curlRoundTrip() throws {
+        try self.withServer { port in
+            let result = try TestSupport.run("curl", [
+                "-sS", "--max-time", "10", "--cacert", self.certs.path("ca.crt"),
+                "--resolve", "localhost:\(port):127.0.0.1", "https://localhost:\(port)/demo/public",
+            ])
+            #expect(result.status == 0, "\(result.output)")
+            #expect(result.output == "hello over TLSv1.3 sni=localhost\n")
+
+            // By IP address: no SNI, default certificate, IP SAN verified by curl.
+            let byIP = try TestSupport.run("curl", [
+                "-sS", "--max-time", "10", "--cacert", self.certs.path("ca.crt"), "--tlsv1.2", "--tls-max", "1.2",
+                "https://127.0.0.1:\(port)/",
+            ])
+            #expect(byIP.status == 0, "\(byIP.output)")
+            #expect(byIP.output == "hello over TLSv1.2 sni=-\n")
+        }
+    }
+
+    @Test func opensslClientSeesSNICertificateAndIsRefusedTLS11() throws {
+        try self.withServer { port in
+            let other = try TestSupport.run("openssl", [
+                "s_client", "-connect", "127.0.0.1:\(port)", "-servername", "other.local",
+                "-CAfile", self.certs.path("ca.crt"), "-verify_return_error", "-verify_hostname", "other.local",
+                "-brief",
+            ], input: "")
+            #expect(other.status == 0, "\(other.output)")
+            #expect(other.output.contains("CN = other.local") || other.output.contains("CN=other.local"), "\(other.output)")
+
+            let old = try TestSupport.run("openssl", [
+                "s_client", "-connect", "127.0.0.1:\(port)", "-servername", "localhost", "-tls1_1",
+                "-cipher", "DEFAULT@SECLEVEL=0", "-brief",
+            ], input: "")
+            #expect(old.status != 0, "TLS 1.1 was accepted: \(old.output)")
+            #expect(!old.output.contains("Protocol version: TLSv1.1"))
+        }
+    }
+}
