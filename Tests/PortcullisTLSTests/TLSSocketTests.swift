@@ -37,9 +37,9 @@ final class TinyHTTPResponder: ChannelInboundHandler {
 struct TLSSocketTests {
     let certs = TestCertificates.shared
 
-    func withServer(_ body: (Int) throws -> Void) throws {
+    func withServer(sessionTickets: Bool = true, _ body: (Int) throws -> Void) throws {
         let context = try TLSServerContext(TLSServerConfiguration(
-            certificates: [self.certs.source("server"), self.certs.source("other")]))
+            certificates: [self.certs.source("server"), self.certs.source("other")], sessionTickets: sessionTickets))
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { try? group.syncShutdownGracefully() }
         let channel = try ServerBootstrap(group: group)
@@ -91,6 +91,30 @@ struct TLSSocketTests {
             ], input: "")
             #expect(old.status != 0, "TLS 1.1 was accepted: \(old.output)")
             #expect(!old.output.contains("Protocol version: TLSv1.1"))
+        }
+    }
+
+    /// Python's ssl module (its own client state machine) resumes with our tickets / session cache.
+    @Test(arguments: [(true, "1.3", "False True"), (true, "1.2", "False True"), (false, "1.3", "False False"), (false, "1.2", "False True")])
+    func sessionResumption(tickets: Bool, version: String, expected: String) throws {
+        let script = TestSupport.fixturesDirectory.appendingPathComponent("resume_session.py").path
+        try self.withServer(sessionTickets: tickets) { port in
+            let result = try TestSupport.run("python3", [script, String(port), self.certs.path("ca.crt"), version])
+            #expect(result.status == 0, "\(result.output)")
+            #expect(result.output.trimmingCharacters(in: .whitespacesAndNewlines) == expected, "tickets \(tickets), TLS \(version)")
+        }
+    }
+
+    /// A TLS 1.2 client asking to renegotiate ("R" in s_client) gets a no_renegotiation alert and
+    /// the session does not renegotiate.
+    @Test func renegotiationIsRefused() throws {
+        try self.withServer { port in
+            let result = try TestSupport.run("bash", ["-c", """
+                (printf 'R\\n'; sleep 1) | openssl s_client -connect 127.0.0.1:\(port) -servername localhost \
+                  -CAfile \(self.certs.path("ca.crt")) -tls1_2 2>&1
+                """])
+            #expect(result.output.contains("RENEGOTIATING"), "\(result.output)")
+            #expect(result.output.contains("no renegotiation"), "\(result.output)")
         }
     }
 }

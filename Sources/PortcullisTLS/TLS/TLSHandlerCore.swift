@@ -62,6 +62,11 @@ final class TLSHandlerCore {
         guard self.state == .idle else { return }
         self.state = .handshaking
         self.advanceHandshake(context: context)
+        if self.state == .handshaking {
+            // The peer's first flight is needed whatever the application asked for; with
+            // auto-read on this is a no-op, with it off the handshake would otherwise never start.
+            context.read()
+        }
     }
 
     // MARK: Inbound
