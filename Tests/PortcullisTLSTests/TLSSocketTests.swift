@@ -37,9 +37,18 @@ final class TinyHTTPResponder: ChannelInboundHandler {
 struct TLSSocketTests {
     let certs = TestCertificates.shared
 
+    func makeContext(sessionTickets: Bool = true, keys: TLSSessionTicketKeys? = nil) throws -> TLSServerContext {
+        try TLSServerContext(
+            TLSServerConfiguration(
+                certificates: [self.certs.source("server"), self.certs.source("other")], sessionTickets: sessionTickets),
+            sessionTicketKeys: keys)
+    }
+
     func withServer(sessionTickets: Bool = true, _ body: (Int) throws -> Void) throws {
-        let context = try TLSServerContext(TLSServerConfiguration(
-            certificates: [self.certs.source("server"), self.certs.source("other")], sessionTickets: sessionTickets))
+        try self.withServer(context: try self.makeContext(sessionTickets: sessionTickets), body)
+    }
+
+    func withServer(context: TLSServerContext, _ body: (Int) throws -> Void) throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { try? group.syncShutdownGracefully() }
         let channel = try ServerBootstrap(group: group)
@@ -54,6 +63,52 @@ struct TLSSocketTests {
             .bind(host: "127.0.0.1", port: 0).wait()
         defer { try? channel.close().wait() }
         try body(try #require(channel.localAddress?.port))
+    }
+
+    func resume(firstPort: Int, secondPort: Int, version: String = "1.3") throws -> String {
+        let script = TestSupport.fixturesDirectory.appendingPathComponent("resume_session.py").path
+        let result = try TestSupport.run("python3", [script, String(firstPort), self.certs.path("ca.crt"), version, String(secondPort)])
+        #expect(result.status == 0, "\(result.output)")
+        return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// A reload builds a new context; with the same ticket key store, clients still resume.
+    @Test func ticketsSurviveAReloadWithSharedKeys() throws {
+        let keys = TLSSessionTicketKeys()
+        for version in ["1.2", "1.3"] {
+            try self.withServer(context: try self.makeContext(keys: keys)) { before in
+                try self.withServer(context: try self.makeContext(keys: keys)) { after in
+                    let outcome = try self.resume(firstPort: before, secondPort: after, version: version)
+                    #expect(outcome == "False True", "TLS \(version)")
+                }
+            }
+        }
+        // Without a shared store each context has its own built-in key: no resumption across them.
+        try self.withServer(context: try self.makeContext()) { before in
+            try self.withServer(context: try self.makeContext()) { after in
+                let outcome = try self.resume(firstPort: before, secondPort: after)
+                #expect(outcome == "False False")
+            }
+        }
+    }
+
+    /// Same master secret, clocks one and three intervals apart: a ticket from the previous
+    /// epoch is still accepted, one from two epochs back is not.
+    @Test func ticketKeysRotate() throws {
+        let secret = SecureRandom.bytes(32)
+        let issuing = TLSSessionTicketKeys(rotationIntervalSeconds: 100, masterSecret: secret, elapsedSeconds: { 50 })
+        let nextEpoch = TLSSessionTicketKeys(rotationIntervalSeconds: 100, masterSecret: secret, elapsedSeconds: { 150 })
+        let later = TLSSessionTicketKeys(rotationIntervalSeconds: 100, masterSecret: secret, elapsedSeconds: { 250 })
+        try self.withServer(context: try self.makeContext(keys: issuing)) { first in
+            try self.withServer(context: try self.makeContext(keys: nextEpoch)) { second in
+                let outcome = try self.resume(firstPort: first, secondPort: second)
+                #expect(outcome == "False True")
+            }
+            try self.withServer(context: try self.makeContext(keys: later)) { third in
+                let outcome = try self.resume(firstPort: first, secondPort: third)
+                #expect(outcome == "False False")
+            }
+        }
     }
 
     @Test func curlRoundTrip() throws {
