@@ -241,4 +241,35 @@ struct TLSHandshakeTests {
         #expect(pair.serverRecorder.tlsErrors.count == 1)
         #expect(!pair.server.isActive)
     }
+
+    /// Every C object has one Swift owner; when the channels go, the owners (and so SSL, BIOs and
+    /// the SSL_CTXs, which each connection keeps alive through its context) must go too. This holds
+    /// on the success path, after a failed handshake, and after a close that timed out.
+    @Test(arguments: ["clean", "handshake failure", "close timeout"])
+    func ownersAreReleased(path: String) throws {
+        weak var weakServerContext: TLSServerContext?
+        weak var weakClientContext: TLSClientContext?
+        weak var weakServerHandler: TLSServerHandler?
+        weak var weakClientHandler: TLSClientHandler?
+        do {
+            let server = try self.serverContext(clientAuthentication: path == "handshake failure" ? .require : .none)
+            let client = try self.clientContext()
+            weakServerContext = server
+            weakClientContext = client
+            let pair = try TLSPair(server: server, client: client, serverHostname: "localhost")
+            weakServerHandler = try pair.server.pipeline.syncOperations.handler(type: TLSServerHandler.self)
+            weakClientHandler = try pair.client.pipeline.syncOperations.handler(type: TLSClientHandler.self)
+            try pair.handshake()
+            if path == "close timeout" {
+                _ = pair.server.close()
+                pair.server.embeddedEventLoop.advanceTime(by: .seconds(10))
+            } else if path == "clean" {
+                _ = pair.client.writeString("data")
+                try pair.pump()
+            }
+            pair.finish()
+        }
+        #expect(weakServerHandler == nil && weakClientHandler == nil)
+        #expect(weakServerContext == nil && weakClientContext == nil)
+    }
 }

@@ -245,7 +245,9 @@ final class TLSHandlerCore {
                 }
             }
         case .closed:
-            promise?.fail(ChannelError.alreadyClosed)
+            // The TLS session is over, but the channel may still be open (for instance after an
+            // inactive event that did not come from a close): let the channel decide.
+            context.close(mode: mode, promise: promise)
         }
     }
 
