@@ -272,4 +272,32 @@ struct TLSHandshakeTests {
         #expect(weakServerHandler == nil && weakClientHandler == nil)
         #expect(weakServerContext == nil && weakClientContext == nil)
     }
+
+    @Test func clientCertificateFromAnotherCAIsRejected() throws {
+        for mode in [TLSClientAuthentication.optional, .require] {
+            let pair = try TLSPair(
+                server: try self.serverContext(clientAuthentication: mode),
+                client: try self.clientContext(certificate: TestCertificates.foreign.source("client")), serverHostname: "localhost")
+            defer { pair.finish() }
+            try pair.handshake()
+            #expect(pair.serverRecorder.handshakes.isEmpty, "\(mode)")
+            guard case .handshakeFailed(let error) = pair.serverRecorder.tlsErrors.first else {
+                Issue.record("expected handshakeFailed for \(mode), got \(pair.serverRecorder.errors)")
+                continue
+            }
+            #expect(error.errors.contains { $0.contains("certificate verify failed") }, "\(error)")
+        }
+    }
+
+    @Test func alpnWithoutOverlapProceedsWithoutProtocol() throws {
+        let pair = try TLSPair(server: try self.serverContext(), client: try self.clientContext(alpn: ["h2"]), serverHostname: "localhost")
+        defer { pair.finish() }
+        try pair.handshake()
+        #expect(pair.serverRecorder.handshakes.first?.alpn == nil)
+        #expect(pair.clientRecorder.handshakes.first?.alpn == nil)
+        let both = try TLSPair(server: try self.serverContext(), client: try self.clientContext(alpn: ["h2", "http/1.1"]), serverHostname: "localhost")
+        defer { both.finish() }
+        try both.handshake()
+        #expect(both.clientRecorder.handshakes.first?.alpn == "http/1.1")
+    }
 }

@@ -17,6 +17,8 @@ final class TestCertificates: Sendable {
     }
 
     static let shared = TestCertificates()
+    /// A second, unrelated CA and its certificates: trusted by nobody in the tests.
+    static let foreign = TestCertificates()
 
     func path(_ name: String) -> String { self.directory + "/" + name }
 
