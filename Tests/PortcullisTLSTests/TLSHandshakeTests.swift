@@ -300,4 +300,22 @@ struct TLSHandshakeTests {
         try both.handshake()
         #expect(both.clientRecorder.handshakes.first?.alpn == "http/1.1")
     }
+
+    /// SNI moves the connection to another SSL_CTX; client verification must still apply there.
+    @Test func clientAuthenticationAppliesAfterSNISwitch() throws {
+        let withCertificate = try TLSPair(
+            server: try self.serverContext(clientAuthentication: .require),
+            client: try self.clientContext(certificate: self.certs.source("client")), serverHostname: "other.local")
+        defer { withCertificate.finish() }
+        try withCertificate.handshake()
+        #expect(withCertificate.serverRecorder.handshakes.first?.serverName == "other.local")
+        #expect(withCertificate.serverRecorder.handshakes.first?.clientCertificate?.subject == "CN=demo-client,O=Portcullis Dev")
+
+        let without = try TLSPair(
+            server: try self.serverContext(clientAuthentication: .require), client: try self.clientContext(), serverHostname: "other.local")
+        defer { without.finish() }
+        try without.handshake()
+        #expect(without.serverRecorder.handshakes.isEmpty)
+        #expect(without.serverRecorder.tlsErrors.count == 1)
+    }
 }

@@ -104,6 +104,7 @@ final class CertificateSelector: @unchecked Sendable {
 
     let entries: [Entry]
     private let alpnStorage: UnsafeMutableBufferPointer<UInt8>
+    private let alpnLength: Int
 
     init(entries: [Entry], alpnWire: [UInt8]) {
         self.entries = entries
@@ -111,8 +112,6 @@ final class CertificateSelector: @unchecked Sendable {
         _ = self.alpnStorage.initialize(from: alpnWire)
         self.alpnLength = alpnWire.count
     }
-
-    private let alpnLength: Int
 
     var alpnWire: UnsafeBufferPointer<UInt8> {
         UnsafeBufferPointer(rebasing: self.alpnStorage[0..<self.alpnLength])
