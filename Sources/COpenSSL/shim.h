@@ -56,6 +56,10 @@ static inline long CPortcullis_SSL_CTX_set_tlsext_servername_arg(SSL_CTX *ctx, v
     return SSL_CTX_set_tlsext_servername_arg(ctx, arg);
 }
 
+static inline int CPortcullis_SSL_CTX_get_ex_new_index(void) {
+    return SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
 // MARK: - SSL_OP_* constants (SSL_OP_BIT(n) casts, which Swift does not import)
 
 static inline uint64_t CPortcullis_SSL_OP_NO_RENEGOTIATION(void) { return SSL_OP_NO_RENEGOTIATION; }

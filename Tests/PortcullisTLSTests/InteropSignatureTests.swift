@@ -38,6 +38,7 @@ struct InteropSignatureTests {
         let names = Set(cases.compactMap { $0["alg"] })
         #expect(names == ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"])
 
+        var ours: [[String: String]] = []
         for entry in cases {
             let name = entry["alg"]!
             let algorithm = try #require(Self.algorithm(named: name))
@@ -52,8 +53,10 @@ struct InteropSignatureTests {
             // And the other direction: our own signature verifies under the same public key.
             let privateKey = try PrivateKey(pem: entry["private_pem"]!)
             #expect(privateKey.publicKey.derRepresentation == publicKey.derRepresentation)
-            let ours = try privateKey.sign(message: message, algorithm: algorithm)
-            #expect(publicKey.verify(signature: ours, message: message, algorithm: algorithm), "\(name) own signature")
+            let own = try privateKey.sign(message: message, algorithm: algorithm)
+            #expect(publicKey.verify(signature: own, message: message, algorithm: algorithm), "\(name) own signature")
+            ours.append(["alg": name, "public_pem": entry["public_pem"]!, "message": entry["message"]!,
+                         "signature": TestSupport.hexString(own)])
 
             // JWK members rebuild an equal key.
             let jwk = publicKey.jwkMembers
@@ -69,5 +72,13 @@ struct InteropSignatureTests {
             }
             #expect(rebuilt.derRepresentation == publicKey.derRepresentation, "\(name) JWK round trip")
         }
+
+        // Python verifies the signatures we made (ECDSA raw r||s and PSS salt length included).
+        let oursFile = directory.appendingPathComponent("ours.json")
+        try JSONSerialization.data(withJSONObject: ours).write(to: oursFile)
+        let verifier = TestSupport.fixturesDirectory.appendingPathComponent("verify_signatures.py").path
+        let verified = try TestSupport.run("python3", [verifier, oursFile.path])
+        #expect(verified.status == 0, "\(verified.output)")
+        #expect(verified.output.split(separator: "\n").filter { $0.hasSuffix(" ok") }.count == 10, "\(verified.output)")
     }
 }

@@ -121,6 +121,23 @@ struct SignatureTests {
         #expect(try PublicKey(der: rebuilt.derRepresentation).kind == .rsa(bits: 2048))
     }
 
+    /// Keys are built once and shared by every event loop: concurrent use must be safe.
+    @Test func keysAndMACsAreUsableConcurrently() throws {
+        let privateKey = try PrivateKey(pem: try Self.generatePrivateKeyPEM(["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]))
+        let message = Array("concurrent".utf8)
+        let signature = try privateKey.sign(message: message, algorithm: .ecdsa(.sha256))
+        let hmac = HMACKey(algorithm: .sha256, key: Array("k".utf8))
+        let expectedMAC = hmac.authenticationCode(for: message)
+        let failures = Counter()
+        DispatchQueue.concurrentPerform(iterations: 200) { index in
+            let publicKey = privateKey.publicKey
+            if !publicKey.verify(signature: signature, message: message, algorithm: .ecdsa(.sha256)) { failures.increment() }
+            if hmac.authenticationCode(for: message) != expectedMAC { failures.increment() }
+            if index % 10 == 0, (try? privateKey.sign(message: message, algorithm: .ecdsa(.sha256)))?.count != 64 { failures.increment() }
+        }
+        #expect(failures.value == 0)
+    }
+
     static func generatePrivateKeyPEM(_ arguments: [String]) throws -> String {
         let result = try TestSupport.run("openssl", ["genpkey"] + arguments)
         try #require(result.status == 0, "openssl genpkey failed: \(result.output)")
@@ -135,4 +152,11 @@ enum Base64URLForTests {
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
     }
+}
+
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func increment() { self.lock.lock(); self.count += 1; self.lock.unlock() }
+    var value: Int { self.lock.lock(); defer { self.lock.unlock() }; return self.count }
 }

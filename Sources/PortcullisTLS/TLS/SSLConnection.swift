@@ -98,11 +98,12 @@ final class SSLConnection {
         return self.classify(result, operation: "performing the TLS handshake", includeVerifyResult: true)
     }
 
-    /// Decrypts one chunk of application data into `buffer`; `.complete` means bytes were added.
+    /// Decrypts application data into the free space of `buffer` (at least one byte is made
+    /// available, the buffer is not grown beyond that); `.complete` means bytes were added.
     func read(into buffer: inout ByteBuffer) -> Step {
         OpenSSLError.clearQueue()
         var result: Int32 = 0
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 16 * 1024) { space in
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 1) { space in
             result = SSL_read(self.ssl, space.baseAddress, Int32(clamping: space.count))
             return max(Int(result), 0)
         }

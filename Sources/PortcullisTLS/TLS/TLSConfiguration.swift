@@ -49,8 +49,9 @@ public struct TLSServerConfiguration: Sendable, Hashable {
     public var clientCAPath: String?
     /// ALPN protocols offered, in preference order.
     public var alpn: [String]
-    /// Stateless resumption with tickets (keys made by OpenSSL per context, so every reload
-    /// that rebuilds the context rotates them). The server-side session cache stays on either way.
+    /// Stateless resumption with tickets. Keys come from the ``TLSSessionTicketKeys`` given to
+    /// ``TLSServerContext`` (rotated in process, kept across reloads), or else are OpenSSL's
+    /// built-in random key per context. The server-side session cache stays on either way.
     public var sessionTickets: Bool
 
     public init(

@@ -1,15 +1,17 @@
 internal import COpenSSL
 import NIOCore
 
-/// The protocol logic shared by ``TLSServerHandler`` and ``TLSClientHandler``: drives one
-/// ``SSLConnection`` from channel events. Lives on the channel's event loop only.
+/// Carries out, for ``TLSServerHandler`` and ``TLSClientHandler``, what the
+/// ``TLSConnectionStateMachine`` decides: moves bytes between the channel and the
+/// ``SSLConnection``, and owns the resources the decisions refer to (buffered writes, the close
+/// promise, the shutdown timer). Lives on the channel's event loop only.
 final class TLSHandlerCore {
     private struct PendingWrite {
         var data: ByteBuffer
         var promise: EventLoopPromise<Void>?
     }
 
-    private(set) var state: TLSConnectionState = .idle
+    private var machine = TLSConnectionStateMachine()
     private let connection: SSLConnection
     private let isServer: Bool
     private let shutdownTimeout: TimeAmount
@@ -19,139 +21,151 @@ final class TLSHandlerCore {
     private var closePromise: EventLoopPromise<Void>?
     private var closeTimeout: Scheduled<Void>?
 
+    /// Plaintext is decrypted into buffers of this size; one TLS record holds at most 16 KiB.
+    private static let readChunkSize = 16 * 1024
+
+    var state: TLSConnectionState { self.machine.state }
+
     init(connection: SSLConnection, isServer: Bool, shutdownTimeout: TimeAmount) {
         self.connection = connection
         self.isServer = isServer
         self.shutdownTimeout = shutdownTimeout
     }
 
-    // MARK: Lifecycle events
+    // MARK: Lifecycle
 
     func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { self.startHandshake(context: context) }
+        if context.channel.isActive { self.start(context: context) }
     }
 
     func channelActive(context: ChannelHandlerContext) {
         context.fireChannelActive()
-        self.startHandshake(context: context)
+        self.start(context: context)
+    }
+
+    private func start(context: ChannelHandlerContext) {
+        guard self.machine.channelActive() == .startHandshake else { return }
+        self.advanceHandshake(context: context)
+        if self.machine.state == .handshaking {
+            // The peer's first flight is needed whatever the application asked for; with
+            // auto-read on this is a no-op, with it off the handshake would otherwise never start.
+            context.read()
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        let previous = self.state
-        self.state = .closed
-        self.closeTimeout?.cancel()
-        self.closeTimeout = nil
+        self.cancelCloseTimeout()
         self.failPendingWrites(ChannelError.ioOnClosedChannel)
-        switch previous {
-        case .handshaking:
+        switch self.machine.channelInactive() {
+        case .reportHandshakeAborted:
             context.fireErrorCaught(TLSError.handshakeFailed(
                 OpenSSLError(operation: "performing the TLS handshake", errors: ["connection closed during the handshake"])))
-        case .active:
+        case .reportUncleanShutdown:
             context.fireErrorCaught(TLSError.uncleanShutdown)
-        case .closing:
-            // The peer dropped the connection instead of answering our close_notify: still closed.
+        case .succeedPendingClose:
+            // The peer dropped the connection instead of answering our close_notify: closed all the same.
             self.closePromise?.succeed(())
             self.closePromise = nil
-        case .idle, .closed:
+        case .none:
             break
         }
         context.fireChannelInactive()
     }
 
-    private func startHandshake(context: ChannelHandlerContext) {
-        guard self.state == .idle else { return }
-        self.state = .handshaking
-        self.advanceHandshake(context: context)
-    }
-
     // MARK: Inbound
 
     func channelRead(context: ChannelHandlerContext, data: ByteBuffer) {
-        switch self.state {
-        case .closed:
-            return  // after a failure or close: nothing more is interpreted
-        case .idle:
-            self.connection.receive(data)
-            self.startHandshake(context: context)
-        case .handshaking:
+        switch self.machine.bytesReceived() {
+        case .advanceHandshake:
             self.connection.receive(data)
             self.advanceHandshake(context: context)
-        case .active, .closing:
+        case .decrypt:
             self.connection.receive(data)
             self.decryptAvailable(context: context)
+        case .discard:
+            break
         }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        if self.state == .handshaking {
-            // The handshake needs the peer's next flight whatever the application asked for,
-            // so ask for it even when auto-read is off (with auto-read on this is a no-op).
+        if self.machine.state == .handshaking {
+            // As in `start`: the handshake needs the next flight even if the application is not reading.
             context.read()
         }
         context.fireChannelReadComplete()
     }
 
     private func advanceHandshake(context: ChannelHandlerContext) {
+        let outcome: TLSConnectionStateMachine.HandshakeOutcome
         switch self.connection.handshake() {
-        case .complete:
-            self.flushNetworkOutput(context: context)
-            self.state = .active
-            context.fireUserInboundEventTriggered(
-                self.connection.handshakeSummary(includeClientCertificate: self.isServer))
+        case .complete: outcome = .complete
+        case .wantsMoreInput: outcome = .needsInput
+        case .closeNotify:
+            outcome = .failed(.handshakeFailed(OpenSSLError(
+                operation: "performing the TLS handshake", errors: ["peer sent close_notify during the handshake"])))
+        case .failed(let error): outcome = .failed(.handshakeFailed(error))
+        }
+        switch self.machine.handshakeStepped(outcome) {
+        case .completed:
+            self.sendOutput(context: context)
+            context.fireUserInboundEventTriggered(self.connection.handshakeSummary(includeClientCertificate: self.isServer))
             // Application data may have arrived together with the peer's last handshake flight.
             self.decryptAvailable(context: context)
-            if self.state == .active, self.flushedCount > 0 {
+            if self.machine.takeDeferredFlush() {
                 self.encryptFlushedWrites(context: context)
             }
-        case .wantsMoreInput:
-            self.flushNetworkOutput(context: context)
-        case .closeNotify:
-            self.fail(context: context, TLSError.handshakeFailed(
-                OpenSSLError(operation: "performing the TLS handshake", errors: ["peer sent close_notify during the handshake"])))
-        case .failed(let error):
-            self.fail(context: context, TLSError.handshakeFailed(error))
+        case .awaitPeer:
+            self.sendOutput(context: context)
+        case .fail(let error):
+            self.reportAndClose(context: context, error)
+        case .none:
+            break
         }
     }
 
-    /// Decrypts everything buffered, passing each chunk on; stops when OpenSSL needs more input.
+    /// Decrypts everything OpenSSL can, passing plaintext on in chunks of up to 16 KiB.
     private func decryptAvailable(context: ChannelHandlerContext) {
-        while self.state.decryptsInput {
-            var buffer = context.channel.allocator.buffer(capacity: 16 * 1024)
-            switch self.connection.read(into: &buffer) {
-            case .complete:
+        var buffer = context.channel.allocator.buffer(capacity: Self.readChunkSize)
+        while self.machine.state == .active || self.machine.state == .closing {
+            let step = self.connection.read(into: &buffer)
+            if case .complete = step, buffer.writableBytes > 0 {
+                continue  // room for more: keep filling this buffer
+            }
+            if buffer.readableBytes > 0 {
                 context.fireChannelRead(NIOAny(buffer))
+                buffer = context.channel.allocator.buffer(capacity: Self.readChunkSize)
+            }
+            switch step {
+            case .complete:
+                continue
             case .wantsMoreInput:
                 // Reading can produce output too (TLS 1.3 key update replies).
-                self.flushNetworkOutput(context: context)
+                self.sendOutput(context: context)
                 return
             case .closeNotify:
-                self.receivedCloseNotify(context: context)
+                self.closeNotifyReceived(context: context)
                 return
             case .failed(let error):
-                self.fail(context: context, TLSError.protocolFailure(error))
+                if self.machine.failed() == .failAndClose {
+                    self.reportAndClose(context: context, .protocolFailure(error))
+                }
                 return
             }
         }
     }
 
-    private func receivedCloseNotify(context: ChannelHandlerContext) {
-        switch self.state {
-        case .active:
-            // The peer is done: answer with our close_notify, then close the connection once
-            // it has been written.
-            self.state = .closed
+    private func closeNotifyReceived(context: ChannelHandlerContext) {
+        switch self.machine.closeNotifyReceived() {
+        case .answerAndClose:
             self.failPendingWrites(TLSError.writeAfterClose)
             _ = self.connection.shutdown()
-            self.flushNetworkOutputThenClose(context: context, promise: nil)
-        case .closing:
-            // The answer to our own close_notify: the TLS session ended cleanly.
-            self.state = .closed
-            self.closeTimeout?.cancel()
-            self.closeTimeout = nil
+            self.sendOutputThenClose(context: context, promise: nil)
+        case .completeClose:
+            self.cancelCloseTimeout()
             let promise = self.closePromise
             self.closePromise = nil
             context.close(promise: promise)
-        case .idle, .handshaking, .closed:
+        case .none:
             break
         }
     }
@@ -159,23 +173,28 @@ final class TLSHandlerCore {
     // MARK: Outbound
 
     func write(context: ChannelHandlerContext, data: ByteBuffer, promise: EventLoopPromise<Void>?) {
-        guard self.state.acceptsApplicationWrites else {
-            promise?.fail(self.state == .closed ? ChannelError.ioOnClosedChannel : TLSError.writeAfterClose)
-            return
+        switch self.machine.write() {
+        case .buffer:
+            self.pendingWrites.append(PendingWrite(data: data, promise: promise))
+        case .failChannelClosed:
+            promise?.fail(ChannelError.ioOnClosedChannel)
+        case .failWriteAfterClose:
+            promise?.fail(TLSError.writeAfterClose)
         }
-        self.pendingWrites.append(PendingWrite(data: data, promise: promise))
     }
 
     func flush(context: ChannelHandlerContext) {
         self.flushedCount = self.pendingWrites.count
-        if self.state == .active {
+        switch self.machine.flush() {
+        case .encrypt:
             self.encryptFlushedWrites(context: context)
+        case .deferUntilHandshake, .none:
+            break
         }
-        // Before the handshake completes the flush is remembered in `flushedCount`.
     }
 
     private func encryptFlushedWrites(context: ChannelHandlerContext) {
-        while self.flushedCount > 0, self.state == .active {
+        while self.flushedCount > 0, self.machine.state == .active {
             let write = self.pendingWrites.removeFirst()
             self.flushedCount -= 1
             switch self.connection.write(write.data) {
@@ -188,10 +207,12 @@ final class TLSHandlerCore {
             case .failed(let error):
                 let failure = TLSError.protocolFailure(error)
                 write.promise?.fail(failure)
-                self.fail(context: context, failure)
+                if self.machine.failed() == .failAndClose {
+                    self.reportAndClose(context: context, failure)
+                }
                 return
             case .wantsMoreInput, .closeNotify:
-                // Not produced by SSL_write over memory BIOs; treat as the session ending.
+                // SSL_write over memory BIOs does not return these; treat as the session ending.
                 write.promise?.fail(TLSError.writeAfterClose)
             }
         }
@@ -199,69 +220,59 @@ final class TLSHandlerCore {
     }
 
     func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
-        if mode == .input {
+        switch self.machine.close(mode: mode) {
+        case .forwardInputClose, .forwardClose:
             context.close(mode: mode, promise: promise)
-            return
-        }
-        switch self.state {
-        case .idle, .handshaking:
-            self.state = .closed
+        case .closeChannel:
             self.failPendingWrites(ChannelError.ioOnClosedChannel)
             context.close(mode: .all, promise: promise)
-        case .active:
-            // Flushed writes are already encrypted; unflushed ones are dropped as NIO does.
+        case .joinPendingClose:
+            guard let promise else { return }
+            if let existing = self.closePromise {
+                existing.futureResult.cascade(to: promise)
+            } else {
+                self.closePromise = promise
+            }
+        case .sendCloseNotify:
+            // Flushed writes are already encrypted; unflushed ones are dropped, as NIO does.
             self.failPendingWrites(ChannelError.ioOnClosedChannel)
-            self.state = .closing
+            let outcome: TLSConnectionStateMachine.ShutdownOutcome
             switch self.connection.shutdown() {
-            case .complete, .closeNotify:
-                self.state = .closed
-                self.flushNetworkOutputThenClose(context: context, promise: promise)
-            case .failed:
-                self.state = .closed
+            case .complete, .closeNotify: outcome = .bothSent
+            case .wantsMoreInput: outcome = .sent
+            case .failed: outcome = .failed
+            }
+            switch self.machine.closeNotifyQueued(outcome, halfClose: mode == .output) {
+            case .closeAfterOutput:
+                self.sendOutputThenClose(context: context, promise: promise)
+            case .closeNow:
                 context.close(mode: .all, promise: promise)
-            case .wantsMoreInput:
-                self.flushNetworkOutput(context: context)
-                if mode == .output {
-                    // Half-close: our side is done; keep reading until the peer's close_notify.
-                    context.close(mode: .output, promise: promise)
-                } else {
-                    self.closePromise = promise
-                    self.closeTimeout = context.eventLoop.assumeIsolated().scheduleTask(in: self.shutdownTimeout) {
-                        self.shutdownTimedOut(context: context)
-                    }
+            case .halfClose:
+                self.sendOutput(context: context)
+                context.close(mode: .output, promise: promise)
+            case .awaitPeerCloseNotify:
+                self.sendOutput(context: context)
+                self.closePromise = promise
+                self.closeTimeout = context.eventLoop.assumeIsolated().scheduleTask(in: self.shutdownTimeout) {
+                    self.closeTimeout = nil
+                    guard self.machine.shutdownTimedOut() else { return }
+                    let promise = self.closePromise
+                    self.closePromise = nil
+                    context.close(promise: promise)
                 }
             }
-        case .closing:
-            if let promise {
-                if let existing = self.closePromise {
-                    existing.futureResult.cascade(to: promise)
-                } else {
-                    self.closePromise = promise
-                }
-            }
-        case .closed:
-            promise?.fail(ChannelError.alreadyClosed)
         }
-    }
-
-    private func shutdownTimedOut(context: ChannelHandlerContext) {
-        guard self.state == .closing else { return }
-        self.state = .closed
-        self.closeTimeout = nil
-        let promise = self.closePromise
-        self.closePromise = nil
-        context.close(promise: promise)
     }
 
     // MARK: Helpers
 
-    private func flushNetworkOutput(context: ChannelHandlerContext) {
+    private func sendOutput(context: ChannelHandlerContext) {
         guard let records = self.connection.takeOutput(allocator: context.channel.allocator) else { return }
         context.writeAndFlush(NIOAny(records), promise: nil)
     }
 
     /// Sends what OpenSSL queued (an alert or close_notify) and closes once it is written.
-    private func flushNetworkOutputThenClose(context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+    private func sendOutputThenClose(context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
         guard let records = self.connection.takeOutput(allocator: context.channel.allocator) else {
             context.close(promise: promise)
             return
@@ -272,17 +283,19 @@ final class TLSHandlerCore {
     }
 
     /// Sends any alert, reports `error`, and closes. Never throws or traps: a bad peer costs one
-    /// connection, not the loop.
-    private func fail(context: ChannelHandlerContext, _ error: TLSError) {
-        guard self.state != .closed else { return }
-        self.state = .closed
-        self.closeTimeout?.cancel()
-        self.closeTimeout = nil
+    /// connection, not the loop. The state machine is already `closed` when this runs.
+    private func reportAndClose(context: ChannelHandlerContext, _ error: TLSError) {
+        self.cancelCloseTimeout()
         self.failPendingWrites(error)
         context.fireErrorCaught(error)
         let promise = self.closePromise
         self.closePromise = nil
-        self.flushNetworkOutputThenClose(context: context, promise: promise)
+        self.sendOutputThenClose(context: context, promise: promise)
+    }
+
+    private func cancelCloseTimeout() {
+        self.closeTimeout?.cancel()
+        self.closeTimeout = nil
     }
 
     private func failPendingWrites(_ error: any Error) {

@@ -7,13 +7,16 @@ internal import COpenSSL
 /// One `SSL_CTX` per certificate. Connections start on the first (default) one; the SNI callback
 /// moves a connection to the context whose certificate names match the requested host.
 ///
-/// Session resumption: OpenSSL's built-in session tickets (ticket keys are random per context,
-/// created here, so every reload rotates them) plus OpenSSL's in-memory server session cache.
+/// Session resumption: OpenSSL's in-memory server session cache, plus session tickets when
+/// enabled. Ticket keys come from `sessionTicketKeys` when given (rotated in process, shared
+/// across reloads); otherwise OpenSSL's built-in per-context random key is used.
 public final class TLSServerContext: Sendable {
     public let configuration: TLSServerConfiguration
     let selector: CertificateSelector
+    /// Retained here because OpenSSL holds only an unretained pointer to it.
+    let sessionTicketKeys: TLSSessionTicketKeys?
 
-    public init(_ configuration: TLSServerConfiguration) throws {
+    public init(_ configuration: TLSServerConfiguration, sessionTicketKeys: TLSSessionTicketKeys? = nil) throws {
         guard !configuration.certificates.isEmpty else {
             throw TLSError.invalidConfiguration("at least one certificate is required")
         }
@@ -22,14 +25,17 @@ public final class TLSServerContext: Sendable {
         }
         let alpnWire = try SSLContextHandle.alpnWireFormat(configuration.alpn)
         var entries: [CertificateSelector.Entry] = []
+        let ticketKeys = configuration.sessionTickets ? sessionTicketKeys : nil
         for source in configuration.certificates {
             let handle = try Self.makeContext(for: source, configuration)
+            ticketKeys?.install(on: handle)
             guard let leaf = SSL_CTX_get0_certificate(handle.ctx) else {
                 throw TLSError.certificate(path: source.certificateChainPEMPath, reason: "no certificate in file")
             }
             entries.append(CertificateSelector.Entry(context: handle, names: X509Inspection.serverDNSNames(leaf)))
         }
         self.configuration = configuration
+        self.sessionTicketKeys = ticketKeys
         self.selector = CertificateSelector(entries: entries, alpnWire: alpnWire)
         self.selector.installCallbacks()
     }
@@ -98,6 +104,7 @@ final class CertificateSelector: @unchecked Sendable {
 
     let entries: [Entry]
     private let alpnStorage: UnsafeMutableBufferPointer<UInt8>
+    private let alpnLength: Int
 
     init(entries: [Entry], alpnWire: [UInt8]) {
         self.entries = entries
@@ -105,8 +112,6 @@ final class CertificateSelector: @unchecked Sendable {
         _ = self.alpnStorage.initialize(from: alpnWire)
         self.alpnLength = alpnWire.count
     }
-
-    private let alpnLength: Int
 
     var alpnWire: UnsafeBufferPointer<UInt8> {
         UnsafeBufferPointer(rebasing: self.alpnStorage[0..<self.alpnLength])
