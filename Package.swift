@@ -79,7 +79,8 @@ let package = Package(
         ),
         .testTarget(name: "PortcullisCoreTests", dependencies: ["PortcullisCore", nioCore]),
         .testTarget(name: "PortcullisConfigTests", dependencies: ["PortcullisConfig", "PortcullisCore"]),
-        .testTarget(name: "PortcullisTLSTests", dependencies: ["PortcullisTLS", nioCore, nioEmbedded, nioPosix]),
+        .testTarget(
+            name: "PortcullisTLSTests", dependencies: ["PortcullisTLS", nioCore, nioEmbedded, nioPosix], exclude: ["Fixtures"]),
         .testTarget(name: "PortcullisAuthTests", dependencies: ["PortcullisAuth", "PortcullisCore", "PortcullisConfig", "PortcullisTLS", nioCore, nioEmbedded, nioPosix, logging]),
         .testTarget(
             name: "PortcullisProxyTests",

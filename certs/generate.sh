@@ -16,6 +16,7 @@ set -euo pipefail
 
 out="${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}"
 mkdir -p "$out"
+out="$(cd "$out" && pwd)"  # absolute: later steps run inside it
 cd "$out"
 umask 077
 

@@ -27,7 +27,11 @@ final class Snapshot: Sendable {
     let forwardClientCert: Set<String>
 
     /// Compiles a loaded config. Blocking (resolves upstream host names): call off the loops.
-    init(_ config: PortcullisConfig, environment: AuthEnvironment = .offline) throws(ConfigError) {
+    /// - Parameter ticketKeys: session-ticket keys shared by every snapshot of a server, so that
+    ///   clients resume TLS sessions across reloads.
+    init(
+        _ config: PortcullisConfig, environment: AuthEnvironment = .offline, ticketKeys: TLSSessionTicketKeys? = nil
+    ) throws(ConfigError) {
         self.config = config
         let steps = AuthCompiler.compileSteps(config.authorizers, environment: environment)
         var issues: [ConfigIssue] = []
@@ -37,7 +41,7 @@ final class Snapshot: Sendable {
         for (i, l) in config.listeners.enumerated() {
             guard let t = l.tls else { continue }
             do {
-                servers[l.name] = try TLSServerContext(Self.serverConfiguration(t))
+                servers[l.name] = try TLSServerContext(Self.serverConfiguration(t), sessionTicketKeys: t.sessionTickets ? ticketKeys : nil)
                 if t.forwardClientCert { forward.insert(l.name) }
             } catch {
                 issues.append(ConfigIssue(file: config.file, line: 0, column: 0, keyPath: "listeners[\(i)].tls", message: "\(error)"))

@@ -18,6 +18,8 @@ public final class PortcullisServer: Sendable {
     private let contexts: [LoopContextRef]
     private let accessLogSink: AccessLogSink?
     private let state: NIOLockedValueBox<State>
+    /// Outlives every snapshot: TLS sessions resume across reloads, keys rotate in process.
+    private let ticketKeys = TLSSessionTicketKeys()
 
     private struct State {
         var config: PortcullisConfig
@@ -31,7 +33,8 @@ public final class PortcullisServer: Sendable {
     public init(config: PortcullisConfig, logger: Logger) throws {
         let workers = config.workers ?? System.coreCount
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: workers)
-        let snapshot = try Snapshot(config, environment: AuthEnvironment(group: group, logger: logger, online: true))
+        let snapshot = try Snapshot(
+            config, environment: AuthEnvironment(group: group, logger: logger, online: true), ticketKeys: ticketKeys)
         self.logger = logger
         switch config.accessLog {
         case .off: accessLogSink = nil
@@ -115,7 +118,8 @@ public final class PortcullisServer: Sendable {
     /// Applies a new config: compile off the loops (throws and changes nothing on error), hand the
     /// snapshot to every loop, then bind added listeners and close removed ones.
     public func reload(_ config: PortcullisConfig) throws {
-        let snapshot = try Snapshot(config, environment: AuthEnvironment(group: group, logger: logger, online: true))
+        let snapshot = try Snapshot(
+            config, environment: AuthEnvironment(group: group, logger: logger, online: true), ticketKeys: ticketKeys)
         let old = state.withLockedValue { $0.config }
         let oldKeys = Set(old.listeners.map(Self.key))
         let newKeys = Set(config.listeners.map(Self.key))
