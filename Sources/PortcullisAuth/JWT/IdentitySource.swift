@@ -1,0 +1,76 @@
+public import PortcullisConfig
+public import PortcullisCore
+
+/// Reads the token from where the authorizer was told to look. A header value may carry the
+/// `Bearer ` scheme or be the bare token (API Gateway accepts both).
+extension JWTAuthorizerConfig.IdentitySource {
+    public func token(in head: HTTPRequestHead) -> String? {
+        switch self {
+        case .header(let name):
+            guard let v = head.headers.first(named: name) else { return nil }
+            return Self.stripBearer(v)
+        case .query(let name):
+            for pair in head.query.split(separator: "&") {
+                let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                guard kv.count == 2, Self.percentDecode(kv[0]) == name else { continue }
+                let v = Self.percentDecode(kv[1]) ?? ""
+                return v.isEmpty ? nil : v
+            }
+            return nil
+        case .cookie(let name):
+            for f in head.headers.fields where head.headers.withName(f, { ASCII.equalsIgnoringCase($0, Self.cookieName) }) {
+                for part in head.headers.value(f).split(separator: ";") {
+                    let kv = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                    guard kv.count == 2, kv[0].trimmingSpaces == name else { continue }
+                    var v = kv[1].trimmingSpaces
+                    if v.count >= 2, v.hasPrefix("\""), v.hasSuffix("\"") { v = String(v.dropFirst().dropLast()) }
+                    return v.isEmpty ? nil : v
+                }
+            }
+            return nil
+        }
+    }
+
+    private static let cookieName: UnsafeRawBufferPointer = {
+        let p = UnsafeMutableRawBufferPointer.allocate(byteCount: 6, alignment: 1)
+        p.copyBytes(from: Array("cookie".utf8))
+        return UnsafeRawBufferPointer(p)
+    }()
+
+    static func stripBearer(_ v: String) -> String? {
+        var s = Substring(v)
+        while s.first == " " || s.first == "\t" { s = s.dropFirst() }
+        if s.count >= 7, s.prefix(7).lowercased() == "bearer " { s = s.dropFirst(7) }
+        while s.first == " " { s = s.dropFirst() }
+        while s.last == " " || s.last == "\t" { s = s.dropLast() }
+        return s.isEmpty ? nil : String(s)
+    }
+
+    /// `%XX` and `+` decoding of a query component; nil if an escape is broken.
+    static func percentDecode(_ s: Substring) -> String? {
+        guard s.contains("%") || s.contains("+") else { return String(s) }
+        var out: [UInt8] = []
+        var it = Array(s.utf8)[...]
+        while let c = it.popFirst() {
+            if c == UInt8(ascii: "+") {
+                out.append(0x20)
+            } else if c == UInt8(ascii: "%") {
+                guard it.count >= 2, let v = UInt8(String(decoding: it.prefix(2), as: UTF8.self), radix: 16) else { return nil }
+                out.append(v)
+                it = it.dropFirst(2)
+            } else {
+                out.append(c)
+            }
+        }
+        return String(validating: out, as: UTF8.self)
+    }
+}
+
+extension Substring {
+    var trimmingSpaces: String {
+        var s = self
+        while s.first == " " || s.first == "\t" { s = s.dropFirst() }
+        while s.last == " " || s.last == "\t" { s = s.dropLast() }
+        return String(s)
+    }
+}
