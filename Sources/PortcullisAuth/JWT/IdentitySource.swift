@@ -18,7 +18,7 @@ extension JWTAuthorizerConfig.IdentitySource {
             }
             return nil
         case .cookie(let name):
-            for f in head.headers.fields where head.headers.withName(f, { ASCII.equalsIgnoringCase($0, Self.cookieName) }) {
+            for f in head.headers.fields where head.headers.withName(f, Self.isCookie) {
                 for part in head.headers.value(f).split(separator: ";") {
                     let kv = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                     guard kv.count == 2, kv[0].trimmingSpaces == name else { continue }
@@ -31,11 +31,11 @@ extension JWTAuthorizerConfig.IdentitySource {
         }
     }
 
-    private static let cookieName: UnsafeRawBufferPointer = {
-        let p = UnsafeMutableRawBufferPointer.allocate(byteCount: 6, alignment: 1)
-        p.copyBytes(from: Array("cookie".utf8))
-        return UnsafeRawBufferPointer(p)
-    }()
+    private static let cookieName: [UInt8] = Array("cookie".utf8)
+
+    private static func isCookie(_ name: UnsafeRawBufferPointer) -> Bool {
+        cookieName.withUnsafeBytes { ASCII.equalsIgnoringCase(name, $0) }
+    }
 
     static func stripBearer(_ v: String) -> String? {
         var s = Substring(v)

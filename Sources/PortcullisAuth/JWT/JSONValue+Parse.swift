@@ -18,7 +18,10 @@ extension JSONValue {
     }
 
     public static func parse(_ bytes: [UInt8], maxDepth: Int = 32) throws(JSONParseError) -> JSONValue {
-        try bytes.withUnsafeBytes { (p) throws(JSONParseError) -> JSONValue in try parse(p, maxDepth: maxDepth) }
+        let result = bytes.withUnsafeBytes { p in
+            Result { () throws(JSONParseError) -> JSONValue in try parse(p, maxDepth: maxDepth) }
+        }
+        return try result.get()
     }
 
     public static func parse(_ text: String, maxDepth: Int = 32) throws(JSONParseError) -> JSONValue {

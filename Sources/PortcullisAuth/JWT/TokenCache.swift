@@ -5,11 +5,11 @@ import Synchronization
 /// until min(exp + leeway, insertion + TTL). Only verified tokens are inserted, so a forged token
 /// never enters (and cannot push verified tokens out).
 ///
-/// One instance per event loop (see `TokenCaches`): it is touched only by its loop's thread and
-/// needs no lock. Eviction is first-in-first-out, which for tokens of similar lifetimes is close to
+/// A value type: one instance per event loop (see `TokenCaches`), mutated in place by its loop's
+/// thread without a lock. Eviction is first-in-first-out, which for tokens of similar lifetimes is close to
 /// oldest-expiry-first and costs O(1).
-public final class TokenCache {
-    struct Entry {
+public struct TokenCache: Sendable {
+    struct Entry: Sendable {
         let token: VerifiedToken
         let expires: Double
     }
@@ -26,7 +26,7 @@ public final class TokenCache {
 
     public var count: Int { entries.count }
 
-    public func lookup(_ token: String, now: Double) -> VerifiedToken? {
+    public mutating func lookup(_ token: String, now: Double) -> VerifiedToken? {
         guard let e = entries[token] else { return nil }
         if e.expires <= now {
             entries[token] = nil
@@ -35,7 +35,7 @@ public final class TokenCache {
         return e.token
     }
 
-    public func insert(_ token: String, _ verified: VerifiedToken, expires: Double) {
+    public mutating func insert(_ token: String, _ verified: VerifiedToken, expires: Double) {
         if entries[token] == nil {
             while entries.count >= maxEntries, orderHead < order.count {
                 entries[order[orderHead]] = nil
@@ -59,16 +59,16 @@ public final class TokenCache {
 /// The map from loop to cache is built at compile time and never changes (read without a lock);
 /// each cache lives in a `NIOLoopBoundBox`, whose accessor checks the thread.
 public final class TokenCaches: Sendable {
-    private let perLoop: [ObjectIdentifier: NIOLoopBoundBox<TokenCache?>]
+    private let perLoop: [ObjectIdentifier: NIOLoopBoundBox<TokenCache>]
     private let shared: Mutex<TokenCache>
     public let maxEntries: Int
 
     public init(group: (any EventLoopGroup)?, maxEntries: Int) {
         self.maxEntries = maxEntries
-        var map: [ObjectIdentifier: NIOLoopBoundBox<TokenCache?>] = [:]
+        var map: [ObjectIdentifier: NIOLoopBoundBox<TokenCache>] = [:]
         if let group {
             for loop in group.makeIterator() {
-                map[ObjectIdentifier(loop)] = NIOLoopBoundBox.makeEmptyBox(valueType: TokenCache.self, eventLoop: loop)
+                map[ObjectIdentifier(loop)] = NIOLoopBoundBox.makeBoxSendingValue(TokenCache(maxEntries: maxEntries), eventLoop: loop)
             }
         }
         perLoop = map
@@ -76,13 +76,10 @@ public final class TokenCaches: Sendable {
     }
 
     /// Runs `body` with the cache of `loop` (the caller runs on `loop`).
-    public func with<R>(_ loop: any EventLoop, _ body: (TokenCache) -> R) -> R {
+    public func with<R: Sendable>(_ loop: any EventLoop, _ body: (inout TokenCache) -> R) -> R {
         if let box = perLoop[ObjectIdentifier(loop)] {
-            if let cache = box.value { return body(cache) }
-            let cache = TokenCache(maxEntries: maxEntries)
-            box.value = cache
-            return body(cache)
+            return box.withValue { body(&$0) }
         }
-        return shared.withLock { body($0) }
+        return shared.withLock { body(&$0) }
     }
 }
