@@ -41,6 +41,8 @@ extension JWTAuthorizerConfig.IdentitySource {
         var s = Substring(v)
         while s.first == " " || s.first == "\t" { s = s.dropFirst() }
         if s.count >= 7, s.prefix(7).lowercased() == "bearer " { s = s.dropFirst(7) }
+        // "Bearer" alone (the parser trims the space after it) carries no token.
+        if s.count == 6, s.lowercased() == "bearer" { return nil }
         while s.first == " " { s = s.dropFirst() }
         while s.last == " " || s.last == "\t" { s = s.dropLast() }
         return s.isEmpty ? nil : String(s)

@@ -73,10 +73,11 @@ public struct JWKSet: Sendable {
 
     public var keyIDs: [String] { keys.compactMap(\.keyID) }
 
-    /// Keys that may verify a token naming `kid` (or none) with `alg`. A token with a kid only
-    /// matches keys with that kid; a token without one is tried against every fitting key.
+    /// Keys that may verify a token naming `kid` (or none) with `alg`. A token with a kid
+    /// matches keys with that kid and keys without one (a PEM key, the secret); a token without
+    /// a kid is tried against every fitting key.
     public func candidates(kid: String?, alg: JWTAlgorithm) -> [VerificationKey] {
-        if let kid { return keys.filter { $0.keyID == kid && $0.fits(alg) } }
+        if let kid { return keys.filter { ($0.keyID == nil || $0.keyID == kid) && $0.fits(alg) } }
         return keys.filter { $0.fits(alg) }
     }
 
