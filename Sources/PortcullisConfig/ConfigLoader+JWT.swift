@@ -118,14 +118,13 @@ extension ConfigLoader {
         var algorithms: [String]? = nil
         var algorithmsNode: Node? = nil
         var cognito: Bool? = nil
+        var issuerNode: Node? = nil
         for (key, v, p) in r.mapping(node, path, allowed: jwtKeys) {
             switch key {
             case "type": break
             case "issuer":
                 guard let s = r.string(v, p) else { continue }
-                if !(s.hasPrefix("https://") || isLoopbackHTTP(s)) {
-                    r.fail(v, p, "an issuer is an https URL, like https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123")
-                }
+                issuerNode = v
                 c.issuer = s
             case "jwks_url":
                 guard let s = r.string(v, p) else { continue }
@@ -220,6 +219,11 @@ extension ConfigLoader {
         if let (_, _, source) = sources.first {
             c.keySource = source
         } else if let issuer = c.issuer {
+            // Discovery fetches from the issuer: it must be https (iss itself may be any string).
+            if !(issuer.hasPrefix("https://") || isLoopbackHTTP(issuer)) {
+                r.fail(issuerNode, "\(path).issuer",
+                    "to discover keys the issuer must be an https URL (like https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123); otherwise give jwks_url, jwks_file, public_key_file or a secret")
+            }
             c.keySource = .discovery(issuer: issuer)
         } else {
             r.fail(node, path, "a jwt authorizer needs a key source: issuer (OIDC discovery), jwks_url, jwks_file, public_key_file, secret or secret_file")
