@@ -78,3 +78,48 @@ import Testing
         await h.stop()
     }
 }
+
+/// `portcullis token mint` and `portcullis token inspect` as a user runs them.
+@Suite struct JWTTokenCommandTests {
+    static var binary: String { CommandLineTests.binary }
+
+    @Test func mintThenInspect() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("portcullis-token-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let key = dir.appendingPathComponent("ec.pem").path, pub = dir.appendingPathComponent("ec.pub.pem").path
+        try #require(try runTool(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384", "-out", key]).code == 0)
+        try #require(try runTool(["openssl", "pkey", "-in", key, "-pubout", "-out", pub]).code == 0)
+        let config = dir.appendingPathComponent("c.yaml").path
+        try """
+            listeners: [{ name: p, listen: "127.0.0.1:0" }]
+            authorizers:
+              hs: { type: jwt, secret: "\(JWTProxyTests.secret)", issuer: lab, audiences: [w] }
+              ec: { type: jwt, public_key_file: ec.pub.pem, algorithms: [ES384] }
+            apis: [{ name: t, routes: [{ path: /x, upstream: b, auth: [hs] }] }]
+            upstreams: { b: { endpoints: ["http://127.0.0.1:9001"] } }
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+
+        let hs = try runTool([Self.binary, "token", "mint", "--secret", JWTProxyTests.secret, "--iss", "lab", "--aud", "w", "--sub", "ana", "--claim", "role=admin"])
+        #expect(hs.code == 0, "\(hs.err)")
+        let token = hs.out.trimmingCharacters(in: .whitespacesAndNewlines)
+        let ok = try runTool([Self.binary, "token", "inspect", "--config", config, "--authorizer", "hs", token])
+        #expect(ok.code == 0)
+        #expect(ok.out.contains("verdict: valid for hs (principal ana)"))
+        #expect(ok.out.contains("\"role\" : \"admin\""))
+        let wrongAud = try runTool([Self.binary, "token", "mint", "--secret", JWTProxyTests.secret, "--iss", "lab", "--aud", "x"])
+        let refused = try runTool([Self.binary, "token", "inspect", "-c", config, "--authorizer", "hs", wrongAud.out.trimmingCharacters(in: .whitespacesAndNewlines)])
+        #expect(refused.code == 1)
+        #expect(refused.out.contains("verdict: refused by hs: Invalid audience (401 UNAUTHORIZED)"))
+
+        let ec = try runTool([Self.binary, "token", "mint", "--key", key, "--kid", "k1", "--sub", "bo", "--ttl", "5m"])
+        #expect(ec.code == 0, "\(ec.err)")
+        let ecToken = ec.out.trimmingCharacters(in: .whitespacesAndNewlines)
+        let ecOK = try runTool([Self.binary, "token", "inspect", "--config", config, "--authorizer", "ec", ecToken])
+        #expect(ecOK.out.contains("\"alg\" : \"ES384\""))
+        #expect(ecOK.out.contains("verdict: valid for ec (principal bo)"), "\(ecOK.out)")
+        // Decoding alone needs no config.
+        let decoded = try runTool([Self.binary, "token", "inspect", ecToken])
+        #expect(decoded.code == 0 && decoded.out.contains("signature: not checked"))
+    }
+}
