@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import PortcullisTLS
 import Testing
 
 @testable import PortcullisAuth
@@ -136,5 +137,58 @@ struct JWTKeyRotationTests {
         let d = try JWTFixtures.decide(a, JWTFixtures.bearer(m.token("valid-RS256")), on: group.next())
         #expect(d.refusal?.type == .AUTHORIZER_FAILURE)
         #expect(!a.isReady)
+    }
+}
+
+/// Key sets over HTTPS through PortcullisTLS's client handler, against a loopback TLS server
+/// with a certificate made by the openssl CLI at test time.
+@Suite("JWT: key sets over HTTPS", .serialized)
+struct JWTHTTPSKeySetTests {
+    static func run(_ args: [String]) throws -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = args
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+
+    @Test func verifiedCertificateAndHostName() throws {
+        let m = try JWTFixtures.get()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("portcullis-jwks-tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cert = dir.appendingPathComponent("cert.pem").path, key = dir.appendingPathComponent("key.pem").path
+        let made = try Self.run([
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
+            "-days", "1", "-subj", "/CN=jwks-test", "-addext", "subjectAltName=IP:127.0.0.1",
+        ])
+        try #require(made == 0, "openssl could not make a test certificate")
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let tls = try TLSServerContext(TLSServerConfiguration(certificates: [TLSCertificateSource(certificateChainPEMPath: cert, privateKeyPEMPath: key)]))
+        let server = try JWTKeyServer(group: group, tls: tls)
+        server.serve(m.jwks(["rsa"]))
+        defer { try? server.stop() }
+
+        func authorizer(_ url: String, ca: String?) -> JWTAuthorizer {
+            var c = JWTFixtures.config(source: .jwksURL(url))
+            c.refresh.caFile = ca
+            c.refresh.timeout = .seconds(3)
+            return JWTAuthorizer.compile(c, environment: JWTFixtures.environment(group), clock: ManualClock(JWTFixtures.now).clock)
+        }
+        let token = JWTFixtures.bearer(m.token("valid-RS256"))
+        // Trusted CA, name matches the IP SAN: the key set loads.
+        let good = authorizer("https://127.0.0.1:\(server.port)/jwks.json", ca: cert)
+        #expect(try JWTFixtures.decide(good, token, on: group.next()).isAllow)
+        // The system store does not know this certificate: no keys, 500.
+        let untrusted = authorizer("https://127.0.0.1:\(server.port)/jwks2.json", ca: nil)
+        #expect(try JWTFixtures.decide(untrusted, token, on: group.next()).refusal?.type == .AUTHORIZER_FAILURE)
+        // Trusted, but the certificate is not for this name.
+        let wrongName = authorizer("https://localhost:\(server.port)/jwks3.json", ca: cert)
+        #expect(try JWTFixtures.decide(wrongName, token, on: group.next()).refusal?.type == .AUTHORIZER_FAILURE)
+        #expect(server.requests == ["/jwks.json"])
     }
 }

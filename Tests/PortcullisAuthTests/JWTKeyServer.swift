@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import PortcullisTLS
 import Synchronization
 
 /// A scripted key-set server on 127.0.0.1 port 0: answers every GET with the current document
@@ -19,8 +20,11 @@ final class JWTKeyServer: Sendable {
     private let channel = Mutex<(any Channel)?>(nil)
     private let boundPort = Mutex(0)
 
-    init(group: MultiThreadedEventLoopGroup) throws {
+    let tls: TLSServerContext?
+
+    init(group: MultiThreadedEventLoopGroup, tls: TLSServerContext? = nil) throws {
         self.group = group
+        self.tls = tls
         try start(port: 0)
     }
 
@@ -42,7 +46,10 @@ final class JWTKeyServer: Sendable {
         let ch = try ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { [self] ch in
-                ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(Handler(server: self)) }
+                ch.eventLoop.makeCompletedFuture {
+                    if let tls = self.tls { try ch.pipeline.syncOperations.addHandler(try TLSServerHandler(context: tls)) }
+                    try ch.pipeline.syncOperations.addHandler(Handler(server: self))
+                }
             }
             .bind(host: "127.0.0.1", port: port).wait()
         channel.withLock { $0 = ch }

@@ -1,12 +1,11 @@
 public import PortcullisConfig
 
 /// A compiled `claims:` rule. Regexes are compiled once, at config load.
-public struct ClaimRule: @unchecked Sendable {
-    // @unchecked: `Regex` holds an immutable compiled program; it is only read after init.
-    public enum Test {
+public struct ClaimRule: Sendable {
+    public enum Test: Sendable {
         case equals(String)
         case oneOf([String])
-        case regex(Regex<AnyRegexOutput>)
+        case regex(CompiledRegex)
         case contains(String)
     }
 
@@ -21,7 +20,7 @@ public struct ClaimRule: @unchecked Sendable {
         case .equals(let v): test = .equals(v)
         case .oneOf(let v): test = .oneOf(v)
         case .contains(let v): test = .contains(v)
-        case .regex(let p): test = .regex(try Regex(p))
+        case .regex(let p): test = .regex(CompiledRegex(try Regex(p)))
         }
     }
 
@@ -32,7 +31,7 @@ public struct ClaimRule: @unchecked Sendable {
         case .oneOf(let vs): return value.scalarText.map(vs.contains) ?? false
         case .regex(let re):
             guard let s = value.scalarText else { return false }
-            return (try? re.firstMatch(in: s)) != nil
+            return (try? re.regex.firstMatch(in: s)) != nil
         case .contains(let v):
             switch value {
             case .array(let list): return list.contains { $0.scalarText == v }
@@ -41,6 +40,16 @@ public struct ClaimRule: @unchecked Sendable {
             }
         }
     }
+}
+
+/// A regex compiled at config load and only read afterwards.
+///
+/// `@unchecked Sendable`: `Regex<AnyRegexOutput>` is not Sendable only because its *output* type
+/// can carry arbitrary captured values; the compiled program is immutable and each match builds
+/// its own state. We keep no outputs (only whether a match exists), so sharing it is safe.
+public struct CompiledRegex: @unchecked Sendable {
+    let regex: Regex<AnyRegexOutput>
+    init(_ regex: Regex<AnyRegexOutput>) { self.regex = regex }
 }
 
 extension JSONValue {

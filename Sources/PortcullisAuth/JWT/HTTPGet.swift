@@ -34,7 +34,8 @@ public struct HTTPGetter: Sendable {
                 .channelInitializer { channel in
                     do {
                         if url.isTLS, let tls {
-                            let handler = try TLSClientHandler(context: tls, serverHostname: url.hostIsIPLiteral ? nil : url.host)
+                            // The host is matched against the certificate (DNS or IP SAN); SNI is sent for names only.
+                            let handler = try TLSClientHandler(context: tls, serverHostname: url.host)
                             try channel.pipeline.syncOperations.addHandler(handler)
                         }
                         try channel.pipeline.syncOperations.addHandler(HTTPGetHandler(completion: completion.value, maxBytes: maxBytes))

@@ -52,9 +52,4 @@ public struct HTTPURL: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String { "\(isTLS ? "https" : "http")://\(hostHeader)\(target)" }
-
-    /// Whether `host` is an IP literal (no SNI is sent for those).
-    public var hostIsIPLiteral: Bool {
-        host.contains(":") || host.split(separator: ".").count == 4 && host.allSatisfy { $0.isNumber || $0 == "." }
-    }
 }

@@ -173,6 +173,10 @@ public final class RemoteKeySet: Sendable {
             } catch {
                 throw JWKSError("\(url) is not JSON: \(error)")
             }
+            // OpenID Connect Discovery §4.3: the document must name the issuer it was fetched for.
+            if let named = doc["issuer"]?.stringValue, named != issuer {
+                throw JWKSError("\(url) names issuer \(named), not \(issuer)")
+            }
             guard let uri = doc["jwks_uri"]?.stringValue, let jwks = HTTPURL(uri) else {
                 throw JWKSError("\(url) has no usable jwks_uri")
             }
