@@ -108,6 +108,11 @@ extension ConfigLoader {
         "token_use", "cognito", "identity_source", "leeway", "require_exp", "principal_claim", "forward_claims", "claims",
         "cache", "jwks",
     ]
+    /// Headers a claim must never set: they decide framing, routing or hop-by-hop behaviour.
+    static let framingHeaders: Set<String> = [
+        "host", "content-length", "transfer-encoding", "connection", "upgrade", "te", "trailer", "keep-alive",
+        "proxy-connection", "expect",
+    ]
     static let jwtAlgorithmNames = [
         "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512",
     ]
@@ -183,6 +188,9 @@ extension ConfigLoader {
             case "forward_claims":
                 for (hk, hv, hp) in r.mapping(v, p, allowed: []) {
                     if hk.isEmpty || !hk.utf8.allSatisfy(ASCII.isTokenChar) { r.fail(hv, hp, "invalid header name \"\(hk)\"") }
+                    if framingHeaders.contains(hk.lowercased()) {
+                        r.fail(hv, hp, "\(hk) frames or routes the request; forward claims in headers of their own (like X-User-Id)")
+                    }
                     if let claim = r.string(hv, hp) { c.forwardClaims.append((hk, claim)) }
                 }
             case "claims": c.claims = parseClaimRules(r, v, p)

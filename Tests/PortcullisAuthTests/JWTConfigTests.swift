@@ -87,6 +87,7 @@ struct JWTConfigTests {
         ("type: jwt\nissuer: https://a\nclaims: [{claim: x, regex: \"(\"}]", "invalid regular expression"),
         ("type: jwt\nissuer: https://a\nclaims: [{claim: x}]", "a claim rule needs a test"),
         ("type: jwt\nissuer: https://a\njwks: {min_refresh: 2h}", "min_refresh must not exceed max_refresh"),
+        ("type: jwt\nissuer: https://a\nforward_claims: {Content-Length: sub}", "Content-Length frames or routes the request"),
         ("type: jtw\nissuer: https://a", "unknown authorizer type \"jtw\"; did you mean \"jwt\"?"),
     ])
     func refusals(authorizer: String, message: String) {
