@@ -172,6 +172,18 @@ public enum AuthCompiler {
         return AuthChain(out)
     }
 
+    /// Problems that only show when key material is built (a PEM key OpenSSL refuses, an RSA key
+    /// under 2048 bits, a key set file without a usable key): for `portcullis check` and reloads,
+    /// which otherwise compile such an authorizer into one that answers 500. Never fetches.
+    public static func validate(_ configs: [String: AuthorizerConfig], file: String) -> [ConfigIssue] {
+        var out: [ConfigIssue] = []
+        for (name, c) in configs.sorted(by: { $0.key < $1.key }) {
+            guard case .jwt(let j) = c.kind, let problem = JWTAuthorizer.keyProblem(j) else { continue }
+            out.append(ConfigIssue(file: file, line: 0, column: 0, keyPath: "authorizers.\(name)", message: problem))
+        }
+        return out
+    }
+
     public static func compileSteps(_ configs: [String: AuthorizerConfig], environment: AuthEnvironment) -> [String: AuthStep] {
         var out: [String: AuthStep] = [:]
         for (name, c) in configs {

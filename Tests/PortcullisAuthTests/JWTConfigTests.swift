@@ -122,6 +122,16 @@ struct JWTConfigTests {
         let b = JWTAuthorizer.compile(pem, environment: JWTFixtures.environment(nil), clock: ManualClock(JWTFixtures.now).clock)
         #expect(try JWTFixtures.decide(b, JWTFixtures.bearer(m.token("valid-EdDSA"))).isAllow)
         #expect(throws: ConfigError.self) { try load("type: jwt\npublic_key_file: ed-private.pem") }
+        // Key material only OpenSSL can judge: reported by AuthCompiler.validate (for check and reload).
+        try "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".write(to: dir.appendingPathComponent("junk.pem"), atomically: true, encoding: .utf8)
+        let junk = try load("type: jwt\npublic_key_file: junk.pem")
+        let issues = AuthCompiler.validate(junk.authorizers, file: "c.yaml")
+        #expect(issues.count == 1 && issues[0].keyPath == "authorizers.a" && issues[0].message.contains("junk.pem"))
+        #expect(AuthCompiler.validate(try load("type: jwt\njwks_file: jwks.json").authorizers, file: "c.yaml").isEmpty)
+        // Compiled anyway, it answers 500 rather than crashing.
+        guard case .jwt(let jc)? = junk.authorizers["a"]?.kind else { return }
+        let broken = JWTAuthorizer.compile(jc, environment: JWTFixtures.environment(nil))
+        #expect(try JWTFixtures.decide(broken, JWTFixtures.bearer(m.token("valid-EdDSA"))).refusal?.type == .AUTHORIZER_FAILURE)
         #expect(throws: ConfigError.self) { try load("type: jwt\njwks_file: bad.json") }
     }
 

@@ -36,6 +36,18 @@ extension JWTAuthorizer {
             clock: clock, logger: logger)
     }
 
+    /// Why the configured static key material cannot be used, or nil (remote sources: nil).
+    public static func keyProblem(_ c: JWTAuthorizerConfig) -> String? {
+        switch c.keySource {
+        case .discovery, .jwksURL: return nil
+        default: break
+        }
+        let algorithms = Set(c.algorithms.compactMap(JWTAlgorithm.init(rawValue:)))
+        let offline = AuthEnvironment(group: nil, logger: Logger(label: "portcullis.check"), online: false)
+        if case .failure(let e) = buildKeys(c, algorithms: algorithms, environment: offline, clock: .system) { return e.message }
+        return nil
+    }
+
     static func buildKeys(
         _ c: JWTAuthorizerConfig, algorithms: Set<JWTAlgorithm>, environment: AuthEnvironment, clock: JWTClock
     ) -> Result<Keys, JWKSError> {
