@@ -73,6 +73,15 @@ struct JWTRouteTests {
         #expect(try JWTFixtures.decide(cookie, JWTFixtures.request([("Cookie", "sessionx=\(token)")])).refusal?.reason == "No token in cookie.session")
     }
 
+    @Test func bearerScheme() {
+        typealias S = JWTAuthorizerConfig.IdentitySource
+        let cases: [(String, String?)] = [
+            ("Bearer abc", "abc"), ("bearer abc", "abc"), ("BEARER \tabc  ", "abc"), ("abc", "abc"), ("  abc", "abc"),
+            ("Bearer", nil), ("bearer ", nil), ("", nil), ("   ", nil), ("Bearerabc", "Bearerabc"), ("Basic dXNlcg==", "Basic dXNlcg=="),
+        ]
+        for (input, expected) in cases { #expect(S.stripBearer(input) == expected, "\(input)") }
+    }
+
     @Test func identityAndForwardedClaims() throws {
         let m = try JWTFixtures.get()
         let a = JWTFixtures.authorizer(m) {

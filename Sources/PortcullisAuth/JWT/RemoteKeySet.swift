@@ -117,8 +117,10 @@ public final class RemoteKeySet: Sendable {
                     throw JWKSError("\(url): \(error)")
                 }
             }
-        }.whenComplete { [weak self] result in
-            self?.finish(result, on: loop)
+        }.whenComplete { result in
+            // Strong on purpose: a fetch ends within its timeout, and its waiters' promises must
+            // be completed even if the config that made this source was replaced meanwhile.
+            self.finish(result, on: loop)
         }
     }
 
