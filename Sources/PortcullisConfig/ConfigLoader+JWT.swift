@@ -41,6 +41,8 @@ public struct JWTAuthorizerConfig: Sendable {
         public var cooldown: Duration = .seconds(30)
         /// Connect + response time allowed for one fetch (API Gateway allows 1500 ms).
         public var timeout: Duration = .milliseconds(1500)
+        /// First retry after a failed fetch; doubles per failure up to `minInterval`.
+        public var retry: Duration = .seconds(1)
         /// PEM bundle trusted for https key sets instead of the system store.
         public var caFile: String? = nil
         public init() {}
@@ -200,12 +202,13 @@ extension ConfigLoader {
                     if ck == "max_entries" { c.cacheMaxEntries = r.int(cv, cp, range: 1...10_000_000) ?? c.cacheMaxEntries }
                 }
             case "jwks":
-                for (jk, jv, jp) in r.mapping(v, p, allowed: ["min_refresh", "max_refresh", "cooldown", "timeout", "ca_file"]) {
+                for (jk, jv, jp) in r.mapping(v, p, allowed: ["min_refresh", "max_refresh", "cooldown", "timeout", "retry", "ca_file"]) {
                     switch jk {
                     case "min_refresh": c.refresh.minInterval = r.duration(jv, jp) ?? c.refresh.minInterval
                     case "max_refresh": c.refresh.maxInterval = r.duration(jv, jp) ?? c.refresh.maxInterval
                     case "cooldown": c.refresh.cooldown = r.duration(jv, jp) ?? c.refresh.cooldown
                     case "timeout": c.refresh.timeout = r.duration(jv, jp) ?? c.refresh.timeout
+                    case "retry": c.refresh.retry = r.duration(jv, jp) ?? c.refresh.retry
                     default:
                         if let s = r.string(jv, jp) {
                             if readFile(r, jv, jp, s) != nil { c.refresh.caFile = r.resolvePath(s) }

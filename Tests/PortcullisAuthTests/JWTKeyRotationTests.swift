@@ -25,6 +25,8 @@ struct JWTKeyRotationTests {
         var c = JWTFixtures.config(source: source)
         c.audiences = [m.audience]
         c.refresh.cooldown = .seconds(30)
+        // No timer-driven retries while the test drives fetches through the manual clock.
+        c.refresh.retry = .seconds(600)
         c.cacheTTL = .zero  // every request goes to the key set
         return JWTAuthorizer.compile(c, environment: JWTFixtures.environment(group), clock: clock.clock)
     }
@@ -177,6 +179,7 @@ struct JWTHTTPSKeySetTests {
             var c = JWTFixtures.config(source: .jwksURL(url))
             c.refresh.caFile = ca
             c.refresh.timeout = .seconds(3)
+            c.refresh.retry = .seconds(600)
             return JWTAuthorizer.compile(c, environment: JWTFixtures.environment(group), clock: ManualClock(JWTFixtures.now).clock)
         }
         let token = JWTFixtures.bearer(m.token("valid-RS256"))

@@ -49,5 +49,12 @@ struct JWTRefreshMachineTests {
         _ = m.request(.scheduled, now: 0)
         #expect(m.succeeded(maxAge: 600) == 600)
         #expect(m.consecutiveFailures == 0)
+        var slow = M(minInterval: 300, maxInterval: 3600, cooldown: 30, initialRetry: 5)
+        var slowDelays: [Double] = []
+        for _ in 0..<8 {
+            _ = slow.request(.scheduled, now: 0)
+            slowDelays.append(slow.failed())
+        }
+        #expect(slowDelays == [5, 10, 20, 40, 80, 160, 300, 300])
     }
 }

@@ -83,6 +83,10 @@ extension JWTAuthorizer {
         }
     }
 
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+
     static func trimmed(_ s: String) -> String {
         var s = s
         while s.hasSuffix("/") { s.removeLast() }
@@ -97,7 +101,7 @@ extension JWTAuthorizer {
             return .success(.unusable("key set from \(location) is not fetched offline"))
         }
         let r = c.refresh
-        let registryKey = "\(location)|\(r.caFile ?? "")|\(r.minInterval)|\(r.maxInterval)|\(r.cooldown)|\(r.timeout)"
+        let registryKey = "\(location)|\(r.caFile ?? "")|\(r.minInterval)|\(r.maxInterval)|\(r.cooldown)|\(r.timeout)|\(r.retry)"
         do {
             let source = try RemoteKeySetRegistry.shared.source(for: registryKey) {
                 let needsTLS: Bool
@@ -109,7 +113,7 @@ extension JWTAuthorizer {
                 let timeout = TimeAmount.nanoseconds(r.timeout.components.seconds * 1_000_000_000 + r.timeout.components.attoseconds / 1_000_000_000)
                 let machine = KeySetRefreshMachine(
                     minInterval: Double(r.minInterval.components.seconds), maxInterval: Double(r.maxInterval.components.seconds),
-                    cooldown: Double(r.cooldown.components.seconds))
+                    cooldown: Double(r.cooldown.components.seconds), initialRetry: seconds(r.retry))
                 let source = RemoteKeySet(
                     location: location, getter: HTTPGetter(timeout: timeout, maxBytes: JWKSet.maxDocumentBytes, tls: tls),
                     group: group, clock: clock, logger: environment.logger, machine: machine)

@@ -6,7 +6,7 @@
 ///   fetch of any kind, so a flood of made-up kids costs the issuer one request per cooldown.
 /// - After a success the next scheduled fetch is Cache-Control max-age clamped to
 ///   [minInterval, maxInterval] (maxInterval without max-age); after a failure, retries back off
-///   from 1 s doubling up to minInterval. The last good set is kept meanwhile (not our concern here).
+///   from `initialRetry` (1 s) doubling up to minInterval. The last good set is kept meanwhile (not our concern here).
 public struct KeySetRefreshMachine: Sendable {
     public enum Trigger: Sendable, Equatable {
         case startup
@@ -26,15 +26,18 @@ public struct KeySetRefreshMachine: Sendable {
     public let minInterval: Double
     public let maxInterval: Double
     public let cooldown: Double
+    /// Delay before the first retry after a failure (doubling from there).
+    public let initialRetry: Double
 
     public private(set) var fetching = false
     public private(set) var lastFetchStart: Double = -.infinity
     public private(set) var consecutiveFailures = 0
 
-    public init(minInterval: Double, maxInterval: Double, cooldown: Double) {
+    public init(minInterval: Double, maxInterval: Double, cooldown: Double, initialRetry: Double = 1) {
         self.minInterval = minInterval
         self.maxInterval = max(minInterval, maxInterval)
         self.cooldown = cooldown
+        self.initialRetry = max(initialRetry, 0.1)
     }
 
     public mutating func request(_ trigger: Trigger, now: Double) -> Decision {
@@ -56,7 +59,7 @@ public struct KeySetRefreshMachine: Sendable {
     public mutating func failed() -> Double {
         fetching = false
         consecutiveFailures += 1
-        let backoff = Double(1 << min(consecutiveFailures - 1, 20))
-        return min(backoff, max(minInterval, 1))
+        let backoff = initialRetry * Double(1 << min(consecutiveFailures - 1, 20))
+        return min(backoff, max(minInterval, initialRetry))
     }
 }
