@@ -7,10 +7,29 @@ public import PortcullisCore
 /// Later issues add cases (jwt, sigv4, api key, external) with their compiled state.
 public enum AuthStep: Sendable {
     case ip(IPRule)
+    /// A JWT authorizer with the route's scopes and claim rules (`JWT/JWTAuthorizer.swift`).
+    case jwt(JWTStep)
 
     public var name: String {
         switch self {
         case .ip(let r): return r.name
+        case .jwt(let s): return s.authorizer.name
+        }
+    }
+
+    /// Whether the step can answer yet (a remote key set loaded): for readiness reporting.
+    public var isReady: Bool {
+        switch self {
+        case .ip: return true
+        case .jwt(let s): return s.authorizer.isReady
+        }
+    }
+
+    /// The step as one route uses it: route-level settings (scopes, claim rules) bound in.
+    func forRoute(_ route: JWTRoutePolicy) -> AuthStep {
+        switch self {
+        case .ip: return self
+        case .jwt(let s): return .jwt(JWTStep(authorizer: s.authorizer, route: route))
         }
     }
 
@@ -18,6 +37,7 @@ public enum AuthStep: Sendable {
     public func evaluate(_ request: AuthRequest, on loop: any EventLoop) -> AuthResult {
         switch self {
         case .ip(let rule): return .decided(rule.decide(request))
+        case .jwt(let step): return step.evaluate(request, on: loop)
         }
     }
 }
@@ -132,8 +152,12 @@ public struct AuthEnvironment: Sendable {
 
 /// Turns a route's `auth:` list into a chain of compiled steps.
 public enum AuthCompiler {
-    public static func compile(_ list: [AuthRequirementConfig], authorizers: [String: AuthStep]) -> AuthChain {
-        func step(_ name: String) -> AuthStep? { name == "none" ? nil : authorizers[name] }
+    public static func compile(
+        _ list: [AuthRequirementConfig], authorizers: [String: AuthStep], scopes: [String] = [],
+        claims: [ClaimRuleConfig] = []
+    ) -> AuthChain {
+        let route = JWTRoutePolicy(scopes: scopes, claims: claims.compactMap { try? ClaimRule($0) })
+        func step(_ name: String) -> AuthStep? { name == "none" ? nil : authorizers[name]?.forRoute(route) }
         var out: [AuthChain.Requirement] = []
         for item in list {
             switch item {
@@ -148,11 +172,24 @@ public enum AuthCompiler {
         return AuthChain(out)
     }
 
+    /// Problems that only show when key material is built (a PEM key OpenSSL refuses, an RSA key
+    /// under 2048 bits, a key set file without a usable key): for `portcullis check` and reloads,
+    /// which otherwise compile such an authorizer into one that answers 500. Never fetches.
+    public static func validate(_ configs: [String: AuthorizerConfig], file: String) -> [ConfigIssue] {
+        var out: [ConfigIssue] = []
+        for (name, c) in configs.sorted(by: { $0.key < $1.key }) {
+            guard case .jwt(let j) = c.kind, let problem = JWTAuthorizer.keyProblem(j) else { continue }
+            out.append(ConfigIssue(file: file, line: 0, column: 0, keyPath: "authorizers.\(name)", message: problem))
+        }
+        return out
+    }
+
     public static func compileSteps(_ configs: [String: AuthorizerConfig], environment: AuthEnvironment) -> [String: AuthStep] {
         var out: [String: AuthStep] = [:]
         for (name, c) in configs {
             switch c.kind {
             case .ip(let allow, let deny): out[name] = .ip(IPRule(name: name, allow: allow, deny: deny))
+            case .jwt(let j): out[name] = .jwt(JWTStep(authorizer: JWTAuthorizer.compile(j, environment: environment)))
             }
         }
         return out

@@ -87,6 +87,10 @@ extension ConfigLoader {
             case "remove_headers": route.removeHeaders = r.strings(v, p)
             case "timeout": route.timeout = r.duration(v, p)
             case "max_body_size": route.maxBodyBytes = r.size(v, p)
+            case "scopes":
+                route.scopes = r.strings(v, p)
+                if route.scopes.count > 10 { r.fail(v, p, "at most 10 scopes per route (as API Gateway allows)") }
+            case "claims": route.claims = parseClaimRules(r, v, p)
             default:
                 r.fail(v, p, "\(key) is not supported yet by this version of Portcullis")
             }

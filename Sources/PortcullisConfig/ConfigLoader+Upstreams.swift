@@ -92,10 +92,12 @@ extension ConfigLoader {
                     if key == "allow" { allow = parseCIDRs(r, kv, kp) } else if key == "deny" { deny = parseCIDRs(r, kv, kp) }
                 }
                 out[name] = AuthorizerConfig(name: name, kind: .ip(allow: allow, deny: deny))
+            case "jwt":
+                out[name] = AuthorizerConfig(name: name, kind: .jwt(parseJWTAuthorizer(r, name, v, p)))
             case "":
-                r.fail(v, p, "an authorizer needs a type (ip)")
+                r.fail(v, p, "an authorizer needs a type (ip, jwt)")
             default:
-                r.fail(v, "\(p).type", "unknown authorizer type \"\(type)\"" + Suggest.hint(for: type, in: ["ip"]))
+                r.fail(v, "\(p).type", "unknown authorizer type \"\(type)\"" + Suggest.hint(for: type, in: ["ip", "jwt"]))
             }
         }
         return out

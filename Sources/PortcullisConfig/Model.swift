@@ -123,6 +123,11 @@ public struct RouteConfig: Sendable {
     public var removeHeaders: [String]
     public var timeout: Duration?
     public var maxBodyBytes: Int64?
+    /// API Gateway authorization scopes: a JWT authorizer on this route needs one of them in the
+    /// token's `scope`/`scp` (and, Cognito-style, an access token rather than an ID token).
+    public var scopes: [String] = []
+    /// Claim rules a JWT authorizer on this route checks in addition to its own.
+    public var claims: [ClaimRuleConfig] = []
     /// Where the route starts in its file, for messages about it at runtime.
     public var line: Int
 }
@@ -131,6 +136,8 @@ public struct AuthorizerConfig: Sendable {
     public enum Kind: Sendable {
         /// Allow/deny by client address. Deny wins; an empty allow list allows everyone not denied.
         case ip(allow: [CIDR], deny: [CIDR])
+        /// Bearer tokens (JWS) checked against an OIDC issuer, a key set, a PEM key or a secret.
+        case jwt(JWTAuthorizerConfig)
     }
     public var name: String
     public var kind: Kind

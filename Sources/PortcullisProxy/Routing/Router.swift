@@ -147,7 +147,8 @@ final class CompiledAPI: Sendable {
         prefix = c.stage.isEmpty ? [] : Array(("/" + c.stage).utf8)
         let entries = c.routes.map { r -> ([Substring], CompiledRoute) in
             let segs = r.path.split(separator: "/", omittingEmptySubsequences: true)
-            let route = CompiledRoute(r, auth: AuthCompiler.compile(r.auth, authorizers: steps), upstreamIndex: upstreams[r.upstream] ?? -1)
+            let auth = AuthCompiler.compile(r.auth, authorizers: steps, scopes: r.scopes, claims: r.claims)
+            let route = CompiledRoute(r, auth: auth, upstreamIndex: upstreams[r.upstream] ?? -1)
             return (segs, route)
         }
         trie = RouteNode.build(entries)

@@ -1,0 +1,85 @@
+public import NIOCore
+import Synchronization
+
+/// Tokens that passed signature and claim checks, by their exact text. Bounded; an entry lives
+/// until min(exp + leeway, insertion + TTL). Only verified tokens are inserted, so a forged token
+/// never enters (and cannot push verified tokens out).
+///
+/// A value type: one instance per event loop (see `TokenCaches`), mutated in place by its loop's
+/// thread without a lock. Eviction is first-in-first-out, which for tokens of similar lifetimes is close to
+/// oldest-expiry-first and costs O(1).
+public struct TokenCache: Sendable {
+    struct Entry: Sendable {
+        let token: VerifiedToken
+        let expires: Double
+    }
+
+    public let maxEntries: Int
+    private var entries: [String: Entry] = [:]
+    /// Insertion order, for eviction; may hold keys already gone (removed on the way).
+    private var order: [String] = []
+    private var orderHead = 0
+
+    public init(maxEntries: Int) {
+        self.maxEntries = max(1, maxEntries)
+    }
+
+    public var count: Int { entries.count }
+
+    public mutating func lookup(_ token: String, now: Double) -> VerifiedToken? {
+        guard let e = entries[token] else { return nil }
+        if e.expires <= now {
+            entries[token] = nil
+            return nil
+        }
+        return e.token
+    }
+
+    public mutating func insert(_ token: String, _ verified: VerifiedToken, expires: Double) {
+        if entries[token] == nil {
+            while entries.count >= maxEntries, orderHead < order.count {
+                entries[order[orderHead]] = nil
+                orderHead += 1
+            }
+            order.append(token)
+        }
+        entries[token] = Entry(token: verified, expires: expires)
+        // Compact the order list once its consumed prefix dominates.
+        if orderHead > maxEntries {
+            order.removeFirst(orderHead)
+            orderHead = 0
+        }
+    }
+}
+
+/// The verified-token caches of one authorizer: one per event loop of the group it was compiled
+/// with, found by the loop a request runs on, so no lock is taken per request. A loop outside the
+/// group (tests' embedded loops, `portcullis token inspect`) shares one cache behind a lock.
+///
+/// The map from loop to cache is built at compile time and never changes (read without a lock);
+/// each cache lives in a `NIOLoopBoundBox`, whose accessor checks the thread.
+public final class TokenCaches: Sendable {
+    private let perLoop: [ObjectIdentifier: NIOLoopBoundBox<TokenCache>]
+    private let shared: Mutex<TokenCache>
+    public let maxEntries: Int
+
+    public init(group: (any EventLoopGroup)?, maxEntries: Int) {
+        self.maxEntries = maxEntries
+        var map: [ObjectIdentifier: NIOLoopBoundBox<TokenCache>] = [:]
+        if let group {
+            for loop in group.makeIterator() {
+                map[ObjectIdentifier(loop)] = NIOLoopBoundBox.makeBoxSendingValue(TokenCache(maxEntries: maxEntries), eventLoop: loop)
+            }
+        }
+        perLoop = map
+        shared = Mutex(TokenCache(maxEntries: maxEntries))
+    }
+
+    /// Runs `body` with the cache of `loop` (the caller runs on `loop`).
+    public func with<R: Sendable>(_ loop: any EventLoop, _ body: (inout TokenCache) -> R) -> R {
+        if let box = perLoop[ObjectIdentifier(loop)] {
+            return box.withValue { body(&$0) }
+        }
+        return shared.withLock { body(&$0) }
+    }
+}

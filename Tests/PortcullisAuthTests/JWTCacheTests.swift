@@ -1,0 +1,83 @@
+import Foundation
+import NIOCore
+import NIOEmbedded
+import NIOPosix
+import Testing
+
+@testable import PortcullisAuth
+@testable import PortcullisConfig
+
+@Suite("JWT: verified-token cache")
+struct JWTCacheTests {
+    @Test func hitExpiryAndForgeries() throws {
+        let m = try JWTFixtures.get()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        defer { try? group.syncShutdownGracefully() }
+        let clock = ManualClock(JWTFixtures.now)
+        let a = JWTFixtures.authorizer(m, clock: clock, group: group) { $0.cacheTTL = .seconds(60) }
+        let loop = group.next()
+        let other = group.next()
+        let caches = try #require(a.caches)
+        func count(_ l: any EventLoop) throws -> Int { try l.submit { caches.with(l) { $0.count } }.wait() }
+        let token = m.token("valid-RS256")
+
+        #expect(try JWTFixtures.decide(a, JWTFixtures.bearer(token), on: loop).isAllow)
+        #expect(try count(loop) == 1)
+        #expect(try count(other) == 0)  // one cache per loop
+        let hit = try loop.submit { caches.with(loop) { $0.lookup(token, now: clock.now) } }.wait()
+        #expect(hit?.identity.principal == "user-1")
+        // A hit still runs the route checks.
+        let scoped = try JWTFixtures.decide(a, JWTFixtures.bearer(token), route: JWTRoutePolicy(scopes: ["admin"]), on: loop)
+        #expect(scoped.refusal?.type == .ACCESS_DENIED)
+
+        // Forged tokens never enter.
+        for name in ["altered-signature", "altered-payload", "alg-none", "hmac-with-rsa-public-key", "expired", "wrong-aud"] {
+            #expect(try JWTFixtures.decide(a, JWTFixtures.bearer(m.token(name)), on: loop).refusal != nil, "\(name)")
+        }
+        #expect(try count(loop) == 1)
+
+        // The TTL ends the entry (60 s, before exp at +600 s) and the token is verified again.
+        clock.advance(by: 61)
+        #expect(try loop.submit { caches.with(loop) { $0.lookup(token, now: clock.now) } }.wait() == nil)
+        #expect(try JWTFixtures.decide(a, JWTFixtures.bearer(token), on: loop).isAllow)
+        // Past exp, the cache does not keep a token alive: entries end at exp at the latest.
+        clock.set(JWTFixtures.now + 600)
+        #expect(try JWTFixtures.decide(a, JWTFixtures.bearer(token), on: loop).refusal?.reason == "Token expired")
+    }
+
+    @Test func entryLifetimeIsCappedByExp() throws {
+        let m = try JWTFixtures.get()
+        let clock = ManualClock(JWTFixtures.now + 590)  // 10 s before exp
+        let a = JWTFixtures.authorizer(m, clock: clock) { $0.cacheTTL = .seconds(3600) }
+        #expect(try JWTFixtures.decide(a, JWTFixtures.bearer(m.token("valid-ES256"))).isAllow)
+        let caches = try #require(a.caches)
+        let loop = EmbeddedEventLoop()
+        #expect(caches.with(loop) { $0.lookup(m.token("valid-ES256"), now: JWTFixtures.now + 599) } != nil)
+        #expect(caches.with(loop) { $0.lookup(m.token("valid-ES256"), now: JWTFixtures.now + 600) } == nil)
+    }
+
+    @Test func boundedFirstInFirstOut() throws {
+        let m = try JWTFixtures.get()
+        let v = VerifiedToken(claims: .object([:]), identity: .init(principal: "p", authorizer: "a"))
+        var c = TokenCache(maxEntries: 3)
+        for i in 0..<10 { c.insert("t\(i)", v, expires: 100) }
+        #expect(c.count == 3)
+        #expect(c.lookup("t9", now: 0) != nil && c.lookup("t7", now: 0) != nil)
+        #expect(c.lookup("t0", now: 0) == nil)
+        // Re-inserting a present token does not grow it.
+        c.insert("t9", v, expires: 200)
+        #expect(c.count == 3)
+        _ = m
+    }
+
+    @Test func disabledWithZeroTTL() throws {
+        let m = try JWTFixtures.get()
+        let a = JWTFixtures.authorizer(m) { $0.cacheTTL = .zero }
+        #expect(a.caches == nil)
+        #expect(try JWTFixtures.decide(a, JWTFixtures.bearer(m.token("valid-RS256"))).isAllow)
+    }
+}
+
+extension VerifiedToken: Equatable {
+    public static func == (a: VerifiedToken, b: VerifiedToken) -> Bool { a.claims == b.claims && a.identity.principal == b.identity.principal }
+}
