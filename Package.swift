@@ -81,7 +81,10 @@ let package = Package(
         .testTarget(name: "PortcullisConfigTests", dependencies: ["PortcullisConfig", "PortcullisCore"]),
         .testTarget(
             name: "PortcullisTLSTests", dependencies: ["PortcullisTLS", nioCore, nioEmbedded, nioPosix], exclude: ["Fixtures"]),
-        .testTarget(name: "PortcullisAuthTests", dependencies: ["PortcullisAuth", "PortcullisCore", "PortcullisConfig", "PortcullisTLS", nioCore, nioEmbedded, nioPosix, logging]),
+        .testTarget(
+            name: "PortcullisAuthTests",
+            dependencies: ["PortcullisAuth", "PortcullisCore", "PortcullisConfig", "PortcullisTLS", nioCore, nioEmbedded, nioPosix, logging],
+            exclude: ["Fixtures"]),
         .testTarget(
             name: "PortcullisProxyTests",
             dependencies: ["PortcullisProxy", "PortcullisCore", "PortcullisConfig", "PortcullisAuth", nioCore, nioEmbedded, nioPosix, nioHTTP1, logging]

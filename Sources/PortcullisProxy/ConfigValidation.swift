@@ -1,4 +1,5 @@
 import Foundation
+import PortcullisAuth
 public import PortcullisConfig
 
 /// Everything `check` and a reload verify: the YAML, the references between its parts, the
@@ -22,6 +23,8 @@ public enum ConfigValidation {
                     message: "cannot read \(f); run certs/generate.sh or fix the path"))
             }
         }
+        // Key material that only OpenSSL can judge (a refused PEM, a short RSA key).
+        issues += AuthCompiler.validate(config.authorizers, file: path)
         // Missing files are reported once, by name; compiling would only repeat them as load errors.
         guard issues.isEmpty else { return .failure(ConfigError(issues)) }
         do {

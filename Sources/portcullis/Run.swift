@@ -42,6 +42,11 @@ struct Run: AsyncParsableCommand {
         for (name, addr) in server.boundAddresses.sorted(by: { $0.key < $1.key }) {
             logger.notice("ready", metadata: ["listener": "\(name)", "address": "\(addr)"])
         }
+        // Authorizers with remote key sets are not ready until the first set loads: report
+        // readiness when they are, or after a bounded wait (requests then get 500 until it loads).
+        if !(await server.waitUntilReady(timeout: .seconds(10))) {
+            logger.warning("authorizer key sets not loaded yet; serving, requests that need them get 500 until they load")
+        }
         Systemd.notify("READY=1\nSTATUS=serving \(config)")
         var grace = loaded.shutdownGrace
         for await signal in signals {

@@ -20,6 +20,8 @@ final class Snapshot: Sendable {
     let headLimits: HeadLimits
     let trustedProxies: [CIDR]
     let accessLog: Bool
+    /// Every compiled authorizer, for readiness (remote key sets load in the background).
+    let authSteps: [AuthStep]
     /// TLS contexts of the listeners that terminate TLS, by listener name. Built with the snapshot,
     /// so a reload with new certificates serves new handshakes while open connections keep theirs.
     let tlsServers: [String: TLSServerContext]
@@ -34,6 +36,7 @@ final class Snapshot: Sendable {
     ) throws(ConfigError) {
         self.config = config
         let steps = AuthCompiler.compileSteps(config.authorizers, environment: environment)
+        authSteps = steps.sorted { $0.key < $1.key }.map(\.value)
         var issues: [ConfigIssue] = []
         var groups: [String: UpstreamGroupSpec] = [:]
         var servers: [String: TLSServerContext] = [:]

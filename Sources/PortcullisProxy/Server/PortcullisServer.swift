@@ -27,6 +27,7 @@ public final class PortcullisServer: Sendable {
         var listeners: [String: [any Channel]] = [:]
         var bound: [String: SocketAddress] = [:]
         var generation = 1
+        var snapshot: Snapshot
     }
 
     /// Compiles the config and prepares the loops; nothing listens until `start()`.
@@ -54,7 +55,20 @@ public final class PortcullisServer: Sendable {
             refs.append(ref)
         }
         contexts = refs
-        state = NIOLockedValueBox(State(config: config))
+        state = NIOLockedValueBox(State(config: config, snapshot: snapshot))
+    }
+
+    /// True once every authorizer can decide (remote key sets loaded at least once).
+    public var isReady: Bool { state.withLockedValue { $0.snapshot }.authSteps.allSatisfy(\.isReady) }
+
+    /// Waits up to `timeout` for `isReady`; false if it did not happen.
+    public func waitUntilReady(timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while !isReady {
+            if ContinuousClock.now >= deadline { return false }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return true
     }
 
     /// Addresses the listeners are bound to, by listener name (port 0 resolved).
@@ -140,6 +154,7 @@ public final class PortcullisServer: Sendable {
                 }
             }
             s.config = config
+            s.snapshot = snapshot
             s.generation += 1
             return out
         }
