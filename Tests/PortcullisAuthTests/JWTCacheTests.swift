@@ -28,7 +28,7 @@ struct JWTCacheTests {
         #expect(hit?.identity.principal == "user-1")
         // A hit still runs the route checks.
         let scoped = try JWTFixtures.decide(a, JWTFixtures.bearer(token), route: JWTRoutePolicy(scopes: ["admin"]), on: loop)
-        #expect(scoped.refusal?.type == .ACCESS_DENIED)
+        #expect(scoped.refusal?.type == .FORBIDDEN)
 
         // Forged tokens never enter.
         for name in ["altered-signature", "altered-payload", "alg-none", "hmac-with-rsa-public-key", "expired", "wrong-aud"] {

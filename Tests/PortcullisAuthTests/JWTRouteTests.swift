@@ -20,7 +20,7 @@ struct JWTRouteTests {
         #expect(try JWTFixtures.decide(a, id, route: read).refusal?.reason == "Expected an access token (route has scopes)")
         let admin = JWTRoutePolicy(scopes: ["admin", "items/admin"])
         let r = try #require(try JWTFixtures.decide(a, access, route: admin).refusal)
-        #expect(r.type == .ACCESS_DENIED && r.type.defaultStatus == 403 && r.message == "Forbidden")
+        #expect(r.type == .FORBIDDEN && r.type.defaultStatus == 403 && r.message == "Forbidden")
         #expect(r.reason == "Token has none of the scopes admin items/admin")
         // Any one route scope suffices.
         #expect(try JWTFixtures.decide(a, access, route: JWTRoutePolicy(scopes: ["nope", "write"])).isAllow)
@@ -55,7 +55,7 @@ struct JWTRouteTests {
             if !allowed { #expect(d.refusal?.reason == "Claim rule failed: \(r.text)") }
         }
         let strict = JWTFixtures.authorizer(m) { $0.claims = [.init(claim: "email", test: .equals("bob@example.com"))] }
-        #expect(try JWTFixtures.decide(strict, t).refusal?.type == .ACCESS_DENIED)
+        #expect(try JWTFixtures.decide(strict, t).refusal?.type == .FORBIDDEN)
     }
 
     @Test func identitySources() throws {
@@ -104,7 +104,7 @@ struct JWTRouteTests {
         }
         #expect(d.isAllow)
         guard case .decided(let d2) = chain.evaluate(JWTFixtures.bearer(m.token("valid-RS256")), on: EmbeddedLoop.make()) else { return }
-        #expect(d2.refusal?.type == .ACCESS_DENIED)
+        #expect(d2.refusal?.type == .FORBIDDEN)
         #expect(steps["jwt"]!.isReady)
         #expect(steps["jwt"]!.name == "test")
     }

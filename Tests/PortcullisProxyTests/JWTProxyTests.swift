@@ -67,6 +67,7 @@ import Testing
             #expect(reader.status == 403)
             let scoped = try h.get("/lab/scoped", headers: ["Authorization": "Bearer \(Self.alice)"])
             #expect(scoped.status == 403)
+            #expect(scoped.bodyText == #"{"message":"Forbidden"}"#)
             #expect(scoped.header("WWW-Authenticate")?.hasPrefix("Bearer error=\"insufficient_scope\"") == true)
 
             #expect(try h.get("/lab/q?access_token=\(Self.bob)").status == 200)

@@ -41,10 +41,10 @@ public enum JWTFailure: Error, Sendable, Equatable {
             return Refusal(.UNAUTHORIZED, reason: r, headers: [("WWW-Authenticate", "Bearer")])
         case .insufficientScope(let r):
             return Refusal(
-                .ACCESS_DENIED, message: "Forbidden", reason: r,
+                .FORBIDDEN, reason: r,
                 headers: [("WWW-Authenticate", "Bearer error=\"insufficient_scope\", error_description=\"\(Self.quoted(r))\"")])
         case .forbidden(let r):
-            return Refusal(.ACCESS_DENIED, message: "Forbidden", reason: r)
+            return Refusal(.FORBIDDEN, reason: r)
         case .keysUnavailable(let r):
             return Refusal(.AUTHORIZER_FAILURE, reason: r)
         case .malformed(let r), .disallowedAlgorithm(let r), .unknownKey(let r), .badSignature(let r), .expired(let r),

@@ -25,6 +25,8 @@ public enum GatewayResponseType: String, CaseIterable, Sendable, Hashable {
     case WAF_FILTERED
     // Portcullis additions (not API Gateway types); each falls back to DEFAULT_4XX / DEFAULT_5XX.
     case BAD_REQUEST
+    /// A valid caller without the right scope or claim: HTTP APIs' 403 `{"message":"Forbidden"}`.
+    case FORBIDDEN
     case NOT_FOUND
     case REQUEST_TIMEOUT
     case REQUEST_HEADER_FIELDS_TOO_LARGE
@@ -37,7 +39,7 @@ public enum GatewayResponseType: String, CaseIterable, Sendable, Hashable {
     public var defaultStatus: Int {
         switch self {
         case .ACCESS_DENIED, .EXPIRED_TOKEN, .INVALID_API_KEY, .INVALID_SIGNATURE,
-            .MISSING_AUTHENTICATION_TOKEN, .WAF_FILTERED:
+            .MISSING_AUTHENTICATION_TOKEN, .WAF_FILTERED, .FORBIDDEN:
             return 403
         case .API_CONFIGURATION_ERROR, .AUTHORIZER_CONFIGURATION_ERROR, .AUTHORIZER_FAILURE, .DEFAULT_5XX:
             return 500
@@ -70,7 +72,7 @@ public enum GatewayResponseType: String, CaseIterable, Sendable, Hashable {
         case .DEFAULT_4XX, .DEFAULT_5XX: return nil
         case .EXPIRED_TOKEN: return "The security token included in the request is expired"
         case .INTEGRATION_TIMEOUT: return "Endpoint request timed out"
-        case .INVALID_API_KEY, .WAF_FILTERED: return "Forbidden"
+        case .INVALID_API_KEY, .WAF_FILTERED, .FORBIDDEN: return "Forbidden"
         case .INVALID_SIGNATURE: return "The request signature we calculated does not match the signature you provided."
         case .MISSING_AUTHENTICATION_TOKEN: return "Missing Authentication Token"
         case .QUOTA_EXCEEDED: return "Limit Exceeded"
@@ -98,7 +100,7 @@ public enum GatewayResponseType: String, CaseIterable, Sendable, Hashable {
             return "InternalServerErrorException"
         case .BAD_REQUEST_PARAMETERS, .BAD_REQUEST_BODY, .BAD_REQUEST, .DEFAULT_4XX: return "BadRequestException"
         case .EXPIRED_TOKEN: return "ExpiredTokenException"
-        case .INVALID_API_KEY, .WAF_FILTERED: return "ForbiddenException"
+        case .INVALID_API_KEY, .WAF_FILTERED, .FORBIDDEN: return "ForbiddenException"
         case .INVALID_SIGNATURE: return "InvalidSignatureException"
         case .MISSING_AUTHENTICATION_TOKEN: return "MissingAuthenticationTokenException"
         case .QUOTA_EXCEEDED: return "LimitExceededException"
