@@ -5,6 +5,30 @@ import Testing
 
 @testable import PortcullisProxy
 
+/// An upstream that answers only when the test says so: the drain test must not depend on how
+/// fast a loaded machine delivers a signal.
+final class HeldUpstream: ChannelInboundHandler, @unchecked Sendable {
+    // `pending` is written on the event loop; the test only polls whether it is set (a benign race).
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    private var pending: ChannelHandlerContext?
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        pending = context  // the request head arrives in one read in this test
+    }
+
+    func release() {
+        guard let context = pending else { return }
+        context.eventLoop.execute {
+            let body = #"{"held":true}"#
+            let response = "HTTP/1.1 200 OK\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+            context.writeAndFlush(NIOAny(ByteBuffer(string: response)), promise: nil)
+        }
+    }
+
+    var holding: Bool { pending != nil }
+}
+
 /// The built `portcullis` binary as a user runs it: systemd notifications, SIGHUP reload,
 /// SIGTERM drain with a request in flight, the access log.
 @Suite(.serialized) struct CommandLineTests {
@@ -51,6 +75,10 @@ import Testing
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let echo = try await EchoServer.bind(host: "127.0.0.1", port: 0, group: MultiThreadedEventLoopGroup.singleton)
+        let held = HeldUpstream()
+        let holder = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(held) } }
+            .bind(host: "127.0.0.1", port: 0).get()
         let port = try freePort()
         let logPath = dir.appendingPathComponent("access.log").path
         let configPath = dir.appendingPathComponent("p.yaml").path
@@ -63,9 +91,10 @@ import Testing
             apis:
               - name: demo
                 stage: demo
-                routes: [{ path: \(route), upstream: b }, { path: /slow, upstream: b }]
+                routes: [{ path: \(route), upstream: b }, { path: /slow, upstream: held }]
             upstreams:
               b: { endpoints: ["http://127.0.0.1:\(echo.localAddress!.port!)"] }
+              held: { endpoints: ["http://127.0.0.1:\(holder.localAddress!.port!)"] }
             """
         }
         try config("/one").write(toFile: configPath, atomically: true, encoding: .utf8)
@@ -101,12 +130,15 @@ import Testing
         _ = notify.next()
         #expect(try RawConnectionGet(port, "/demo/two") == 200)
 
-        // SIGTERM while a request is in flight: it completes, then the process exits 0.
+        // SIGTERM while a request is in flight: it completes (with Connection: close), then the process exits 0.
         let slow = try RawConnection(port: port)
-        slow.send("GET /demo/slow?delay=4000 HTTP/1.1\r\nHost: x\r\n\r\n")
-        try await Task.sleep(for: .milliseconds(200))
+        slow.send("GET /demo/slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        for _ in 0..<500 where !held.holding { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(held.holding)
         kill(p.processIdentifier, SIGTERM)
         #expect(notify.next() == "STOPPING=1")
+        try await Task.sleep(for: .milliseconds(100))
+        held.release()
         let r = try slow.readResponse()
         #expect(r.status == 200)
         #expect(r.header("Connection") == "close", "\(r.headers)")
@@ -123,11 +155,12 @@ import Testing
         #expect(last["status"] as? Int == 200)
         #expect(last["route"] as? String == "/slow")
         #expect((last["request_id"] as? String)?.count == 36)
-        #expect((last["upstream_ms"] as? Double ?? 0) >= 3900)
+        #expect((last["upstream_ms"] as? Double ?? 0) >= 100)
         let refused = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
             .first { $0["status"] as? Int == 403 }
         #expect(refused?["error"] as? String == "no route for GET /demo/one")
         try await echo.close()
+        try await holder.close()
     }
 }
 

@@ -15,7 +15,8 @@ final class LoopContext {
     var pools: [String: EndpointPool] = [:]
     /// Pools by group index and endpoint index for the current snapshot; rebuilt when it changes.
     private var table: [[EndpointPool]] = []
-    private var tableSnapshot: ObjectIdentifier?
+    /// Held strongly: an identifier alone could match a newer snapshot allocated at the same address.
+    private var tableSnapshot: Snapshot?
     private var roundRobin: [Int] = []
     var connections: [ObjectIdentifier: ProxyConnection] = [:]
     var accessLog: AccessLogBuffer
@@ -59,7 +60,7 @@ final class LoopContext {
 
     /// The pools of a group's endpoints under `snapshot`, by endpoint index.
     func pools(of group: UpstreamGroupSpec, in snapshot: Snapshot) -> [EndpointPool] {
-        if tableSnapshot != ObjectIdentifier(snapshot) {
+        if tableSnapshot !== snapshot {
             table = snapshot.groups.map { g in
                 g.endpoints.map { e in
                     if let p = pools[e.key] {
@@ -72,7 +73,7 @@ final class LoopContext {
                 }
             }
             roundRobin = Array(repeating: 0, count: snapshot.groups.count)
-            tableSnapshot = ObjectIdentifier(snapshot)
+            tableSnapshot = snapshot
         }
         return table[group.index]
     }

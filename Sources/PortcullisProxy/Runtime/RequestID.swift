@@ -6,14 +6,19 @@ struct RequestID: Sendable, Equatable {
     var hi: UInt64
     var lo: UInt64
 
-    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+    /// Lower-case hex digit of the low nibble; arithmetic, not a table (no global to initialise).
+    @inline(__always)
+    static func hex(_ v: UInt64) -> UInt8 {
+        let n = UInt8(truncatingIfNeeded: v & 0xF)
+        return n < 10 ? 48 + n : 87 + n
+    }
 
     func write(into buffer: inout ByteBuffer) {
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 36) { p in
             var k = 0
             func put(_ v: UInt64, _ nibbles: Int) {
                 for i in stride(from: nibbles - 1, through: 0, by: -1) {
-                    p[k] = RequestID.hex[Int((v >> UInt64(i * 4)) & 0xF)]
+                    p[k] = RequestID.hex(v >> UInt64(i * 4))
                     k += 1
                 }
             }
@@ -29,7 +34,7 @@ struct RequestID: Sendable, Equatable {
     /// The short `x-amz-apigw-id` form: 16 hex digits of the low half.
     func writeShort(into buffer: inout ByteBuffer) {
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 16) { p in
-            for i in 0..<16 { p[i] = RequestID.hex[Int((lo >> UInt64((15 - i) * 4)) & 0xF)] }
+            for i in 0..<16 { p[i] = RequestID.hex(lo >> UInt64((15 - i) * 4)) }
             return 16
         }
     }

@@ -14,7 +14,7 @@ extension ProxyConnection {
         requestGeneration &+= 1
         keepAliveAfter = h.keepAlive && !loop.draining
         requestBodyDone = h.framing == .none
-        guard let router = snapshot.routers[listener.name] else {
+        guard let router = currentRouter() else {
             return refuse(Refusal(.MISSING_AUTHENTICATION_TOKEN, reason: "no APIs on listener \(listener.name)"))
         }
         let match = h.headers.raw.withUnsafeReadableBytes { p -> RouteMatch in
@@ -59,6 +59,13 @@ extension ProxyConnection {
                 }
             }
         }
+    }
+
+    private func currentRouter() -> Router? {
+        if let c = cachedRouter, c.snapshot === snapshot { return c.router }
+        guard let r = snapshot.routers[listener.name] else { return nil }
+        cachedRouter = (snapshot, r)
+        return r
     }
 
     private func authorized(_ d: AuthDecision) {

@@ -56,6 +56,10 @@ final class ProxyConnection: ChannelDuplexHandler {
     /// X-Client-Cert-* lines for the upstream, rendered once per connection.
     var clientCertHeaders: [(String, String)] = []
 
+    /// This listener's router in the snapshot it was looked up in (one dictionary lookup per reload).
+    /// Holds the snapshot strongly: an identifier alone could match a new snapshot at a reused address.
+    var cachedRouter: (snapshot: Snapshot, router: Router)?
+
     // Per request. Reset by `finishRequest`.
     var snapshot: Snapshot
     var head: HTTPRequestHead?
