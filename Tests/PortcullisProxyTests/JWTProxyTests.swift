@@ -30,6 +30,14 @@ import Testing
             stage: lab
             routes:
               - { path: /custom, upstream: backend, auth: [lab] }
+              - path: /templated
+                upstream: backend
+                auth: [lab]
+                set_headers:
+                  X-Caller: "user=$context.authorizer.claims.sub role=$context.authorizer.claims.role"
+                  X-Principal: $context.authorizer.principalId
+                  X-Missing: $context.authorizer.claims.nope
+                  X-Static: plain
               - { path: /admin, upstream: backend, auth: [lab], claims: [{ claim: role, equals: admin }] }
               - { path: /scoped, upstream: backend, auth: [lab], scopes: [items/read] }
               - { path: /q, upstream: backend, auth: [lab-query] }
@@ -47,6 +55,14 @@ import Testing
             #expect(hdrs["x-user-role"] == "admin")
             // Cached now: the same again.
             #expect(try h.get("/lab/custom", headers: ["Authorization": "Bearer \(Self.alice)"]).status == 200)
+
+            // API Gateway-style header templates from the verified claims; a missing claim leaves the header out.
+            let templated = try h.get("/lab/templated", headers: ["Authorization": "Bearer \(Self.alice)", "X-Caller": "forged"])
+            let th = templated.json["headers"] as? [String: String] ?? [:]
+            #expect(th["x-caller"] == "user=alice role=admin")
+            #expect(th["x-principal"] == "alice")
+            #expect(th["x-missing"] == nil)
+            #expect(th["x-static"] == "plain")
 
             let missing = try h.get("/lab/custom")
             #expect(missing.status == 401)

@@ -22,6 +22,8 @@ final class CompiledRoute: Sendable {
     /// Pre-rendered `Name: value\r\n` lines the route adds.
     let setHeaderLines: [UInt8]
     let setHeaderNames: [[UInt8]]
+    /// `set_headers` values with `$context` variables, rendered per request.
+    let headerTemplates: [HeaderTemplate]
     let timeout: Duration?
     let maxBodyBytes: Int64?
 
@@ -36,7 +38,10 @@ final class CompiledRoute: Sendable {
         websocket = c.websocket
         removeHeaders = c.removeHeaders.map { Array($0.lowercased().utf8) }
         setHeaderNames = c.setHeaders.map { Array($0.0.lowercased().utf8) }
-        setHeaderLines = Array(c.setHeaders.map { "\($0.0): \($0.1)\r\n" }.joined().utf8)
+        let templates = c.setHeaders.compactMap { HeaderTemplate(name: $0.0, value: $0.1) }
+        headerTemplates = templates
+        setHeaderLines = Array(
+            c.setHeaders.filter { h in !templates.contains { $0.name == h.0 } }.map { "\($0.0): \($0.1)\r\n" }.joined().utf8)
         timeout = c.timeout
         maxBodyBytes = c.maxBodyBytes
     }

@@ -84,6 +84,12 @@ enum UpstreamRequestWriter {
         if h.framing == .chunked { out.writeStaticString("Transfer-Encoding: chunked\r\n") }
         if tunnel { out.writeStaticString("Connection: upgrade\r\n") }
         if !route.setHeaderLines.isEmpty { out.writeBytes(route.setHeaderLines) }
+        if !route.headerTemplates.isEmpty {
+            let id = requestID.string
+            for t in route.headerTemplates {
+                if let line = t.line(identity: identity, requestID: id, sourceIP: clientText) { out.writeString(line) }
+            }
+        }
         for (k, v) in identityHeaders { writeHeader(k, v, into: &out) }
         for (k, v) in clientCert { writeHeader(k, v, into: &out) }
         out.writeStaticString("\r\n")
