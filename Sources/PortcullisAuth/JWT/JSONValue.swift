@@ -1,3 +1,5 @@
+import PortcullisCore
+
 /// A JSON value as JOSE headers, claim sets and key sets need it.
 ///
 /// Parsed by our own strict reader (`JSONValue+Parse.swift`) rather than Foundation: token
@@ -90,22 +92,7 @@ public enum JSONValue: Sendable, Equatable {
 
     private static func writeString(_ s: String, into out: inout String) {
         out += "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 {
-                    let hex = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
+        JSONString.escape(s, into: &out)
         out += "\""
     }
 }
