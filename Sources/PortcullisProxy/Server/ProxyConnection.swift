@@ -192,10 +192,13 @@ final class ProxyConnection: ChannelDuplexHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         errorReason = "\(error)"
-        if listener.isTLS && tls == nil {
-            // Scanners and old clients fail handshakes all day: count them, log at debug only.
-            loop.stats.tlsHandshakeFailures += 1
-            loop.logger.debug("TLS handshake failed", metadata: ["listener": "\(listener.name)", "peer": "\(peerText)", "error": "\(error)"])
+        if error is TLSError {
+            if tls == nil {
+                // Scanners and old clients fail handshakes all day: count them, log at debug only.
+                loop.stats.tlsHandshakeFailures += 1
+                loop.logger.debug("TLS handshake failed", metadata: ["listener": "\(listener.name)", "peer": "\(peerText)", "error": "\(error)"])
+            }
+            return  // the TLS handler sends its alert and closes the channel itself
         }
         context.close(promise: nil)
     }

@@ -284,13 +284,23 @@ final class TLSHandlerCore {
 
     /// Sends any alert, reports `error`, and closes. Never throws or traps: a bad peer costs one
     /// connection, not the loop. The state machine is already `closed` when this runs.
+    /// The alert is written before the error is reported: a handler above that closes the channel
+    /// on any error must not cut off the alert that tells the peer why (protocol_version, ...).
     private func reportAndClose(context: ChannelHandlerContext, _ error: TLSError) {
         self.cancelCloseTimeout()
         self.failPendingWrites(error)
-        context.fireErrorCaught(error)
         let promise = self.closePromise
         self.closePromise = nil
-        self.sendOutputThenClose(context: context, promise: promise)
+        guard let records = self.connection.takeOutput(allocator: context.channel.allocator) else {
+            context.fireErrorCaught(error)
+            context.close(promise: promise)
+            return
+        }
+        let written = context.writeAndFlush(NIOAny(records))
+        context.fireErrorCaught(error)
+        written.assumeIsolated().whenComplete { _ in
+            context.close(promise: promise)
+        }
     }
 
     private func cancelCloseTimeout() {
