@@ -40,7 +40,7 @@ struct Run: AsyncParsableCommand {
             throw ExitCode(1)
         }
         for (name, addr) in server.boundAddresses.sorted(by: { $0.key < $1.key }) {
-            logger.notice("ready", metadata: ["listener": "\(name)", "address": "\(addr)"])
+            logger.notice("ready", metadata: ["listener": "\(name)", "address": "\(addr.ipAddress ?? "?"):\(addr.port ?? 0)"])
         }
         // Authorizers with remote key sets are not ready until the first set loads: report
         // readiness when they are, or after a bounded wait (requests then get 500 until it loads).
