@@ -18,6 +18,10 @@
 #   PORT_UPSTREAM=18001 PORT_PORTCULLIS=18080 PORT_NGINX=18081 PORT_HAPROXY=18082
 #   BUSY_PCT=10 BUSY_RETRIES=2 QUIET_WAIT=30   wait for / re-run rounds beside foreign CPU load
 #   RESULTS_DIR=benchmarks/results  KEEP_TMP=1 (keep configs and logs of the run)
+#   TLS_RESUME=0           TLS scenarios: 0 = no session resumption anywhere (every new
+#                          connection is a full handshake); 1 = tickets + cache on everywhere
+#   JWT_TOKENS=50000       jwt_unique: distinct tokens minted and cycled through (more than
+#                          Portcullis's FIFO token cache holds, 10,000, so no request hits it)
 #
 # Exit status: 0 ok; 1 setup failure; 3 the run completed but some target had socket errors
 # or non-2xx answers (the figures are written but suspect).
@@ -55,6 +59,11 @@ STOP_TIMEOUT=${STOP_TIMEOUT:-5}     # seconds between SIGTERM and SIGKILL
 BUSY_PCT=${BUSY_PCT:-10}            # a round beside more foreign CPU load than this is re-run...
 BUSY_RETRIES=${BUSY_RETRIES:-2}     # ...at most this many times
 QUIET_WAIT=${QUIET_WAIT:-30}        # seconds to wait before a round for foreign load to go away
+TLS_RESUME=${TLS_RESUME:-0}         # TLS scenarios: 0 full handshakes only, 1 resumption allowed
+JWT_TOKENS=${JWT_TOKENS:-50000}     # jwt_unique: distinct tokens cycled through
+JWT_ISSUER=bench JWT_AUDIENCE=bench # iss / aud of the tokens and of both verifiers
+PYTHON=${PYTHON:-python3}           # with PyJWT and cryptography (mints the JWT scenarios' tokens)
+case $TLS_RESUME in 0|1) ;; *) echo "run.sh: TLS_RESUME must be 0 or 1 (got '$TLS_RESUME')" >&2; exit 1 ;; esac
 
 # Every scenario this runner knows; "all" runs them in this order.
 ALL_SCENARIOS="plain tls_keepalive tls_handshake jwt_cached jwt_unique"
@@ -101,7 +110,7 @@ die()  { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
 ensure_tools() {
   local missing=() pair cmd pkg
   for pair in wrk:wrk nginx:nginx-light haproxy:haproxy curl:curl taskset:util-linux \
-              setsid:util-linux timeout:coreutils; do
+              setsid:util-linux timeout:coreutils openssl:openssl; do
     cmd=${pair%%:*} pkg=${pair#*:}
     command -v "$cmd" >/dev/null 2>&1 || [[ -x /usr/sbin/$cmd ]] || missing+=("$pkg")
   done
@@ -186,7 +195,7 @@ wait_ready() {  # wait_ready NAME URL: until URL answers 200, the process dies, 
       log "$name exited during start-up; its output:"; sed 's/^/    /' "$WORK/$name.log" >&2
       die "$name did not start"
     fi
-    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$url" 2>/dev/null || true)
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "${CHECK_URL_ARGS[@]}" "$url" 2>/dev/null || true)
     [[ $code == 200 ]] && return 0
     sleep 0.1
   done
@@ -195,11 +204,13 @@ wait_ready() {  # wait_ready NAME URL: until URL answers 200, the process dies, 
   die "$name did not become ready"
 }
 
-# render TEMPLATE OUT VAR...: replace ${VAR} for the named variables only
+# render TEMPLATE OUT VAR...: replace ${VAR} for the named variables only (and those a scenario
+# lists in RENDER_VARS: TLS and JWT paths, resumption settings)
+RENDER_VARS=()
 render() {
   local src=$1 dst=$2 s v; shift 2
   s=$(<"$src")
-  for v in "$@"; do s=${s//"\${$v}"/"${!v}"}; done
+  for v in "$@" "${RENDER_VARS[@]}"; do s=${s//"\${$v}"/"${!v}"}; done
   local re='\$\{BENCH_[A-Z_]+\}'
   [[ ! $s =~ $re ]] || die "$src: unresolved placeholder ${BASH_REMATCH[0]}"
   printf '%s\n' "$s" >"$dst"
@@ -256,8 +267,16 @@ start_upstream() {
 # Measuring. A scenario starts its targets and calls add_target for each, then measure_scenario.
 ACTIVE=()              # target names in this scenario, in table order
 declare -A URL=()      # target -> URL wrk loads
-WRK_EXTRA=()           # extra wrk arguments for this scenario (headers, scripts...)
+WRK_EXTRA=()           # extra wrk arguments for this scenario (headers...)
+WRK_SCRIPT=            # wrk -s script for this scenario (default wrk/report.lua)
+WRK_ENV=()             # NAME=VALUE environment for wrk (read by the scenario's script)
 CHECK_URL_ARGS=()      # extra curl arguments for the smoke check (headers, --cacert...)
+SMOKE_PROTO=http       # X-Forwarded-Proto the upstream must see
+SCENARIO_CHECK=        # a function run after the smoke check (accept/refuse tests...)
+LOAD_DESC=             # what the load adds to wrk's defaults, for the table header
+SCENARIO_NOTE=         # a line under the table (how to read this scenario)
+SCENARIO_JSON_EXTRA=   # more members for this scenario's JSON object
+declare -A PLAIN_RPS=() PLAIN_CPU=() PLAIN_P99=()   # scenario plain's medians, for context
 CLK_TCK=$(getconf CLK_TCK)
 SUSPECT=0
 SCENARIO_JSON=()       # one JSON object per scenario, joined at the end
@@ -314,6 +333,8 @@ smoke_check() {  # one request through each target: status 200, path stripped, h
     for h in x-forwarded-for x-forwarded-proto x-forwarded-host x-request-id; do
       [[ $lc == *"$h"* ]] || miss+=("$h missing")
     done
+    [[ $lc != *'"x-forwarded-proto"'* || $lc == *"\"x-forwarded-proto\":\"$SMOKE_PROTO\""* ]] \
+      || miss+=("x-forwarded-proto is not $SMOKE_PROTO")
     if ((${#miss[@]})); then
       log "WARNING $t: upstream saw: $body"
       log "WARNING $t: $(IFS=';'; echo "${miss[*]}")"
@@ -326,8 +347,8 @@ smoke_check() {  # one request through each target: status 200, path stripped, h
 run_wrk() {  # run_wrk TARGET SECONDS OUTFILE -> the WRK_JSON object on stdout
   local t=$1 secs=$2 out=$3
   # shellcheck disable=SC2046
-  timeout -k 5 $((secs + 30)) $(pin wrk) wrk -t"$THREADS" -c"$CONNECTIONS" -d"${secs}s" --latency \
-    -s "$HERE/wrk/report.lua" "${WRK_EXTRA[@]}" "${URL[$t]}" >"$out" 2>&1 \
+  env "${WRK_ENV[@]}" timeout -k 5 $((secs + 30)) $(pin wrk) wrk -t"$THREADS" -c"$CONNECTIONS" -d"${secs}s" --latency \
+    -s "${WRK_SCRIPT:-$HERE/wrk/report.lua}" "${WRK_EXTRA[@]}" "${URL[$t]}" >"$out" 2>&1 \
     || { log "wrk against $t failed:"; sed 's/^/    /' "$out" >&2; die "wrk failed"; }
   local j
   j=$(sed -n 's/^WRK_JSON //p' "$out")
@@ -346,15 +367,24 @@ ratio()  { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; els
 # measure_once TARGET OUTFILE: one wrk run with CPU accounting around it. Sets M_J (wrk's JSON),
 # M_CPU / M_UCPU (proxy / upstream CPU microseconds per request) and M_OTHER: the share of the
 # machine used by none of proxy, upstream and this script's children (wrk), i.e. foreign load
-# (a build, another benchmark...) that makes the round untrustworthy.
+# (a build, another benchmark...) that makes the round untrustworthy. M_WRK: the load generator's
+# CPU use in % of one core (near 100 % with -t1: wrk, not the proxy, is the limit). M_CONN: TCP
+# connections accepted on the machine per request (client side + upstream side; about 0 with
+# keep-alive, 1 when every request opens a connection and the upstream ones are reused).
+passive_opens() { awk '/^Tcp:/ { if (!h) { for (i = 1; i <= NF; i++) if ($i == "PassiveOpens") c = i; h = 1 } else print $c }' /proc/net/snmp; }
 measure_once() {
-  local t=$1 out=$2 s0 b0 c0 u0 c1 u1 b1 s1 reqs
+  local t=$1 out=$2 s0 b0 c0 u0 c1 u1 b1 s1 o0 o1 reqs
+  o0=$(passive_opens)
   s0=$(self_ticks); b0=$(busy_ticks)
   c0=$(cpu_ticks "${PID[$t]}"); u0=$(cpu_ticks "${PID[upstream]}")
   M_J=$(run_wrk "$t" "$DURATION" "$out")
   c1=$(cpu_ticks "${PID[$t]}"); u1=$(cpu_ticks "${PID[upstream]}")
   b1=$(busy_ticks); s1=$(self_ticks)
+  o1=$(passive_opens)
   reqs=$(jnum "$M_J" requests)
+  M_WRK=$(awk -v d=$((s1 - s0)) -v hz="$CLK_TCK" -v us="$(jnum "$M_J" duration_us)" \
+    'BEGIN { printf "%.0f", us ? d / hz / (us / 1e6) * 100 : 0 }')
+  M_CONN=$(awk -v d=$((o1 - o0)) -v n="$reqs" 'BEGIN { printf "%.2f", n ? d / n : 0 }')
   M_CPU=$(awk -v d=$((c1 - c0)) -v n="$reqs" -v hz="$CLK_TCK" 'BEGIN { printf "%.1f", n ? d / hz * 1e6 / n : 0 }')
   M_UCPU=$(awk -v d=$((u1 - u0)) -v n="$reqs" -v hz="$CLK_TCK" 'BEGIN { printf "%.1f", n ? d / hz * 1e6 / n : 0 }')
   M_OTHER=$(awk -v d=$(( (b1 - b0) - (c1 - c0) - (u1 - u0) - (s1 - s0) )) -v hz="$CLK_TCK" \
@@ -366,22 +396,23 @@ measure_scenario() {  # measure_scenario NAME DESCRIPTION
   local raw=$RUN_DIR/$scen
   mkdir -p "$raw"
   smoke_check
+  [[ -z $SCENARIO_CHECK ]] || "$SCENARIO_CHECK"
 
   log "warm-up: ${WARMUP}s per target"
   for t in "${ACTIVE[@]}"; do run_wrk "$t" "$WARMUP" "$raw/warmup-$t.txt" >/dev/null; sleep "$PAUSE"; done
 
-  declare -A RPS=() P99=() P50=() ERRS=() CPU=() UCPU=() OTHER=() ROUNDJ=()
+  declare -A RPS=() P99=() P50=() ERRS=() CPU=() UCPU=() OTHER=() WRKC=() CONN=() ROUNDJ=()
   for ((r = 1; r <= ROUNDS; r++)); do
     # rotate the order every round so no target always runs first (or right after warm-up)
     for ((i = 0; i < n; i++)); do
       t=${ACTIVE[(i + r - 1) % n]}
-      local j cpu ucpu other attempt=0
+      local j cpu ucpu other wrkc conn attempt=0
       # A round that ran beside foreign load (more than BUSY_PCT of the machine) is run again,
       # at most BUSY_RETRIES times; the last attempt counts either way and is flagged.
       while :; do
         wait_quiet
         measure_once "$t" "$raw/round$r-$t.txt"
-        j=$M_J cpu=$M_CPU ucpu=$M_UCPU other=$M_OTHER
+        j=$M_J cpu=$M_CPU ucpu=$M_UCPU other=$M_OTHER wrkc=$M_WRK conn=$M_CONN
         awk -v o="$other" -v m="$BUSY_PCT" 'BEGIN { exit !(o > m) }' || break
         if ((attempt >= BUSY_RETRIES)); then
           log "WARNING: ${other}% of the machine was busy elsewhere during this round; keeping it"
@@ -391,29 +422,34 @@ measure_scenario() {  # measure_scenario NAME DESCRIPTION
         log "$t: ${other}% of the machine was busy elsewhere; running this round again ($attempt/$BUSY_RETRIES)"
       done
       RPS[$t]+="$(jnum "$j" rps) "; P99[$t]+="$(jnum "$j" p99_us) "; P50[$t]+="$(jnum "$j" p50_us) "
-      CPU[$t]+="$cpu "; UCPU[$t]+="$ucpu "; OTHER[$t]+="$other "
+      CPU[$t]+="$cpu "; UCPU[$t]+="$ucpu "; OTHER[$t]+="$other "; WRKC[$t]+="$wrkc "; CONN[$t]+="$conn "
       local e; e=$(jerr "$j"); ERRS[$t]=$(( ${ERRS[$t]:-0} + e ))
-      ROUNDJ[$t]+="${ROUNDJ[$t]:+,}{\"round\":$r,\"proxy_cpu_us_per_req\":$cpu,\"upstream_cpu_us_per_req\":$ucpu,\"other_cpu_pct\":$other,\"attempts\":$((attempt + 1)),\"wrk\":$j}"
-      log "$(printf '%-10s round %d/%d: %8.0f req/s  p99 %-8s cpu/req %5sus  other %4s%%  errors %s' \
-        "$t" "$r" "$ROUNDS" "$(jnum "$j" rps)" "$(fmt_us "$(jnum "$j" p99_us)")" "$cpu" "$other" "$e")"
+      ROUNDJ[$t]+="${ROUNDJ[$t]:+,}{\"round\":$r,\"proxy_cpu_us_per_req\":$cpu,\"upstream_cpu_us_per_req\":$ucpu,\"wrk_cpu_pct\":$wrkc,\"tcp_accepts_per_req\":$conn,\"other_cpu_pct\":$other,\"attempts\":$((attempt + 1)),\"wrk\":$j}"
+      log "$(printf '%-10s round %d/%d: %8.0f req/s  p99 %-8s cpu/req %5sus  wrk %3s%%  conn/req %s  other %4s%%  errors %s' \
+        "$t" "$r" "$ROUNDS" "$(jnum "$j" rps)" "$(fmt_us "$(jnum "$j" p99_us)")" "$cpu" "$wrkc" "$conn" "$other" "$e")"
       sleep "$PAUSE"
     done
   done
 
   # medians, spread and ratios
-  declare -A MRPS=() MP99=() MP50=() MCPU=() MUCPU=() MOTHER=() SPREAD=()
+  declare -A MRPS=() MP99=() MP50=() MCPU=() MUCPU=() MOTHER=() MWRK=() MCONN=() SPREAD=()
   for t in "${ACTIVE[@]}"; do
     MRPS[$t]=$(tr ' ' '\n' <<<"${RPS[$t]}" | grep . | median)
     MP99[$t]=$(tr ' ' '\n' <<<"${P99[$t]}" | grep . | median)
     MP50[$t]=$(tr ' ' '\n' <<<"${P50[$t]}" | grep . | median)
     MCPU[$t]=$(tr ' ' '\n' <<<"${CPU[$t]}" | grep . | median)
     MUCPU[$t]=$(tr ' ' '\n' <<<"${UCPU[$t]}" | grep . | median)
+    MWRK[$t]=$(tr ' ' '\n' <<<"${WRKC[$t]}" | grep . | median)
+    MCONN[$t]=$(tr ' ' '\n' <<<"${CONN[$t]}" | grep . | median)
     MOTHER[$t]=$(tr ' ' '\n' <<<"${OTHER[$t]}" | grep . | sort -g | tail -n1)   # worst round
     # (max - min) / median of req/s over the rounds: how repeatable this target was
     SPREAD[$t]=$(tr ' ' '\n' <<<"${RPS[$t]}" | grep . | sort -g | awk -v m="${MRPS[$t]}" \
       'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.1f", (m > 0) ? (hi - lo) / m * 100 : 0 }')
     ((ERRS[$t] == 0)) || SUSPECT=1
   done
+  if [[ $scen == plain ]]; then
+    for t in "${ACTIVE[@]}"; do PLAIN_RPS[$t]=${MRPS[$t]} PLAIN_CPU[$t]=${MCPU[$t]} PLAIN_P99[$t]=${MP99[$t]}; done
+  fi
 
   local refs=() ref
   for ref in nginx haproxy; do [[ -n ${MRPS[$ref]:-} ]] && refs+=("$ref"); done
@@ -421,13 +457,13 @@ measure_scenario() {  # measure_scenario NAME DESCRIPTION
   {
     echo
     echo "== scenario $scen: $desc"
-    echo "   wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency, median of $ROUNDS rounds, pin=$PIN, upstream=$UPSTREAM"
-    printf '%-11s %9s %9s %9s %7s %8s %6s' target 'req/s' p99 p50 spread 'cpu/req' other
+    echo "   wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency${LOAD_DESC:+ $LOAD_DESC}, median of $ROUNDS rounds, pin=$PIN, upstream=$UPSTREAM"
+    printf '%-11s %9s %9s %9s %7s %8s %5s %8s %6s' target 'req/s' p99 p50 spread 'cpu/req' wrk conn/req other
     for ref in "${refs[@]}"; do printf ' %11s %11s' "rps/$ref" "p99/$ref"; done
     printf ' %s\n' errors
     for t in "${ACTIVE[@]}"; do
-      printf '%-11s %9.0f %9s %9s %6s%% %6sus %5s%%' "$t" "${MRPS[$t]}" "$(fmt_us "${MP99[$t]}")" \
-        "$(fmt_us "${MP50[$t]}")" "${SPREAD[$t]}" "${MCPU[$t]}" "${MOTHER[$t]}"
+      printf '%-11s %9.0f %9s %9s %6s%% %6sus %4s%% %8s %5s%%' "$t" "${MRPS[$t]}" "$(fmt_us "${MP99[$t]}")" \
+        "$(fmt_us "${MP50[$t]}")" "${SPREAD[$t]}" "${MCPU[$t]}" "${MWRK[$t]}" "${MCONN[$t]}" "${MOTHER[$t]}"
       for ref in "${refs[@]}"; do
         printf ' %11s %11s' "$(ratio "${MRPS[$t]}" "${MRPS[$ref]}")" "$(ratio "${MP99[$t]}" "${MP99[$ref]}")"
       done
@@ -435,25 +471,53 @@ measure_scenario() {  # measure_scenario NAME DESCRIPTION
     done
     if [[ -n ${MRPS[portcullis]:-} ]]; then
       for ref in "${refs[@]}"; do
-        echo "Portcullis/$ref: req/s $(ratio "${MRPS[portcullis]}" "${MRPS[$ref]}")x, p99 $(ratio "${MP99[portcullis]}" "${MP99[$ref]}")x"
+        echo "Portcullis/$ref: req/s $(ratio "${MRPS[portcullis]}" "${MRPS[$ref]}")x, p99 $(ratio "${MP99[portcullis]}" "${MP99[$ref]}")x, cpu/req $(ratio "${MCPU[portcullis]}" "${MCPU[$ref]}")x"
       done
     fi
+    local sat=() cap=()
+    for t in "${ACTIVE[@]}"; do
+      awk -v w="${MWRK[$t]}" 'BEGIN { exit !(w >= 90) }' && sat+=("$t")
+      cap+=("$t $(awk -v c="${MCPU[$t]}" 'BEGIN { printf "%.0f", (c > 0) ? 1e6 / c : 0 }')/s")
+    done
+    if ((${#sat[@]})); then
+      echo "NOTE: wrk used >= 90% of its core against ${sat[*]}: req/s there is (also) the load generator's limit;"
+      echo "      compare cpu/req instead. Per core of proxy CPU (1e6 / cpu/req): $(IFS=,; echo "${cap[*]}" | sed 's/,/, /g')"
+    fi
+    if [[ $scen != plain ]] && ((${#PLAIN_RPS[@]})); then
+      # context: the same proxies without TLS / JWT, measured earlier in this run
+      local ctx=()
+      for t in portcullis nginx haproxy; do
+        [[ -n ${PLAIN_RPS[$t]:-} ]] || continue
+        if [[ -n ${MRPS[$t]:-} ]]; then
+          ctx+=("$t $(ratio "${MRPS[$t]}" "${PLAIN_RPS[$t]}")x of its plain req/s, cpu/req $(awk -v a="${MCPU[$t]}" -v b="${PLAIN_CPU[$t]}" 'BEGIN { printf "%+.1fus", a - b }')")
+        else
+          ctx+=("$t (not in this scenario) plain: $(printf '%.0f' "${PLAIN_RPS[$t]}") req/s, ${PLAIN_CPU[$t]}us/req")
+        fi
+      done
+      echo "vs plain (same run): $(IFS=';'; echo "${ctx[*]}" | sed 's/;/; /g')"
+    fi
+    [[ -z ${SCENARIO_NOTE:-} ]] || echo "$SCENARIO_NOTE"
     echo "(req/s ratio > 1: more requests served than the reference; p99 ratio < 1: shorter tail."
     echo " spread = (max-min)/median of req/s over the rounds; cpu/req = CPU time of the proxy per request;"
+    echo " wrk = load generator's CPU, % of its core (~100: wrk is the limit); conn/req = TCP accepts per request;"
     echo " other = worst share of the machine used by processes outside the benchmark during a round)"
   } | tee -a "$RUN_DIR/summary.txt"
 
   # JSON for this scenario
-  local tj="" rj=""
+  local tj="" rj="" pj=""
   for t in "${ACTIVE[@]}"; do
-    tj+="${tj:+,}\"$t\":{\"url\":\"${URL[$t]}\",\"rps\":${MRPS[$t]},\"p99_us\":${MP99[$t]},\"p50_us\":${MP50[$t]},\"rps_spread_pct\":${SPREAD[$t]},\"proxy_cpu_us_per_req\":${MCPU[$t]},\"upstream_cpu_us_per_req\":${MUCPU[$t]},\"max_other_cpu_pct\":${MOTHER[$t]},\"errors\":${ERRS[$t]},\"rounds\":[${ROUNDJ[$t]}]}"
+    tj+="${tj:+,}\"$t\":{\"url\":\"${URL[$t]}\",\"rps\":${MRPS[$t]},\"p99_us\":${MP99[$t]},\"p50_us\":${MP50[$t]},\"rps_spread_pct\":${SPREAD[$t]},\"proxy_cpu_us_per_req\":${MCPU[$t]},\"upstream_cpu_us_per_req\":${MUCPU[$t]},\"wrk_cpu_pct\":${MWRK[$t]},\"tcp_accepts_per_req\":${MCONN[$t]},\"max_other_cpu_pct\":${MOTHER[$t]},\"errors\":${ERRS[$t]},\"rounds\":[${ROUNDJ[$t]}]}"
+    if [[ $scen != plain && -n ${PLAIN_RPS[$t]:-} ]]; then
+      pj+="${pj:+,}\"$t\":{\"rps\":$(ratio "${MRPS[$t]}" "${PLAIN_RPS[$t]}"),\"cpu_us_per_req_delta\":$(awk -v a="${MCPU[$t]}" -v b="${PLAIN_CPU[$t]}" 'BEGIN { printf "%.1f", a - b }')}"
+    fi
   done
   if [[ -n ${MRPS[portcullis]:-} ]]; then
     for ref in "${refs[@]}"; do
-      rj+="${rj:+,}\"portcullis/$ref\":{\"rps\":$(ratio "${MRPS[portcullis]}" "${MRPS[$ref]}"),\"p99\":$(ratio "${MP99[portcullis]}" "${MP99[$ref]}")}"
+      rj+="${rj:+,}\"portcullis/$ref\":{\"rps\":$(ratio "${MRPS[portcullis]}" "${MRPS[$ref]}"),\"p99\":$(ratio "${MP99[portcullis]}" "${MP99[$ref]}"),\"cpu_per_req\":$(ratio "${MCPU[portcullis]}" "${MCPU[$ref]}")}"
     done
   fi
-  SCENARIO_JSON+=("\"$scen\":{\"status\":\"measured\",\"description\":\"$desc\",\"targets\":{$tj},\"ratios\":{$rj}}")
+  local ld=${LOAD_DESC//\\/\\\\}; ld=${ld//\"/\\\"}
+  SCENARIO_JSON+=("\"$scen\":{\"status\":\"measured\",\"description\":\"$desc\",\"load\":\"$ld\",\"targets\":{$tj},\"ratios\":{$rj},\"vs_plain\":{$pj}${SCENARIO_JSON_EXTRA:+,$SCENARIO_JSON_EXTRA}}")
 }
 
 skip_scenario() {  # skip_scenario NAME REASON
@@ -465,7 +529,8 @@ skip_scenario() {  # skip_scenario NAME REASON
 stop_targets() {
   local t
   for t in "${ACTIVE[@]}"; do stop_proc "$t"; done
-  ACTIVE=() URL=() WRK_EXTRA=() CHECK_URL_ARGS=()
+  ACTIVE=() URL=() WRK_EXTRA=() CHECK_URL_ARGS=() WRK_ENV=() RENDER_VARS=()
+  WRK_SCRIPT= SMOKE_PROTO=http SCENARIO_CHECK= LOAD_DESC= SCENARIO_NOTE= SCENARIO_JSON_EXTRA=
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -498,14 +563,243 @@ scenario_plain() {
   stop_targets
 }
 
-# TLS termination, TLS 1.3 ECDSA P-256, keep-alive (wrk reuses its 64 connections).
-scenario_tls_keepalive() { skip_scenario tls_keepalive "not implemented yet: needs TLS termination in Portcullis"; }
-# TLS handshake rate: same, but a new connection per request (WRK_EXTRA=(-H 'Connection: close')).
-scenario_tls_handshake() { skip_scenario tls_handshake "not implemented yet: needs TLS termination in Portcullis"; }
-# JWT RS256, one token reused (authorizer cache hit) vs HAProxy's jwt_verify.
-scenario_jwt_cached()    { skip_scenario jwt_cached "not implemented yet: needs the JWT authorizer"; }
-# JWT RS256, a different token per request (a wrk Lua script; every request verifies a signature).
-scenario_jwt_unique()    { skip_scenario jwt_unique "not implemented yet: needs the JWT authorizer"; }
+# ---------------------------------------------------------------------------------------------
+# TLS material (tls_* scenarios): one ECDSA P-256 certificate for 127.0.0.1 made by
+# certs/generate.sh in the run's temp dir, presented by all three proxies (HAProxy reads
+# certificate and key from one file, combined.pem). Resumption set alike on all (TLS_RESUME).
+TLS_READY=0
+TLS_JSON=
+tls_material() {
+  ((TLS_READY)) && return 0
+  BENCH_TLS_DIR=$WORK/tls
+  local out
+  out=$("$ROOT/certs/generate.sh" "$BENCH_TLS_DIR" 2>&1) || {
+    log "certs/generate.sh $BENCH_TLS_DIR failed:"; sed 's/^/    /' <<<"$out" >&2; die "could not make the TLS certificate"; }
+  cat "$BENCH_TLS_DIR/server.crt" "$BENCH_TLS_DIR/server.key" >"$BENCH_TLS_DIR/combined.pem"
+  if ((TLS_RESUME)); then   # tickets (2 per handshake, OpenSSL's default) and session caches on
+    BENCH_TLS_TICKETS=true BENCH_NGINX_TICKETS=on BENCH_NGINX_SESSION_CACHE=shared:bench:10m BENCH_NUM_TICKETS=2
+    BENCH_HAPROXY_TICKETS= BENCH_HAPROXY_CACHESIZE=20000
+  else                      # nothing resumable: every new connection is a full handshake
+    BENCH_TLS_TICKETS=false BENCH_NGINX_TICKETS=off BENCH_NGINX_SESSION_CACHE=off BENCH_NUM_TICKETS=0
+    BENCH_HAPROXY_TICKETS=no-tls-tickets BENCH_HAPROXY_CACHESIZE=0
+  fi
+  TLS_READY=1
+  log "TLS: ECDSA P-256 certificate in $BENCH_TLS_DIR; TLS_RESUME=$TLS_RESUME"
+}
+TLS_RENDER_VARS=(BENCH_TLS_DIR BENCH_TLS_TICKETS BENCH_NGINX_TICKETS BENCH_NGINX_SESSION_CACHE
+                 BENCH_NUM_TICKETS BENCH_HAPROXY_TICKETS BENCH_HAPROXY_CACHESIZE)
+
+# tls_check: on each target, what a handshake negotiates (must be TLS 1.3 with an ECDSA
+# signature and a verified certificate), that TLS 1.2 is refused, and that resumption is what
+# TLS_RESUME asks for (a second connection offering the first one's session).
+tls_check() {
+  local t hp out again tickets proto cipher group sig resumed tj="" sess=$WORK/tls/session.pem
+  for t in "${ACTIVE[@]}"; do
+    hp=${URL[$t]#https://}; hp=${hp%%/*}
+    rm -f "$sess"
+    out=$(printf 'GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$BENCH_PATH" "$hp" \
+      | timeout 10 openssl s_client -connect "$hp" -CAfile "$BENCH_TLS_DIR/ca.crt" -verify_ip 127.0.0.1 \
+          -verify_return_error -ign_eof -sess_out "$sess" 2>&1) \
+      || { sed 's/^/    /' <<<"$out" >&2; die "$t: openssl s_client could not complete a verified TLS handshake"; }
+    proto=$(sed -n 's/^\(New\|Reused\), \(TLS[^,]*\), Cipher is \(.*\)$/\2/p' <<<"$out" | head -n1)
+    cipher=$(sed -n 's/^\(New\|Reused\), \(TLS[^,]*\), Cipher is \(.*\)$/\3/p' <<<"$out" | head -n1)
+    group=$(sed -n 's/^Server Temp Key: \([^,]*\).*/\1/p' <<<"$out" | head -n1)
+    sig=$(sed -n 's/^Peer signature type: \(.*\)/\1/p' <<<"$out" | head -n1)
+    tickets=$(grep -c 'New Session Ticket arrived' <<<"$out" || true)
+    [[ $proto == TLSv1.3 && $sig == ECDSA ]] || { sed 's/^/    /' <<<"$out" >&2; die "$t: negotiated '$proto' with a '$sig' signature, expected TLSv1.3 and ECDSA"; }
+    resumed=no
+    if [[ -s $sess ]]; then
+      again=$(printf 'GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$BENCH_PATH" "$hp" \
+        | timeout 10 openssl s_client -connect "$hp" -CAfile "$BENCH_TLS_DIR/ca.crt" -ign_eof -sess_in "$sess" 2>&1 || true)
+      grep -q '^Reused, ' <<<"$again" && resumed=yes
+    fi
+    if timeout 10 openssl s_client -connect "$hp" -tls1_2 </dev/null >/dev/null 2>&1; then
+      die "$t: accepted a TLS 1.2 handshake (min_version 1.3 expected)"
+    fi
+    log "$t: $proto $cipher, $group, $sig signature, certificate verified, TLS 1.2 refused; $tickets ticket(s), resumption: $resumed"
+    if { [[ $resumed == yes ]] && ((!TLS_RESUME)); } || { [[ $resumed == no ]] && ((TLS_RESUME)); }; then
+      die "$t: resumption is '$resumed' but TLS_RESUME=$TLS_RESUME"
+    fi
+    tj+="${tj:+,}\"$t\":{\"protocol\":\"$proto\",\"cipher\":\"$cipher\",\"group\":\"$group\",\"signature\":\"$sig\",\"tickets_sent\":$tickets,\"resumed\":$([[ $resumed == yes ]] && echo true || echo false)}"
+  done
+  SCENARIO_JSON_EXTRA="\"tls\":{\"resume\":$TLS_RESUME,\"negotiated\":{$tj}}"
+}
+
+# tls_targets SCENARIO: start the three TLS-terminating proxies on the shared certificate
+tls_targets() {
+  tls_material
+  RENDER_VARS=("${TLS_RENDER_VARS[@]}")
+  CHECK_URL_ARGS=(--cacert "$BENCH_TLS_DIR/ca.crt")
+  SMOKE_PROTO=https
+  SCENARIO_CHECK=tls_check
+  if want_target portcullis; then
+    need_port PORT_PORTCULLIS
+    start_portcullis portcullis "$HERE/portcullis-tls.yaml" "$PORT_PORTCULLIS"
+    wait_ready portcullis "https://127.0.0.1:$PORT_PORTCULLIS$BENCH_PATH"
+    add_target portcullis "https://127.0.0.1:$PORT_PORTCULLIS$BENCH_PATH"
+  fi
+  if want_target nginx; then
+    need_port PORT_NGINX
+    start_nginx nginx "$HERE/conf/nginx-tls.conf" "$PORT_NGINX"
+    wait_ready nginx "https://127.0.0.1:$PORT_NGINX$BENCH_PATH"
+    add_target nginx "https://127.0.0.1:$PORT_NGINX$BENCH_PATH"
+  fi
+  if want_target haproxy; then
+    need_port PORT_HAPROXY
+    start_haproxy haproxy "$HERE/conf/haproxy-tls.cfg" "$PORT_HAPROXY"
+    wait_ready haproxy "https://127.0.0.1:$PORT_HAPROXY$BENCH_PATH"
+    add_target haproxy "https://127.0.0.1:$PORT_HAPROXY$BENCH_PATH"
+  fi
+  ((${#ACTIVE[@]})) || die "no target selected (TARGETS='$TARGETS')"
+}
+
+# TLS termination, TLS 1.3 ECDSA P-256, keep-alive (wrk reuses its 64 connections): the cost of
+# record encryption/decryption on top of "plain"; handshakes happen only at connect.
+scenario_tls_keepalive() {
+  tls_targets
+  measure_scenario tls_keepalive "TLS 1.3 (ECDSA P-256, X25519) termination, keep-alive both sides, GET $BENCH_PATH"
+  stop_targets
+}
+
+# TLS handshake rate: same proxies, but every request on a new connection (the client asks
+# "Connection: close"; the proxies keep their upstream connections). req/s = handshakes/s.
+scenario_tls_handshake() {
+  tls_targets
+  WRK_EXTRA=(-H "Connection: close")
+  LOAD_DESC='-H "Connection: close"'
+  local kind="full handshakes (no resumption)"
+  ((TLS_RESUME)) && kind="resumed handshakes (TLS 1.3 tickets, PSK + X25519)"
+  SCENARIO_NOTE="(one request per TLS connection: req/s = $kind per second; p50/p99 exclude the handshake, wrk starts its clock once connected)"
+  measure_scenario tls_handshake "TLS 1.3 $kind, a new connection per request, GET $BENCH_PATH"
+  stop_targets
+}
+
+# ---------------------------------------------------------------------------------------------
+# JWT material (jwt_* scenarios): an RSA-2048 key pair (openssl), the token for jwt_cached
+# (`portcullis token mint` when the binary has it), a set of good and bad tokens for the
+# accept/refuse check and, for jwt_unique, JWT_TOKENS distinct tokens (tools/jwt-tokens.py,
+# PyJWT). Portcullis and HAProxy verify with the same public key, issuer and audience.
+JWT_READY=0
+jwt_material() {
+  ((JWT_READY)) && return 0
+  "$PYTHON" -c 'import jwt, cryptography' 2>/dev/null \
+    || die "the JWT scenarios need $PYTHON with PyJWT and cryptography (pip install pyjwt cryptography; or PYTHON=...)"
+  local d=$WORK/jwt out
+  mkdir -p "$d"
+  for k in jwt other; do
+    out=$(openssl genpkey -quiet -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$d/$k.key" 2>&1) \
+      || { sed 's/^/    /' <<<"$out" >&2; die "openssl genpkey failed"; }
+  done
+  openssl pkey -in "$d/jwt.key" -pubout -out "$d/jwt.pub.pem" 2>/dev/null || die "openssl pkey -pubout failed"
+  BENCH_JWT_PUBKEY=$d/jwt.pub.pem BENCH_JWT_ISSUER=$JWT_ISSUER BENCH_JWT_AUDIENCE=$JWT_AUDIENCE
+  "$PYTHON" "$HERE/tools/jwt-tokens.py" check --key "$d/jwt.key" --other-key "$d/other.key" \
+    --pub "$d/jwt.pub.pem" --out "$d/check" --iss "$JWT_ISSUER" --aud "$JWT_AUDIENCE" \
+    || die "tools/jwt-tokens.py check failed"
+  if out=$("$BIN" token mint --key "$d/jwt.key" --alg RS256 --iss "$JWT_ISSUER" --aud "$JWT_AUDIENCE" \
+             --sub bench-user --ttl 6h 2>&1) && [[ $out == *.*.* ]]; then
+    JWT_TOKEN=$out JWT_TOKEN_BY="portcullis token mint"
+  else
+    log "portcullis token mint is not available ($(head -n1 <<<"$out")); the cached token comes from PyJWT"
+    JWT_TOKEN=$(<"$d/check/valid") JWT_TOKEN_BY=PyJWT
+  fi
+  JWT_READY=1
+  log "JWT: RSA-2048 key pair in $d; the jwt_cached token made by $JWT_TOKEN_BY (${#JWT_TOKEN} bytes)"
+}
+JWT_RENDER_VARS=(BENCH_JWT_PUBKEY BENCH_JWT_ISSUER BENCH_JWT_AUDIENCE)
+
+JWT_BULK=
+jwt_bulk() {  # JWT_TOKENS distinct valid tokens, one per line, for jwt_unique
+  [[ -n $JWT_BULK ]] && return 0
+  local f=$WORK/jwt/tokens.txt t0 n u
+  log "minting $JWT_TOKENS RS256 tokens with PyJWT ($NCPU processes)..."
+  t0=$(date +%s)
+  "$PYTHON" "$HERE/tools/jwt-tokens.py" bulk --key "$WORK/jwt/jwt.key" --count "$JWT_TOKENS" --out "$f" \
+    --iss "$JWT_ISSUER" --aud "$JWT_AUDIENCE" --procs "$NCPU" || die "tools/jwt-tokens.py bulk failed"
+  n=$(grep -c . "$f"); u=$(sort -u "$f" | grep -c .)
+  ((n == JWT_TOKENS && u == n)) || die "$f has $n tokens ($u distinct), expected $JWT_TOKENS distinct"
+  log "minted $n distinct tokens in $(( $(date +%s) - t0 ))s ($(( $(stat -c %s "$f") / 1048576 )) MiB)"
+  JWT_BULK=$f
+}
+
+# jwt_check: every target must accept the valid tokens (200) and refuse, with 401, a missing
+# token and every bad one: tampered signature, another key, expired, wrong iss, wrong aud,
+# alg none, HS256 signed with the RSA public key as secret.
+JWT_GOOD=()   # more tokens that must pass (the scenario's own)
+jwt_check() {
+  local t f name code want bad=0 line
+  for t in "${ACTIVE[@]}"; do
+    line=()
+    for f in "$WORK/jwt/check/"* missing "${JWT_GOOD[@]/#/good:}"; do
+      local args=()
+      case $f in
+        missing) name=missing want=401 ;;
+        good:*) name=load want=200; args=(-H "Authorization: Bearer ${f#good:}") ;;
+        *) name=${f##*/}; args=(-H "Authorization: Bearer $(<"$f")")
+           if [[ $name == valid ]]; then want=200; else want=401; fi ;;
+      esac
+      code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "${args[@]}" "${URL[$t]}" || true)
+      line+=("$name $code")
+      if [[ $code != "$want" ]]; then log "$t: token '$name' answered ${code:-nothing}, expected $want"; bad=1; fi
+    done
+    log "$t: $(IFS=,; echo "${line[*]}" | sed 's/,/, /g')"
+  done
+  ((bad == 0)) || die "a target does not accept exactly the valid tokens; refusing to benchmark it"
+  log "JWT check passed: valid tokens 200, missing/forged/expired/wrong-claim tokens 401 on every target"
+}
+
+# jwt_targets: Portcullis with the jwt authorizer, HAProxy with jwt_verify. nginx (Debian's
+# nginx-light: no njs, no auth_jwt) cannot verify a JWT, so it sits these scenarios out; the
+# plain scenario's figures are the context.
+jwt_targets() {
+  jwt_material
+  RENDER_VARS=("${JWT_RENDER_VARS[@]}")
+  CHECK_URL_ARGS=(-H "Authorization: Bearer $JWT_TOKEN")
+  SCENARIO_CHECK=jwt_check
+  if want_target portcullis; then
+    need_port PORT_PORTCULLIS
+    start_portcullis portcullis "$HERE/portcullis-jwt.yaml" "$PORT_PORTCULLIS"
+    wait_ready portcullis "http://127.0.0.1:$PORT_PORTCULLIS$BENCH_PATH"
+    add_target portcullis "http://127.0.0.1:$PORT_PORTCULLIS$BENCH_PATH"
+  fi
+  want_target nginx && log "nginx: no JWT verification (Debian's nginx has neither njs nor auth_jwt): not in this scenario"
+  if want_target haproxy; then
+    need_port PORT_HAPROXY
+    start_haproxy haproxy "$HERE/conf/haproxy-jwt.cfg" "$PORT_HAPROXY"
+    wait_ready haproxy "http://127.0.0.1:$PORT_HAPROXY$BENCH_PATH"
+    add_target haproxy "http://127.0.0.1:$PORT_HAPROXY$BENCH_PATH"
+  fi
+  ((${#ACTIVE[@]})) || die "no JWT-capable target selected (TARGETS='$TARGETS'; nginx cannot verify JWTs)"
+  SCENARIO_NOTE="(nginx: no JWT verification, not measured; HAProxy 2.6 has no verified-token cache: it checks the RS256 signature on every request)"
+}
+
+# JWT RS256, one token reused (Portcullis: authorizer cache hit after the first request) vs
+# HAProxy's jwt_verify (verifies every request).
+scenario_jwt_cached() {
+  jwt_targets
+  WRK_EXTRA=(-H "Authorization: Bearer $JWT_TOKEN")
+  LOAD_DESC='-H "Authorization: Bearer <one RS256 token>"'
+  SCENARIO_JSON_EXTRA="\"jwt\":{\"tokens\":1,\"token_bytes\":${#JWT_TOKEN},\"minted_by\":\"$JWT_TOKEN_BY\"}"
+  measure_scenario jwt_cached "JWT RS256, the same token on every request, plain HTTP keep-alive, GET $BENCH_PATH"
+  stop_targets
+}
+
+# JWT RS256, a different token per request (wrk/jwt-unique.lua cycles through JWT_TOKENS
+# tokens; more than Portcullis's cache holds, so every request verifies a signature).
+scenario_jwt_unique() {
+  if (( JWT_TOKENS / THREADS <= 10000 )); then
+    log "WARNING: JWT_TOKENS=$JWT_TOKENS over $THREADS wrk thread(s) repeats a token within 10,000 requests: Portcullis's token cache (10,000 entries) may hit"
+  fi
+  jwt_targets
+  jwt_bulk
+  JWT_GOOD=("$(head -n1 "$JWT_BULK")" "$(tail -n1 "$JWT_BULK")")
+  WRK_SCRIPT=$HERE/wrk/jwt-unique.lua
+  WRK_ENV=(BENCH_TOKENS="$JWT_BULK" BENCH_WRK_THREADS="$THREADS")
+  LOAD_DESC="-s wrk/jwt-unique.lua ($JWT_TOKENS distinct RS256 tokens, cycled)"
+  SCENARIO_JSON_EXTRA="\"jwt\":{\"tokens\":$JWT_TOKENS,\"minted_by\":\"PyJWT\"}"
+  measure_scenario jwt_unique "JWT RS256, a different token on every request, plain HTTP keep-alive, GET $BENCH_PATH"
+  JWT_GOOD=()
+  stop_targets
+}
 
 # ---------------------------------------------------------------------------------------------
 main() {
