@@ -8,6 +8,11 @@ internal import COpenSSL
 public final class PublicKey: @unchecked Sendable {
     let pkey: OpaquePointer
     public let kind: KeyKind
+    /// One verify context per algorithm this key can serve, initialised when the key loads and
+    /// never used directly: `verify` copies one. Initialising anew costs OpenSSL 3 a fetch of the
+    /// signature implementation and a key export to the provider on every call, which was most
+    /// of an uncached RS256 token's cost. Only read after `init`, so sharing them is safe.
+    private let verifyTemplates: [SignatureAlgorithm: OpaquePointer]
 
     /// Takes ownership of `pkey` (freed by this object or, if this throws, right here).
     init(taking pkey: OpaquePointer) throws {
@@ -18,9 +23,21 @@ public final class PublicKey: @unchecked Sendable {
             throw error
         }
         self.pkey = pkey
+        var templates: [SignatureAlgorithm: OpaquePointer] = [:]
+        for algorithm in kind.verifyAlgorithms {
+            guard let ctx = EVP_MD_CTX_new() else { continue }
+            if SignatureOperation.configure(ctx, key: pkey, algorithm: algorithm, forSigning: false) {
+                templates[algorithm] = ctx
+            } else {
+                EVP_MD_CTX_free(ctx)
+            }
+        }
+        OpenSSLError.clearQueue()
+        self.verifyTemplates = templates
     }
 
     deinit {
+        for ctx in self.verifyTemplates.values { EVP_MD_CTX_free(ctx) }
         EVP_PKEY_free(self.pkey)
     }
 
@@ -84,8 +101,11 @@ public final class PublicKey: @unchecked Sendable {
             OpenSSLError.clearQueue()
         }
         OpenSSLError.clearQueue()
-        guard SignatureOperation.configure(mdContext, key: self.pkey, algorithm: algorithm, forSigning: false) else {
-            return false
+        let copied = verifyTemplates[algorithm].map { EVP_MD_CTX_copy_ex(mdContext, $0) == 1 } ?? false
+        if !copied {
+            guard SignatureOperation.configure(mdContext, key: self.pkey, algorithm: algorithm, forSigning: false) else {
+                return false
+            }
         }
         return withNonNullBase(message) { messagePointer in
             encoded.withUnsafeBufferPointer { sig in
@@ -130,6 +150,18 @@ enum SignatureOperation {
 }
 
 extension KeyKind {
+    /// The algorithms a key of this kind may verify (the ones worth a prepared context).
+    var verifyAlgorithms: [SignatureAlgorithm] {
+        switch self {
+        case .rsa:
+            return [DigestAlgorithm.sha256, .sha384, .sha512].flatMap { [SignatureAlgorithm.rsaPKCS1v15($0), .rsaPSS($0)] }
+        case .ec(let curve):
+            return [.ecdsa(curve.joseDigest)]
+        case .ed25519:
+            return [.ed25519]
+        }
+    }
+
     /// Classifies `pkey`, refusing key types, curves and sizes Portcullis does not accept.
     init(validating pkey: OpaquePointer) throws {
         switch EVP_PKEY_get_base_id(pkey) {
