@@ -62,9 +62,9 @@ extension ProxyConnection {
     }
 
     private func currentRouter() -> Router? {
-        if let c = cachedRouter, c.snapshot === snapshot { return c.router }
+        if let c = cachedView, c.snapshot === snapshot { return c.router }
         guard let r = snapshot.routers[listener.name] else { return nil }
-        cachedRouter = (snapshot, r)
+        cachedView = (snapshot, r, snapshot.forwardClientCert.contains(listener.name))
         return r
     }
 
@@ -162,12 +162,12 @@ extension ProxyConnection {
         phase = .exchanging
         responseHeadSent = false
         c.begin(method: h.method, delegate: self)
-        var out = context.channel.allocator.buffer(capacity: h.headers.raw.readableBytes + 256)
+        requestHeadScratch.clear()
         UpstreamRequestWriter.write(
             head: h, route: route, restStart: restStart, hostHeader: pool.spec.hostHeader, proto: listener.scheme,
             clientText: peerText, trustedPeer: snapshot.isTrusted(peerIP), requestID: requestID, identity: identity,
-            clientCert: snapshot.forwardClientCert.contains(listener.name) ? clientCertHeaders : [], into: &out)
-        c.write(out)
+            clientCert: (cachedView?.forwardClientCert ?? false) ? clientCertHeaders : [], into: &requestHeadScratch)
+        c.write(requestHeadScratch)
         switch h.framing {
         case .length(let n): bodyRemaining = n
         case .chunked: bodyDecoder = ChunkedDecoder()

@@ -34,12 +34,12 @@ extension ProxyConnection {
             // An upgrade nobody asked for cannot be relayed as HTTP/1.1.
             keepAliveAfter = false
         }
-        var out = context.channel.allocator.buffer(
-            capacity: r.headers.raw.readableBytes + 96 + (inlineBody?.readableBytes ?? 0))
+        responseHeadScratch.clear()
         ResponseHeadWriter.write(
             r, clientVersion: h.version, mode: responseMode, tunnel: tunnel, keepAlive: keepAliveAfter,
-            requestID: requestID, into: &out)
-        if let body = inlineBody { out.writeImmutableBuffer(body) }
+            requestID: requestID, into: &responseHeadScratch)
+        if let body = inlineBody { responseHeadScratch.writeImmutableBuffer(body) }
+        let out = responseHeadScratch
         bytesSent += out.readableBytes
         clientDirty = true
         context.write(wrapOutboundOut(out), promise: nil)

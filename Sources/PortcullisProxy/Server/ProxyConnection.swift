@@ -57,8 +57,14 @@ final class ProxyConnection: ChannelDuplexHandler {
     var clientCertHeaders: [(String, String)] = []
 
     /// This listener's router in the snapshot it was looked up in (one dictionary lookup per reload).
-    /// Holds the snapshot strongly: an identifier alone could match a new snapshot at a reused address.
-    var cachedRouter: (snapshot: Snapshot, router: Router)?
+    /// This listener's view of the snapshot it was looked up in: its router and whether it forwards
+    /// client certificates. Held strongly: an identifier alone could match a new snapshot at a
+    /// reused address.
+    var cachedView: (snapshot: Snapshot, router: Router, forwardClientCert: Bool)?
+    /// Head buffers reused across requests: once the socket has taken a head, NIO drops its
+    /// reference and the next `clear()` keeps the storage, so a request costs no head allocation.
+    var requestHeadScratch = ByteBuffer()
+    var responseHeadScratch = ByteBuffer()
 
     // Per request. Reset by `finishRequest`.
     var snapshot: Snapshot
