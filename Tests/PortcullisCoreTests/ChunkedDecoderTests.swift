@@ -22,7 +22,7 @@ import Testing
 
     @Test(arguments: [1, 2, 3, 7, 1000])
     func decodesAtEveryBoundary(step: Int) throws {
-        let wire = "4\r\nWiki\r\n5;ext=1\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nX-Trailer: t\r\n\r\nNEXT"
+        let wire = "4\r\nWiki\r\n5 ;ext=1\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nX-Trailer: t\r\n\r\nNEXT"
         let (consumed, payload, done) = try run(wire, step: step)
         #expect(done)
         #expect(payload == "Wikipedia in\r\n\r\nchunks.")
@@ -36,7 +36,10 @@ import Testing
         #expect(!d.isDone)
     }
 
-    @Test(arguments: ["g\r\n", "\r\n", "4\r\nWikiX\r\n", "4\nWiki", "ffffffffffffffff\r\n"])
+    @Test(arguments: [
+        "g\r\n", "\r\n", "4\r\nWikiX\r\n", "4\nWiki", "ffffffffffffffff\r\n", "3 4\r\nabc\r\n",
+        "0\r\nX: a\n\r\n\r\n", "0\r\nX: a\u{0}b\r\n\r\n", "0\r\n\u{1}X: a\r\n\r\n",
+    ])
     func rejectsMalformedFraming(_ wire: String) {
         #expect(throws: ChunkedDecoder.Failure.malformed) { try run(wire, step: 100) }
     }

@@ -5,7 +5,7 @@ public import NIOCore
 /// counts payload bytes for size limits and can report payload spans for de-chunking.
 public struct ChunkedDecoder: Sendable {
     public enum State: Equatable, Sendable {
-        case size, extensions, sizeLF, data, dataCR, dataLF, trailerStart, trailerLine, trailerLF, finalLF, done
+        case size, sizeSpace, extensions, sizeLF, data, dataCR, dataLF, trailerStart, trailerLine, trailerLF, finalLF, done
     }
 
     public enum Failure: Error, Equatable, Sendable {
@@ -42,13 +42,19 @@ public struct ChunkedDecoder: Sendable {
                         guard digits < 15 else { throw .malformed }
                         remaining = remaining << 4 | Int64(d)
                         digits += 1
-                    } else if digits > 0 && (c == 59 || c == 32 || c == 9) {
+                    } else if digits > 0 && c == 59 {
                         state = .extensions
+                    } else if digits > 0 && (c == 32 || c == 9) {
+                        state = .sizeSpace
                     } else if digits > 0 && c == 13 {
                         state = .sizeLF
                     } else {
                         throw .malformed
                     }
+                    i += 1
+                case .sizeSpace:
+                    // Only whitespace, then `;` or the line end, may follow a size: "3 4" is not a size.
+                    if c == 59 { state = .extensions } else if c == 13 { state = .sizeLF } else if c != 32 && c != 9 { throw .malformed }
                     i += 1
                 case .extensions:
                     if c == 13 { state = .sizeLF } else if c == 10 || (c < 32 && c != 9) { throw .malformed }
@@ -76,6 +82,8 @@ public struct ChunkedDecoder: Sendable {
                 case .trailerStart:
                     if c == 13 {
                         state = .finalLF
+                    } else if c == 127 || (c < 32 && c != 9) {
+                        throw .malformed
                     } else {
                         state = .trailerLine
                         trailerBytes += 1
@@ -84,7 +92,12 @@ public struct ChunkedDecoder: Sendable {
                 case .trailerLine:
                     trailerBytes += 1
                     guard trailerBytes <= maxTrailerBytes else { throw .trailerTooLarge }
-                    if c == 13 { state = .trailerLF }
+                    // Trailer lines follow header rules: CRLF only, no control bytes but HTAB.
+                    if c == 13 {
+                        state = .trailerLF
+                    } else if c == 127 || (c < 32 && c != 9) {
+                        throw .malformed
+                    }
                     i += 1
                 case .trailerLF:
                     guard c == 10 else { throw .malformed }

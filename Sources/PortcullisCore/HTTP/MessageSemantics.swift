@@ -15,12 +15,15 @@ struct MessageFacts {
     var nominated = false
     var expectContinue = false
     var otherExpectation = false
+    /// Every Host value is a uri-host[:port] (RFC 3986 reg-name or IP literal characters).
+    var validHost = true
 
     init(_ block: HeaderBlock) throws(HeadParseError) {
         for f in block.fields {
             switch f.kind {
             case .host:
                 hosts += 1
+                if !block.withValue(f, MessageFacts.isValidHost) { validHost = false }
             case .contentLength:
                 guard let v = block.withValue(f, MessageFacts.parseContentLength) else { throw .malformed("invalid Content-Length") }
                 if let old = contentLength, old != v { throw .malformed("conflicting Content-Length") }
@@ -68,6 +71,23 @@ struct MessageFacts {
         }
     }
 
+    static func isValidHost(_ p: UnsafeRawBufferPointer) -> Bool {
+        guard !p.isEmpty else { return false }
+        if p[0] == UInt8(ascii: "[") && !p.contains(UInt8(ascii: "]")) { return false }
+        for c in p {
+            switch c {
+            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: continue
+            case UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: ":"),
+                UInt8(ascii: "["), UInt8(ascii: "]"), UInt8(ascii: "%"), UInt8(ascii: "!"), UInt8(ascii: "$"),
+                UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "*"),
+                UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="):
+                continue
+            default: return false
+            }
+        }
+        return true
+    }
+
     static func parseContentLength(_ p: UnsafeRawBufferPointer) -> Int64? {
         guard p.count > 0, p.count <= 18 else { return nil }
         var v: Int64 = 0
@@ -88,6 +108,12 @@ struct MessageFacts {
         }
         for k in block.fields.indices {
             let f = block.fields[k]
+            // Framing and Host are never hop-by-hop by nomination: dropping them while the body
+            // still passes would let one message be read as two (request smuggling).
+            switch f.kind {
+            case .contentLength, .transferEncoding, .host: continue
+            default: break
+            }
             let hit = block.withName(f) { n in
                 names.contains { name in name.withUnsafeBytes { ASCII.equalsIgnoringCase(n, $0) } }
             }
@@ -102,6 +128,7 @@ enum RequestSemantics {
         let m = try MessageFacts(head.headers)
         if head.version == .http11 && m.hosts != 1 { throw .malformed(m.hosts == 0 ? "missing Host" : "duplicate Host") }
         if m.hosts > 1 { throw .malformed("duplicate Host") }
+        if !m.validHost { throw .malformed("invalid Host") }
         if m.otherExpectation { throw .unsupportedExpectation }
         if m.transferEncodings > 0 {
             // Only a lone "chunked" is accepted: other codings would need decoding here.

@@ -195,6 +195,8 @@ enum RouteMatch {
     case matched(CompiledAPI, CompiledRoute, params: [ParamRange], restStart: Int)
     /// No route (or wrong method/stage): answered as the closest API answers, or REST style.
     case notFound(CompiledAPI?)
+    /// A path no upstream should be trusted to read the same way (dot segments, encoded slashes).
+    case unsafePath(String)
 }
 
 /// Routes of one listener: host, then stage base path, then the path trie, then the method.

@@ -112,6 +112,9 @@ enum ResponseHeadWriter {
         keepAlive: Bool, requestID: RequestID, into out: inout ByteBuffer
     ) {
         let raw = r.headers.raw
+        // With Transfer-Encoding present, Content-Length is meaningless and must not reach the
+        // client (RFC 9112 §6.3); the codings themselves are kept, chunked being what we frame with.
+        let transferEncodings = r.headers.fields.filter { $0.kind == .transferEncoding }
         raw.withUnsafeReadableBytes { p in
             out.writeStaticString("HTTP/1.1 ")
             // Status code and reason phrase as the upstream sent them.
@@ -120,7 +123,7 @@ enum ResponseHeadWriter {
             for f in r.headers.fields {
                 switch f.kind {
                 case .upgrade where tunnel: break
-                case .contentLength where mode == .dechunk: continue
+                case .contentLength where mode == .dechunk || !transferEncodings.isEmpty: continue
                 default: if f.kind.isHopByHop || f.nominatedByConnection { continue }
                 }
                 out.writeBytes(UnsafeRawBufferPointer(rebasing: p[Int(f.nameStart)..<Int(f.valueStart + f.valueLength)]))
@@ -128,7 +131,16 @@ enum ResponseHeadWriter {
             }
         }
         if (r.framing == .chunked && mode == .raw) || mode == .rechunk {
-            out.writeStaticString("Transfer-Encoding: chunked\r\n")
+            out.writeStaticString("Transfer-Encoding: ")
+            raw.withUnsafeReadableBytes { p in
+                for (i, f) in transferEncodings.enumerated() {
+                    if i > 0 { out.writeStaticString(", ") }
+                    out.writeBytes(UnsafeRawBufferPointer(rebasing: p[Int(f.valueStart)..<Int(f.valueStart + f.valueLength)]))
+                }
+            }
+            // Close-delimited bodies get chunked on top of whatever codings they carry.
+            if mode == .rechunk { out.writeStaticString(transferEncodings.isEmpty ? "chunked" : ", chunked") }
+            out.writeStaticString("\r\n")
         }
         out.writeStaticString("x-amzn-RequestId: ")
         requestID.write(into: &out)

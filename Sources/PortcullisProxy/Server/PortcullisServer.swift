@@ -98,6 +98,8 @@ public final class PortcullisServer: Sendable {
                     .serverChannelOption(.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
                     .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                     .childChannelOption(.maxMessagesPerRead, value: 4)
+                    // A client may send its request and shut down its side; it still gets the answer.
+                    .childChannelOption(.allowRemoteHalfClosure, value: true)
                     .childChannelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
                             let ctx = ref.value

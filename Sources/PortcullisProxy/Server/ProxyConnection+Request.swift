@@ -12,13 +12,14 @@ extension ProxyConnection {
         head = h
         phase = .preparing
         requestGeneration &+= 1
-        keepAliveAfter = h.keepAlive && !loop.draining
+        keepAliveAfter = h.keepAlive && !loop.draining && !inputClosed
         requestBodyDone = h.framing == .none
         guard let router = currentRouter() else {
             return refuse(Refusal(.MISSING_AUTHENTICATION_TOKEN, reason: "no APIs on listener \(listener.name)"))
         }
         let match = h.headers.raw.withUnsafeReadableBytes { p -> RouteMatch in
             let path = UnsafeRawBufferPointer(rebasing: p[Int(h.targetStart)..<Int(h.targetStart + h.pathLength)])
+            if let problem = PathSafety.problem(in: path) { return .unsafePath(problem) }
             var host = UnsafeRawBufferPointer(start: nil, count: 0)
             for f in h.headers.fields where f.kind == .host {
                 host = Self.hostWithoutPort(UnsafeRawBufferPointer(rebasing: p[Int(f.valueStart)..<Int(f.valueStart + f.valueLength)]))
@@ -27,6 +28,8 @@ extension ProxyConnection {
             return router.route(host: host, path: path, method: h.method)
         }
         switch match {
+        case .unsafePath(let why):
+            return refuse(Refusal(.BAD_REQUEST, reason: why))
         case .notFound(let api):
             self.api = api
             if api?.config.notFound == .http {

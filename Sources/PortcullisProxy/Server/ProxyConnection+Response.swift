@@ -154,12 +154,18 @@ extension ProxyConnection {
         pool = nil
         identity = nil
         attempts = 0
+        reusedConnection = false
+        responseHeadSent = false
+        responseMode = .raw
+        params = []
+        restStart = 0
+        bodyRemaining = 0
         responseDeadline = nil
         upstreamLatency = -1
         status = 0
         bytesSent = 0
         errorReason = nil
-        if !keepAliveAfter || loop.draining {
+        if !keepAliveAfter || loop.draining || inputClosed {
             closeAfterFlush()
             return
         }

@@ -49,6 +49,10 @@ final class ProxyConnection: ChannelDuplexHandler {
     /// Writes not yet flushed, so read-complete events flush only channels that have something.
     var upstreamDirty = false
     var clientDirty = false
+    /// The client half-closed: answer what was sent, then close (`printf ... | nc` clients).
+    var inputClosed = false
+    /// How far `hasBareLFHeadEnd` has looked into the current partial head.
+    var lfScanned = 1
     var peerIP: IPAddress?
     var peerText = ""
     /// The handshake's outcome on a TLS listener (version, cipher, SNI, verified client certificate).
@@ -148,6 +152,16 @@ final class ProxyConnection: ChannelDuplexHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let e = event as? ChannelEvent, e == .inputClosed {
+            inputClosed = true
+            keepAliveAfter = false
+            if phase == .idle {
+                drive()
+                // Nothing complete arrived: nothing to answer.
+                if phase == .idle { closeAfterFlush() }
+            }
+            return
+        }
         if let done = event as? TLSHandshakeCompleted {
             tls = done
             loop.stats.tlsHandshakes += 1
@@ -266,6 +280,11 @@ final class ProxyConnection: ChannelDuplexHandler {
         if headDeadline == nil { headDeadline = .now() + snapshot.headerTimeout }
         snapshot = loop.snapshot
         guard let len = HeadScanner.headLength(in: buf, scanned: &scanned) else {
+            if Self.hasBareLFHeadEnd(buf, from: &lfScanned) {
+                beginRefusalOnly()
+                refuse(Refusal(.BAD_REQUEST, reason: "bare LF line endings", closeConnection: true))
+                return false
+            }
             if buf.readableBytes > snapshot.limits.maxHeadBytes {
                 beginRefusalOnly()
                 refuse(Refusal(.REQUEST_HEADER_FIELDS_TOO_LARGE, reason: "request head over \(snapshot.limits.maxHeadBytes) bytes", closeConnection: true))
@@ -273,6 +292,7 @@ final class ProxyConnection: ChannelDuplexHandler {
             return false
         }
         scanned = 0
+        lfScanned = 1
         if len > snapshot.limits.maxHeadBytes {
             beginRefusalOnly()
             refuse(Refusal(.REQUEST_HEADER_FIELDS_TOO_LARGE, reason: "request head over \(snapshot.limits.maxHeadBytes) bytes", closeConnection: true))
@@ -290,6 +310,17 @@ final class ProxyConnection: ChannelDuplexHandler {
             refuse(Self.refusal(for: error))
         }
         return phase == .idle
+    }
+
+    /// A head ended by LF LF: a client speaking without CRs gets 400 now, not 408 later.
+    /// `from` remembers how far earlier calls looked, so a slow client costs linear time.
+    static func hasBareLFHeadEnd(_ buf: ByteBuffer, from scanned: inout Int) -> Bool {
+        buf.withUnsafeReadableBytes { p in
+            defer { scanned = max(1, p.count) }
+            guard p.count >= 2 else { return false }
+            for i in max(1, min(scanned, p.count))..<p.count where p[i] == 10 && p[i - 1] == 10 { return true }
+            return false
+        }
     }
 
     static func refusal(for error: HeadParseError) -> Refusal {
