@@ -117,3 +117,24 @@ finish() {
     if [ "$FAILURES" -gt 0 ]; then exit 1; fi
     exit 0
 }
+
+# Checks a finished wrk run whose Lua script prints "lua: 2xx N non-2xx M": records PASS/FAIL for
+# requests > 0, zero socket errors and zero non-2xx (wrk's count and the Lua counter's).
+check_wrk_output() { # FILE [TEXT after "wrk completed N requests"]
+    local out="$1" suffix="${2:-}" requests non2xx sock sock_total lua_line lua_ok lua_bad
+    requests=$(awk '/requests in/ {print $1}' "$out")
+    non2xx=$(awk -F': *' '/Non-2xx or 3xx responses/ {print $2}' "$out")
+    non2xx=${non2xx:-0}
+    sock=$(grep -E '^ *Socket errors:' "$out" || true)
+    sock_total=0
+    if [ -n "$sock" ]; then sock_total=$(echo "$sock" | grep -oE '[0-9]+' | awk '{s += $1} END {print s + 0}'); fi
+    lua_line=$(grep -E '^lua: 2xx' "$out" || true)
+    lua_ok=$(echo "$lua_line" | awk '{print $3}')
+    lua_bad=$(echo "$lua_line" | awk '{print $5}')
+    echo "  summary: requests=${requests:-?} rps=$(awk '/Requests\/sec/ {print $2}' "$out") p99=$(awk '$1 == "99%" {print $2}' "$out") socket_errors=$sock_total non2xx(wrk)=$non2xx non2xx(lua)=${lua_bad:-?}"
+    if [ -n "${requests:-}" ] && [ "$requests" -gt 0 ]; then pass "wrk completed $requests requests$suffix"; else fail "wrk completed no requests"; fi
+    if [ "$sock_total" -eq 0 ]; then pass "zero socket errors"; else fail "socket errors: $sock"; fi
+    if [ "$non2xx" -eq 0 ]; then pass "wrk: zero Non-2xx or 3xx responses"; else fail "wrk: $non2xx Non-2xx or 3xx responses"; fi
+    if [ -n "$lua_line" ] && [ "$lua_bad" -eq 0 ] && [ "$lua_ok" -gt 0 ]; then pass "lua counter: $lua_ok 2xx, zero non-2xx"
+    else fail "lua counter: ${lua_line:-no lua summary printed}"; fi
+}

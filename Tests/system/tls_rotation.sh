@@ -266,21 +266,7 @@ forget_pid "$WRK_PID"
 echo "--- wrk -t1 -c32 -d${DURATION}s $URL (exit $wrk_rc):"
 sed 's/^/  | /' "$WORKDIR/wrk.out"
 [ "$wrk_rc" -eq 0 ] || fail "wrk exited $wrk_rc"
-requests=$(awk '/requests in/ {print $1}' "$WORKDIR/wrk.out")
-non2xx_wrk=$(awk -F': *' '/Non-2xx or 3xx responses/ {print $2}' "$WORKDIR/wrk.out")
-non2xx_wrk=${non2xx_wrk:-0}
-sock=$(grep -E '^ *Socket errors:' "$WORKDIR/wrk.out" || true)
-sock_total=0
-if [ -n "$sock" ]; then sock_total=$(echo "$sock" | grep -oE '[0-9]+' | awk '{s += $1} END {print s + 0}'); fi
-lua_line=$(grep -E '^lua: 2xx' "$WORKDIR/wrk.out" || true)
-lua_ok=$(echo "$lua_line" | awk '{print $3}')
-lua_bad=$(echo "$lua_line" | awk '{print $5}')
-echo "  summary: requests=${requests:-?} rps=$(awk '/Requests\/sec/ {print $2}' "$WORKDIR/wrk.out") p99=$(awk '$1 == "99%" {print $2}' "$WORKDIR/wrk.out") socket_errors=$sock_total non2xx(wrk)=$non2xx_wrk non2xx(lua)=${lua_bad:-?}"
-if [ -n "${requests:-}" ] && [ "$requests" -gt 0 ]; then pass "wrk completed $requests requests over https"; else fail "wrk completed no requests"; fi
-if [ "$sock_total" -eq 0 ]; then pass "zero socket errors"; else fail "socket errors during rotations: $sock"; fi
-if [ "$non2xx_wrk" -eq 0 ]; then pass "wrk: zero Non-2xx or 3xx responses"; else fail "wrk: $non2xx_wrk Non-2xx or 3xx responses"; fi
-if [ -n "$lua_line" ] && [ "$lua_bad" -eq 0 ] && [ "$lua_ok" -gt 0 ]; then pass "lua counter: $lua_ok 2xx, zero non-2xx"
-else fail "lua counter: ${lua_line:-no lua summary printed}"; fi
+check_wrk_output "$WORKDIR/wrk.out" " over https"
 
 for _ in $(seq 1 100); do kill -0 "$PROBER_PID" 2>/dev/null || break; sleep 0.1; done
 wait "$PROBER_PID" 2>/dev/null || true
