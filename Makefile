@@ -53,7 +53,7 @@ run: release certs
 	echo; \
 	.build/release/portcullis run --config $(CONFIG)
 
-unit-test: test-deps
+unit-test: test-deps certs
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 

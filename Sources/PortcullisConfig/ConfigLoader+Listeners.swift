@@ -47,6 +47,8 @@ extension ConfigLoader {
         return (String(host), port)
     }
 
+    static let certFix = "run certs/generate.sh for the dev certificates, or fix the path (relative to the config file)"
+
     static func parseTLS(_ r: YAMLReader, _ node: Node, _ path: String) -> TLSListenerConfig? {
         var t = TLSListenerConfig(
             certificates: [], minVersion: "1.2", ciphers: nil, clientAuth: .none, clientCA: nil, sessionTickets: true,
@@ -58,7 +60,8 @@ extension ConfigLoader {
                 for (cn, cp) in r.sequence(v, p) {
                     var cert = "", keyPath = ""
                     for (ck, cv, cpp) in r.mapping(cn, cp, allowed: ["cert", "key"]) {
-                        if ck == "cert" { cert = r.resolvePath(r.string(cv, cpp) ?? "") } else { keyPath = r.resolvePath(r.string(cv, cpp) ?? "") }
+                        let file = r.readablePath(cv, cpp, fix: Self.certFix) ?? ""
+                        if ck == "cert" { cert = file } else { keyPath = file }
                     }
                     if cert.isEmpty || keyPath.isEmpty { r.fail(cn, cp, "a certificate needs both cert: and key:") }
                     t.certificates.append(.init(cert: cert, key: keyPath))
@@ -72,7 +75,7 @@ extension ConfigLoader {
                 if let a = TLSListenerConfig.ClientAuth(rawValue: s) { t.clientAuth = a } else {
                     r.fail(v, p, "client_auth must be none, optional or require" + Suggest.hint(for: s, in: ["none", "optional", "require"]))
                 }
-            case "client_ca": t.clientCA = r.string(v, p).map(r.resolvePath)
+            case "client_ca": t.clientCA = r.readablePath(v, p, fix: Self.certFix)
             case "session_tickets": t.sessionTickets = r.bool(v, p) ?? true
             case "forward_client_cert": t.forwardClientCert = r.bool(v, p) ?? true
             default: break

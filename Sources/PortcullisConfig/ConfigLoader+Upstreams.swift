@@ -48,11 +48,11 @@ extension ConfigLoader {
         var t = UpstreamTLSConfig(ca: nil, verify: true, serverName: nil, cert: nil, key: nil)
         for (key, v, p) in r.mapping(node, path, allowed: ["ca", "verify", "server_name", "cert", "key"]) {
             switch key {
-            case "ca": t.ca = r.string(v, p).map(r.resolvePath)
+            case "ca": t.ca = r.readablePath(v, p, fix: Self.certFix)
             case "verify": t.verify = r.bool(v, p) ?? true
             case "server_name": t.serverName = r.string(v, p)
-            case "cert": t.cert = r.string(v, p).map(r.resolvePath)
-            case "key": t.key = r.string(v, p).map(r.resolvePath)
+            case "cert": t.cert = r.readablePath(v, p, fix: Self.certFix)
+            case "key": t.key = r.readablePath(v, p, fix: Self.certFix)
             default: break
             }
         }

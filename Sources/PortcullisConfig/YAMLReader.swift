@@ -143,6 +143,17 @@ final class YAMLReader {
         return out + rest
     }
 
+    /// Resolves a path relative to the config file's folder and reports, at the node, a file that
+    /// cannot be read (with `fix` saying how to get one).
+    func readablePath(_ node: Node, _ path: String, fix: String) -> String? {
+        guard let s = string(node, path) else { return nil }
+        let resolved = resolvePath(s)
+        if !FileManager.default.isReadableFile(atPath: resolved) {
+            fail(node, path, "cannot read \(resolved); \(fix)")
+        }
+        return resolved
+    }
+
     /// Resolves a path relative to the config file's folder.
     func resolvePath(_ p: String) -> String {
         if p.hasPrefix("/") { return p }
