@@ -31,6 +31,18 @@ import Testing
         #expect(h.framing == .none)
     }
 
+    @Test func absoluteFormTargetsNameTheirAuthority() throws {
+        let h = try parse("GET HTTP://api.example.com:8080/demo/x?y=1 HTTP/1.1\r\nHost: other\r\n\r\n")
+        #expect(h.path == "/demo/x")
+        #expect(h.query == "y=1")
+        let authority = h.headers.raw.withUnsafeReadableBytes {
+            String(decoding: $0[Int(h.authorityStart)..<Int(h.authorityStart + h.authorityLength)], as: UTF8.self)
+        }
+        #expect(authority == "api.example.com:8080")
+        #expect(try parse("GET /x HTTP/1.1\r\nHost: a\r\n\r\n").authorityStart == -1)
+        #expect(failure("GET http://host HTTP/1.1\r\nHost: a\r\n\r\n") == .malformed("absolute-form target without a path"))
+    }
+
     @Test func classifiesHeadersCaseInsensitively() throws {
         let h = try parse("POST / HTTP/1.1\r\nhOsT: a\r\nCONTENT-LENGTH: 5\r\nx-forwarded-for: 1.2.3.4\r\nX-Request-ID: abc\r\n\r\n")
         #expect(h.headers.fields.map(\.kind) == [.host, .contentLength, .xForwardedFor, .xRequestID])

@@ -50,6 +50,17 @@ import Testing
         }
     }
 
+    @Test func absoluteFormTargetsAreRoutedByTheirPath() async throws {
+        try await withHarness { h in
+            let c = try h.connect()
+            c.send("GET http://localhost/demo/items/9?q=1 HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            let r = try c.readResponse()
+            #expect(r.status == 200)
+            #expect(r.json["path"] as? String == "/items/9")
+            #expect(r.json["query"] as? String == "q=1")
+        }
+    }
+
     @Test func halfClosedClientStillGetsItsAnswer() async throws {
         try await withHarness { h in
             let c = try h.connect()

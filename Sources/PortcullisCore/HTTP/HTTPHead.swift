@@ -121,6 +121,10 @@ public struct HTTPRequestHead: Sendable {
     public var targetLength: Int32
     /// Length of the path part of the target (before `?`).
     public var pathLength: Int32
+    /// For an absolute-form target (`GET http://host/path`), the authority's offset and length;
+    /// it names the host instead of the Host header (RFC 9112 §3.2.2). -1 for origin-form.
+    public var authorityStart: Int32 = -1
+    public var authorityLength: Int32 = 0
     public var framing: BodyFraming
     public var keepAlive: Bool
     public var expectContinue: Bool

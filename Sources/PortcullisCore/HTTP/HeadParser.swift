@@ -74,6 +74,8 @@ public enum HeadParser {
             targetStart: line.targetStart,
             targetLength: line.targetLength,
             pathLength: line.pathLength,
+            authorityStart: line.authorityStart,
+            authorityLength: line.authorityLength,
             framing: .none,
             keepAlive: line.version == .http11,
             expectContinue: false,
@@ -116,6 +118,8 @@ public enum HeadParser {
         var targetStart: Int32
         var targetLength: Int32
         var pathLength: Int32
+        var authorityStart: Int32
+        var authorityLength: Int32
         var end: Int
     }
 
@@ -146,14 +150,40 @@ public enum HeadParser {
         i += 1
         let version = try parseVersion(p, at: &i)
         guard i + 1 < n, p[i] == 13, p[i + 1] == 10 else { throw .malformed("invalid request line") }
+        // Absolute-form (`http://host/path?q`): the path starts after the authority.
+        var start = targetStart
+        var authorityStart = -1
+        var authorityLength = 0
+        if p[targetStart] != UInt8(ascii: "/"), let schemeEnd = absoluteFormSchemeEnd(p, targetStart, targetEnd) {
+            var a = schemeEnd
+            while a < targetEnd && p[a] != UInt8(ascii: "/") && p[a] != UInt8(ascii: "?") { a += 1 }
+            guard a > schemeEnd, a < targetEnd, p[a] == UInt8(ascii: "/") else { throw .malformed("absolute-form target without a path") }
+            authorityStart = schemeEnd
+            authorityLength = a - schemeEnd
+            start = a
+        }
         return RequestLine(
             method: method,
             version: version,
-            targetStart: Int32(targetStart),
-            targetLength: Int32(targetEnd - targetStart),
-            pathLength: Int32(pathEnd - targetStart),
+            targetStart: Int32(start),
+            targetLength: Int32(targetEnd - start),
+            pathLength: Int32(pathEnd - start),
+            authorityStart: Int32(authorityStart),
+            authorityLength: Int32(authorityLength),
             end: i + 2
         )
+    }
+
+    /// The offset after `http://` or `https://` (any case) at the start of a target, or nil.
+    static func absoluteFormSchemeEnd(_ p: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> Int? {
+        for scheme in ["http://", "https://"] {
+            let s = Array(scheme.utf8)
+            guard end - start > s.count else { continue }
+            var match = true
+            for k in 0..<s.count where ASCII.lower(p[start + k]) != s[k] { match = false; break }
+            if match { return start + s.count }
+        }
+        return nil
     }
 
     static func parseStatusLine(_ p: UnsafeRawBufferPointer) throws(HeadParseError) -> StatusLine {

@@ -21,9 +21,14 @@ extension ProxyConnection {
             let path = UnsafeRawBufferPointer(rebasing: p[Int(h.targetStart)..<Int(h.targetStart + h.pathLength)])
             if let problem = PathSafety.problem(in: path) { return .unsafePath(problem) }
             var host = UnsafeRawBufferPointer(start: nil, count: 0)
-            for f in h.headers.fields where f.kind == .host {
+            if h.authorityStart >= 0 {
+                // An absolute-form target names the host; the Host header is ignored (RFC 9112 §3.2.2).
+                host = Self.hostWithoutPort(UnsafeRawBufferPointer(rebasing: p[Int(h.authorityStart)..<Int(h.authorityStart + h.authorityLength)]))
+            } else {
+                for f in h.headers.fields where f.kind == .host {
                 host = Self.hostWithoutPort(UnsafeRawBufferPointer(rebasing: p[Int(f.valueStart)..<Int(f.valueStart + f.valueLength)]))
                 break
+                }
             }
             return router.route(host: host, path: path, method: h.method)
         }
