@@ -8,7 +8,6 @@ import Glibc
 /// A compiled route: everything a request needs once it has matched.
 final class CompiledRoute: Sendable {
     let template: String
-    let methods: Set<String>
     /// Methods as enum values: compared per request without hashing strings.
     let methodList: [RequestMethod]
     let anyMethod: Bool
@@ -29,7 +28,6 @@ final class CompiledRoute: Sendable {
 
     init(_ c: RouteConfig, auth: AuthChain, upstreamIndex: Int) {
         template = c.path
-        methods = Set(c.methods)
         methodList = c.methods.filter { $0 != "ANY" }.map(RequestMethod.init)
         anyMethod = c.methods.contains("ANY")
         upstream = c.upstream
