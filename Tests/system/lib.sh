@@ -6,6 +6,7 @@
 SYSTEM_TEST_NAME=$(basename "$0" .sh)
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
 REPO_ROOT=$(pwd)
+SYSTEM_DIR="$REPO_ROOT/Tests/system"
 BIN=${PORTCULLIS_BIN:-.build/debug/portcullis}
 case "$BIN" in /*) ;; *) BIN="$REPO_ROOT/$BIN" ;; esac
 
@@ -137,4 +138,15 @@ check_wrk_output() { # FILE [TEXT after "wrk completed N requests"]
     if [ "$non2xx" -eq 0 ]; then pass "wrk: zero Non-2xx or 3xx responses"; else fail "wrk: $non2xx Non-2xx or 3xx responses"; fi
     if [ -n "$lua_line" ] && [ "$lua_bad" -eq 0 ] && [ "$lua_ok" -gt 0 ]; then pass "lua counter: $lua_ok 2xx, zero non-2xx"
     else fail "lua counter: ${lua_line:-no lua summary printed}"; fi
+}
+
+# Sends SIGTERM and records PASS if the proxy drains and exits 0 within 15 s.
+stop_proxy_expect_exit0() { # PID
+    local pid="$1" rc=0
+    kill -TERM "$pid"
+    for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then fail "portcullis still running 15s after SIGTERM"; return; fi
+    wait "$pid" || rc=$?
+    forget_pid "$pid"
+    if [ "$rc" -eq 0 ]; then pass "SIGTERM: portcullis exited 0"; else fail "SIGTERM: portcullis exited $rc"; fi
 }

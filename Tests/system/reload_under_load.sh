@@ -54,28 +54,6 @@ EOF
     mv -f "$CFG.tmp" "$CFG"
 }
 
-cat >"$WORKDIR/count.lua" <<'EOF'
--- Counts responses by class; done() prints the totals over all threads.
-local threads = {}
-function setup(thread) table.insert(threads, thread) end
-function init(args) ok2xx = 0; non2xx = 0; firstbad = "" end
-function response(status, headers, body)
-  if status >= 200 and status <= 299 then
-    ok2xx = ok2xx + 1
-  else
-    non2xx = non2xx + 1
-    if #firstbad < 200 then firstbad = firstbad .. status .. " " end
-  end
-end
-function done(summary, latency, requests)
-  local ok, bad, first = 0, 0, ""
-  for _, t in ipairs(threads) do
-    ok = ok + t:get("ok2xx"); bad = bad + t:get("non2xx"); first = first .. t:get("firstbad")
-  end
-  io.write(string.format("lua: 2xx %d non-2xx %d\n", ok, bad))
-  if bad > 0 then io.write("lua: first non-2xx statuses: " .. first .. "\n") end
-end
-EOF
 
 write_config A
 timeout 30 "$BIN" check --config "$CFG" >/dev/null 2>&1 || { fail "config A does not pass check"; "$BIN" check --config "$CFG" || true; exit 1; }
@@ -100,7 +78,7 @@ expect_state() {
     done
 }
 
-timeout $((DURATION + 30)) wrk -t1 -c64 -d"${DURATION}s" --latency -s "$WORKDIR/count.lua" "$BASE/common" \
+timeout $((DURATION + 30)) wrk -t1 -c64 -d"${DURATION}s" --latency -s "$SYSTEM_DIR/count.lua" "$BASE/common" \
     >"$WORKDIR/wrk.out" 2>&1 &
 WRK_PID=$!
 PIDS+=("$WRK_PID")
@@ -182,15 +160,7 @@ echo "--- portcullis log (errors and warnings):"
 grep -iE 'error|warn|fail' "$WORKDIR/portcullis.log" | head -20 | sed 's/^/  | /' || true
 
 # SIGTERM drains and exits 0.
-kill -TERM "$PROXY_PID"
-rc=0
-for _ in $(seq 1 150); do kill -0 "$PROXY_PID" 2>/dev/null || break; sleep 0.1; done
-if kill -0 "$PROXY_PID" 2>/dev/null; then fail "portcullis still running 15s after SIGTERM"
-else
-    wait "$PROXY_PID" || rc=$?
-    forget_pid "$PROXY_PID"
-    if [ "$rc" -eq 0 ]; then pass "SIGTERM: portcullis exited 0"; else fail "SIGTERM: portcullis exited $rc"; fi
-fi
+stop_proxy_expect_exit0 "$PROXY_PID"
 
 info "took $((SECONDS - START))s"
 finish

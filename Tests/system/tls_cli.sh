@@ -235,15 +235,7 @@ kill -0 "$PROXY_PID" 2>/dev/null && pass "portcullis still running after all han
 echo "--- portcullis log (errors and warnings):"
 grep -iE 'error|warn|fail|crit' "$WORKDIR/portcullis.log" | head -20 | sed 's/^/  | /' || true
 
-kill -TERM "$PROXY_PID"
-rc=0
-for _ in $(seq 1 150); do kill -0 "$PROXY_PID" 2>/dev/null || break; sleep 0.1; done
-if kill -0 "$PROXY_PID" 2>/dev/null; then fail "portcullis still running 15s after SIGTERM"
-else
-    wait "$PROXY_PID" || rc=$?
-    forget_pid "$PROXY_PID"
-    if [ "$rc" -eq 0 ]; then pass "SIGTERM: portcullis exited 0"; else fail "SIGTERM: portcullis exited $rc"; fi
-fi
+stop_proxy_expect_exit0 "$PROXY_PID"
 
 info "took $((SECONDS - START))s"
 finish

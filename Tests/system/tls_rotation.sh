@@ -101,28 +101,6 @@ expect_cert() {
     done
 }
 
-cat >"$WORKDIR/count.lua" <<'EOF'
--- Counts responses by class; done() prints the totals over all threads.
-local threads = {}
-function setup(thread) table.insert(threads, thread) end
-function init(args) ok2xx = 0; non2xx = 0; firstbad = "" end
-function response(status, headers, body)
-  if status >= 200 and status <= 299 then
-    ok2xx = ok2xx + 1
-  else
-    non2xx = non2xx + 1
-    if #firstbad < 200 then firstbad = firstbad .. status .. " " end
-  end
-end
-function done(summary, latency, requests)
-  local ok, bad, first = 0, 0, ""
-  for _, t in ipairs(threads) do
-    ok = ok + t:get("ok2xx"); bad = bad + t:get("non2xx"); first = first .. t:get("firstbad")
-  end
-  io.write(string.format("lua: 2xx %d non-2xx %d\n", ok, bad))
-  if bad > 0 then io.write("lua: first non-2xx statuses: " .. first .. "\n") end
-end
-EOF
 
 # Fresh handshake + GET every ~50 ms until STOP exists; prints a JSON summary on exit.
 cat >"$WORKDIR/prober.py" <<'EOF'
@@ -197,7 +175,7 @@ PIDS+=("$KA_PID")
 for _ in $(seq 1 100); do [ -s "$WORKDIR/keepalive.out" ] && break; sleep 0.05; done
 info "keep-alive connection, request 0: $(head -1 "$WORKDIR/keepalive.out")"
 
-timeout $((DURATION + 30)) wrk -t1 -c32 -d"${DURATION}s" --latency -s "$WORKDIR/count.lua" "$URL" \
+timeout $((DURATION + 30)) wrk -t1 -c32 -d"${DURATION}s" --latency -s "$SYSTEM_DIR/count.lua" "$URL" \
     >"$WORKDIR/wrk.out" 2>&1 &
 WRK_PID=$!
 PIDS+=("$WRK_PID")
@@ -321,15 +299,7 @@ if [ "$nfail" -eq 1 ] && [ "$nok" -eq "$GOOD_RELOADS" ]; then pass "log shows $G
 else fail "log shows $nok successful and $nfail failed reloads, expected $GOOD_RELOADS and 1"; fi
 
 # SIGTERM drains and exits 0.
-kill -TERM "$PROXY_PID"
-rc=0
-for _ in $(seq 1 150); do kill -0 "$PROXY_PID" 2>/dev/null || break; sleep 0.1; done
-if kill -0 "$PROXY_PID" 2>/dev/null; then fail "portcullis still running 15s after SIGTERM"
-else
-    wait "$PROXY_PID" || rc=$?
-    forget_pid "$PROXY_PID"
-    if [ "$rc" -eq 0 ]; then pass "SIGTERM: portcullis exited 0"; else fail "SIGTERM: portcullis exited $rc"; fi
-fi
+stop_proxy_expect_exit0 "$PROXY_PID"
 
 info "took $((SECONDS - START))s"
 finish
