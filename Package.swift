@@ -82,7 +82,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "PortcullisCoreTests", dependencies: ["PortcullisCore", nioCore]),
+        .testTarget(name: "PortcullisCoreTests", dependencies: ["PortcullisCore", nioCore, nioEmbedded]),
         .testTarget(name: "PortcullisConfigTests", dependencies: ["PortcullisConfig", "PortcullisCore"]),
         .testTarget(
             name: "PortcullisTLSTests", dependencies: ["PortcullisTLS", nioCore, nioEmbedded, nioPosix], exclude: ["Fixtures"]),

@@ -48,11 +48,16 @@ UPSTREAM=${UPSTREAM:-portcullis}
 PIN=${PIN:-wrk}
 BENCH_PATH=${BENCH_PATH:-/bench/hello}
 # ports the user chose explicitly must be free; defaults move on (+100) when already taken
-USER_PORTS=" ${PORT_UPSTREAM+PORT_UPSTREAM} ${PORT_PORTCULLIS+PORT_PORTCULLIS} ${PORT_NGINX+PORT_NGINX} ${PORT_HAPROXY+PORT_HAPROXY} "
+USER_PORTS=" ${PORT_UPSTREAM+PORT_UPSTREAM} ${PORT_PORTCULLIS+PORT_PORTCULLIS} ${PORT_NGINX+PORT_NGINX} ${PORT_HAPROXY+PORT_HAPROXY} ${PORT_BASE+PORT_BASE} "
 PORT_UPSTREAM=${PORT_UPSTREAM:-18001}
 PORT_PORTCULLIS=${PORT_PORTCULLIS:-18080}
 PORT_NGINX=${PORT_NGINX:-18081}
 PORT_HAPROXY=${PORT_HAPROXY:-18082}
+PORT_BASE=${PORT_BASE:-18083}
+# TARGETS may add portcullis-base: a second Portcullis binary (an earlier commit's release build)
+# measured in the same run, for before/after comparisons of a change.
+BASE_BIN=${BASE_BIN:-}
+case $BASE_BIN in /*|"") ;; *) BASE_BIN=$ROOT/$BASE_BIN ;; esac
 RESULTS_DIR=${RESULTS_DIR:-$HERE/results}
 START_TIMEOUT=${START_TIMEOUT:-20}  # seconds for a process to answer its first request
 STOP_TIMEOUT=${STOP_TIMEOUT:-5}     # seconds between SIGTERM and SIGKILL
@@ -545,6 +550,13 @@ scenario_plain() {
     start_portcullis portcullis "$HERE/portcullis-bench.yaml" "$PORT_PORTCULLIS"
     wait_ready portcullis "http://127.0.0.1:$PORT_PORTCULLIS$BENCH_PATH"
     add_target portcullis "http://127.0.0.1:$PORT_PORTCULLIS$BENCH_PATH"
+  fi
+  if want_target portcullis-base; then
+    [[ -x $BASE_BIN ]] || die "TARGETS names portcullis-base: set BASE_BIN to the Portcullis binary to compare with"
+    need_port PORT_BASE
+    BIN=$BASE_BIN start_portcullis portcullis-base "$HERE/portcullis-bench.yaml" "$PORT_BASE"
+    wait_ready portcullis-base "http://127.0.0.1:$PORT_BASE$BENCH_PATH"
+    add_target portcullis-base "http://127.0.0.1:$PORT_BASE$BENCH_PATH"
   fi
   if want_target nginx; then
     need_port PORT_NGINX

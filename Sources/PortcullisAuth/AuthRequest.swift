@@ -16,15 +16,18 @@ public struct AuthRequest: Sendable {
 
     /// The API identity needed for ARNs and messages.
     public struct APIRef: Sendable {
-        public var id: String
-        public var stage: String
-        public var region: String
-        public var account: String
+        public let id: String
+        public let stage: String
+        public let region: String
+        public let account: String
+        /// `arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/`, made once per API at load.
+        public let arnPrefix: String
         public init(id: String, stage: String, region: String, account: String) {
             self.id = id
             self.stage = stage
             self.region = region
             self.account = account
+            arnPrefix = "arn:aws:execute-api:\(region):\(account):\(id)/\(stage.isEmpty ? "$default" : stage)/"
         }
     }
 
@@ -43,15 +46,17 @@ public struct AuthRequest: Sendable {
 
     /// `arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/METHOD/PATH`, as API Gateway names the method.
     public var methodARN: String {
-        let stage = api.stage.isEmpty ? "$default" : api.stage
         var path = head.path
         if !api.stage.isEmpty, path.hasPrefix("/" + api.stage) { path.removeFirst(api.stage.count + 1) }
-        return "arn:aws:execute-api:\(api.region):\(api.account):\(api.id)/\(stage)/\(head.method.name)\(path)"
+        return api.arnPrefix + head.method.name + path
     }
 }
 
-/// The outcome of one authorizer step or of a whole chain: outcomes are values (STYLE.md).
+/// The outcome of one authorizer step or of a requirement: outcomes are values.
 public enum AuthDecision: Sendable {
     case allow(Identity?)
+    /// The step's identity source is absent (no token, no signature): the request is not this
+    /// step's to judge. Inside `any_of` the next alternative runs; alone, the refusal stands.
+    case abstain(Refusal)
     case refuse(Refusal)
 }

@@ -10,7 +10,6 @@ extension ConfigLoader {
         "path", "methods", "upstream", "auth", "websocket", "set_headers", "remove_headers", "timeout", "max_body_size",
         "scopes", "api_key_required", "claims",
     ]
-    static let knownMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "ANY"]
 
     static func parseAPI(_ r: YAMLReader, _ node: Node, _ path: String, refs: References) -> APIConfig? {
         var api = APIConfig(
@@ -57,7 +56,7 @@ extension ConfigLoader {
 
     static func parseRoute(_ r: YAMLReader, _ node: Node, _ path: String, refs: References) -> RouteConfig? {
         var route = RouteConfig(
-            path: "", methods: ["ANY"], upstream: "", auth: [], websocket: false, setHeaders: [], removeHeaders: [],
+            path: "", methods: .any, upstream: "", auth: [], websocket: false, setHeaders: [], removeHeaders: [],
             timeout: nil, maxBodyBytes: nil, line: node.mark?.line ?? 0)
         var sawUpstream = false
         for (key, v, p) in r.mapping(node, path, allowed: routeKeys) {
@@ -66,10 +65,11 @@ extension ConfigLoader {
                 let s = r.string(v, p) ?? ""
                 if let problem = PathTemplateSyntax.problem(in: s) { r.fail(v, p, problem) } else { route.path = s }
             case "methods":
-                route.methods = r.strings(v, p).map { $0.uppercased() }
-                for m in route.methods where !knownMethods.contains(m) && !m.utf8.allSatisfy(ASCII.isTokenChar) {
+                let names = r.strings(v, p).map { $0.uppercased() }
+                for m in names where !m.utf8.allSatisfy(ASCII.isTokenChar) || m.isEmpty {
                     r.fail(v, p, "invalid method \"\(m)\"")
                 }
+                route.methods = names.contains(RouteMethods.anyName) ? .any : .only(names)
             case "upstream":
                 sawUpstream = true
                 guard let s = r.string(v, p) else { continue }
@@ -101,13 +101,14 @@ extension ConfigLoader {
     }
 
     static func parseAuthList(_ r: YAMLReader, _ node: Node, _ path: String, refs: References) -> [AuthRequirementConfig] {
-        let known = refs.authorizers.union(["none"])
+        let none = AuthRequirementConfig.noneName
+        let known = refs.authorizers.union([none])
         func check(_ name: String, _ n: Node, _ p: String) {
             if !known.contains(name) { r.fail(n, p, "unknown authorizer \"\(name)\"" + Suggest.hint(for: name, in: known)) }
         }
         if case .scalar = node, let s = r.string(node, path) {
             check(s, node, path)
-            return [.step(s)]
+            return [s == none ? .none : .step(s)]
         }
         return r.sequence(node, path).compactMap { n, p in
             if case .mapping = n {
@@ -116,11 +117,13 @@ extension ConfigLoader {
                     names = r.strings(v, vp)
                     for name in names { check(name, v, vp) }
                 }
-                return names.isEmpty ? nil : .anyOf(names)
+                if names.isEmpty { return nil }
+                // `none` among the alternatives makes the requirement always pass.
+                return names.contains(none) ? AuthRequirementConfig.none : .anyOf(names)
             }
             guard let s = r.string(n, p) else { return nil }
             check(s, n, p)
-            return .step(s)
+            return s == none ? AuthRequirementConfig.none : .step(s)
         }
     }
 }

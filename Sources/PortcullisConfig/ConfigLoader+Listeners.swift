@@ -51,7 +51,7 @@ extension ConfigLoader {
 
     static func parseTLS(_ r: YAMLReader, _ node: Node, _ path: String) -> TLSListenerConfig? {
         var t = TLSListenerConfig(
-            certificates: [], minVersion: "1.2", ciphers: nil, clientAuth: .none, clientCA: nil, sessionTickets: true,
+            certificates: [], minVersion: .tls12, ciphers: nil, clientAuth: .none, clientCA: nil, sessionTickets: true,
             forwardClientCert: true)
         let keys = ["certificates", "min_version", "ciphers", "client_auth", "client_ca", "session_tickets", "forward_client_cert"]
         for (key, v, p) in r.mapping(node, path, allowed: keys) {
@@ -67,8 +67,10 @@ extension ConfigLoader {
                     t.certificates.append(.init(cert: cert, key: keyPath))
                 }
             case "min_version":
-                let s = r.string(v, p) ?? "1.2"
-                if s == "1.2" || s == "1.3" { t.minVersion = s } else { r.fail(v, p, "min_version must be \"1.2\" or \"1.3\"") }
+                let s = r.string(v, p) ?? TLSMinimumVersion.tls12.rawValue
+                if let version = TLSMinimumVersion(rawValue: s) { t.minVersion = version } else {
+                    r.fail(v, p, "min_version must be \"1.2\" or \"1.3\"")
+                }
             case "ciphers": t.ciphers = r.string(v, p)
             case "client_auth":
                 let s = r.string(v, p) ?? "none"

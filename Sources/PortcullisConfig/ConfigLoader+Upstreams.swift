@@ -82,7 +82,7 @@ extension ConfigLoader {
     static func parseAuthorizers(_ r: YAMLReader, _ node: Node, _ path: String) -> [String: AuthorizerConfig] {
         var out: [String: AuthorizerConfig] = [:]
         for (name, v, p) in r.mapping(node, path, allowed: []) {
-            if name == "none" { r.fail(v, p, "\"none\" is built in; choose another name") }
+            if name == AuthRequirementConfig.noneName { r.fail(v, p, "\"none\" is built in; choose another name") }
             var type = ""
             if case .mapping(let m) = v, let t = m["type"], let s = r.string(t, "\(p).type") { type = s }
             switch type {

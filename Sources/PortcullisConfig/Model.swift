@@ -34,7 +34,7 @@ public struct TLSListenerConfig: Sendable, Equatable {
     }
     public enum ClientAuth: String, Sendable, Equatable { case none, optional, require }
     public var certificates: [Certificate]
-    public var minVersion: String
+    public var minVersion: TLSMinimumVersion
     public var ciphers: String?
     public var clientAuth: ClientAuth
     public var clientCA: String?
@@ -108,14 +108,27 @@ public struct APIConfig: Sendable {
 
 /// One entry of a route's `auth:` list: every entry must allow; `any_of` allows if one does.
 public enum AuthRequirementConfig: Sendable, Equatable {
+    /// The built-in `none`: no authorization (alone, or as one of `any_of`'s alternatives).
+    case none
     case step(String)
     case anyOf([String])
+
+    /// The name that stands for `none` in `auth:` lists; no authorizer may take it.
+    public static let noneName = "none"
+}
+
+/// The methods a route answers: `ANY`, or a list of upper-case names.
+public enum RouteMethods: Sendable, Equatable {
+    case any
+    case only([String])
+
+    /// The name that stands for `any` in `methods:` lists.
+    public static let anyName = "ANY"
 }
 
 public struct RouteConfig: Sendable {
     public var path: String
-    /// Upper-case method names; "ANY" matches all.
-    public var methods: [String]
+    public var methods: RouteMethods
     public var upstream: String
     public var auth: [AuthRequirementConfig]
     public var websocket: Bool
@@ -180,4 +193,10 @@ public struct GatewayResponseOverride: Sendable, Equatable {
     public var status: Int?
     public var headers: [String: String]
     public var body: String?
+}
+
+/// The oldest TLS version a listener accepts (`min_version`).
+public enum TLSMinimumVersion: String, Sendable, CaseIterable {
+    case tls12 = "1.2"
+    case tls13 = "1.3"
 }

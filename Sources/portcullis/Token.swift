@@ -167,8 +167,8 @@ struct TokenInspect: ParsableCommand {
         let loop = group.next()
         let result: Result<VerifiedToken, JWTFailure>
         switch compiled.verify(text, now: JWTClock.system.now(), on: loop) {
-        case .done(let r): result = r
-        case .pending(let f): result = try f.wait()
+        case .now(let r): result = r
+        case .later(let f): result = try f.wait()
         }
         switch result {
         case .success(let v):

@@ -27,7 +27,7 @@ struct JWTCacheTests {
         let hit = try loop.submit { caches.with(loop) { $0.lookup(token, now: clock.now) } }.wait()
         #expect(hit?.identity.principal == "user-1")
         // A hit still runs the route checks.
-        let scoped = try JWTFixtures.decide(a, JWTFixtures.bearer(token), route: JWTRoutePolicy(scopes: ["admin"]), on: loop)
+        let scoped = try JWTFixtures.decide(a, JWTFixtures.bearer(token), route: RouteAuthPolicy(scopes: ["admin"]), on: loop)
         #expect(scoped.refusal?.type == .FORBIDDEN)
 
         // Forged tokens never enter.

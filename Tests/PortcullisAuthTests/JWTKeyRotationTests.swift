@@ -102,8 +102,8 @@ struct JWTKeyRotationTests {
             let loop = group.next()
             return loop.flatSubmit {
                 switch a.evaluate(JWTFixtures.bearer(m.token("unknown-kid")), route: .none, on: loop) {
-                case .decided(let d): return loop.makeSucceededFuture(d)
-                case .pending(let f): return f
+                case .now(let d): return loop.makeSucceededFuture(d)
+                case .later(let f): return f
                 }
             }
         }

@@ -15,15 +15,15 @@ struct JWTRouteTests {
         let access = JWTFixtures.bearer(m.token("access-ok"))  // token_use access, client_id, scope "read write"
         #expect(try JWTFixtures.decide(a, id).isAllow)
         #expect(try JWTFixtures.decide(a, access).refusal?.reason == "Expected an ID token (route has no scopes)")
-        let read = JWTRoutePolicy(scopes: ["read"])
+        let read = RouteAuthPolicy(scopes: ["read"])
         #expect(try JWTFixtures.decide(a, access, route: read).isAllow)
         #expect(try JWTFixtures.decide(a, id, route: read).refusal?.reason == "Expected an access token (route has scopes)")
-        let admin = JWTRoutePolicy(scopes: ["admin", "items/admin"])
+        let admin = RouteAuthPolicy(scopes: ["admin", "items/admin"])
         let r = try #require(try JWTFixtures.decide(a, access, route: admin).refusal)
         #expect(r.type == .FORBIDDEN && r.type.defaultStatus == 403 && r.message == "Forbidden")
         #expect(r.reason == "Token has none of the scopes admin items/admin")
         // Any one route scope suffices.
-        #expect(try JWTFixtures.decide(a, access, route: JWTRoutePolicy(scopes: ["nope", "write"])).isAllow)
+        #expect(try JWTFixtures.decide(a, access, route: RouteAuthPolicy(scopes: ["nope", "write"])).isAllow)
     }
 
     @Test func scopesFromScpToo() {
@@ -50,7 +50,7 @@ struct JWTRouteTests {
             (try rule("cognito:groups", .equals("admin")), false),  // an array is not a scalar
         ]
         for (r, allowed) in cases {
-            let d = try JWTFixtures.decide(a, t, route: JWTRoutePolicy(claims: [r]))
+            let d = try JWTFixtures.decide(a, t, route: RouteAuthPolicy(claims: [r]))
             #expect(d.isAllow == allowed, "\(r.text)")
             if !allowed { #expect(d.refusal?.reason == "Claim rule failed: \(r.text)") }
         }
@@ -97,13 +97,14 @@ struct JWTRouteTests {
         let m = try JWTFixtures.get()
         let a = JWTFixtures.authorizer(m)
         let steps: [String: AuthStep] = ["jwt": .jwt(JWTStep(authorizer: a))]
-        let chain = AuthCompiler.compile([.step("jwt")], authorizers: steps, scopes: ["write"])
-        guard case .decided(let d) = chain.evaluate(JWTFixtures.bearer(m.token("access-ok")), on: EmbeddedLoop.make()) else {
+        let requirements = AuthCompiler.compile([.step("jwt")], authorizers: steps, scopes: ["write"])
+        #expect(requirements.count == 1)
+        guard case .now(let d) = requirements[0].decide(JWTFixtures.bearer(m.token("access-ok")), on: EmbeddedLoop.make()) else {
             Issue.record("fixed key set should decide at once")
             return
         }
         #expect(d.isAllow)
-        guard case .decided(let d2) = chain.evaluate(JWTFixtures.bearer(m.token("valid-RS256")), on: EmbeddedLoop.make()) else { return }
+        guard case .now(let d2) = requirements[0].decide(JWTFixtures.bearer(m.token("valid-RS256")), on: EmbeddedLoop.make()) else { return }
         #expect(d2.refusal?.type == .FORBIDDEN)
         #expect(steps["jwt"]!.isReady)
         #expect(steps["jwt"]!.name == "test")

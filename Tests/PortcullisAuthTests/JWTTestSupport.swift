@@ -166,20 +166,20 @@ enum JWTFixtures {
 
     /// Runs a step to its decision on `loop` (as the proxy does: on the request's loop).
     static func decide(
-        _ a: JWTAuthorizer, _ request: AuthRequest, route: JWTRoutePolicy = .none, on loop: any EventLoop = EmbeddedEventLoop()
+        _ a: JWTAuthorizer, _ request: AuthRequest, route: RouteAuthPolicy = .none, on loop: any EventLoop = EmbeddedEventLoop()
     ) throws -> AuthDecision {
         if let embedded = loop as? EmbeddedEventLoop {
             switch a.evaluate(request, route: route, on: embedded) {
-            case .decided(let d): return d
-            case .pending(let f):
+            case .now(let d): return d
+            case .later(let f):
                 embedded.run()
                 return try f.wait()
             }
         }
         return try loop.flatSubmit {
             switch a.evaluate(request, route: route, on: loop) {
-            case .decided(let d): return loop.makeSucceededFuture(d)
-            case .pending(let f): return f
+            case .now(let d): return loop.makeSucceededFuture(d)
+            case .later(let f): return f
             }
         }.wait()
     }
@@ -191,9 +191,17 @@ extension AuthDecision {
         return false
     }
 
+    /// The refusal a client would see: a refusal's, or an abstention's when nothing else ran.
     var refusal: Refusal? {
-        if case .refuse(let r) = self { return r }
-        return nil
+        switch self {
+        case .refuse(let r), .abstain(let r): return r
+        case .allow: return nil
+        }
+    }
+
+    var isAbstain: Bool {
+        if case .abstain = self { return true }
+        return false
     }
 
     var identity: Identity? {

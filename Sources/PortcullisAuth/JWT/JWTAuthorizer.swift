@@ -63,59 +63,52 @@ public final class JWTAuthorizer: Sendable {
 
     // MARK: Per request
 
-    public func evaluate(_ request: AuthRequest, route: JWTRoutePolicy, on loop: any EventLoop) -> AuthResult {
+    public func evaluate(_ request: AuthRequest, route: RouteAuthPolicy, on loop: any EventLoop) -> AuthResult {
         guard let token = identitySource.token(in: request.head) else {
-            return .decided(refuse(.missing("No token in \(identitySource)"), request))
+            // Not this authorizer's request: inside any_of the next alternative gets its turn.
+            return .now(.abstain(refusal(.missing("No token in \(identitySource)"), request)))
         }
         let now = clock.now()
         if let caches, let hit = caches.with(loop, { $0.lookup(token, now: now) }) {
-            return .decided(authorize(hit, route, request))
+            return .now(authorize(hit, route, request))
         }
-        switch verify(token, now: now, on: loop) {
-        case .done(let result):
-            return .decided(conclude(result, token, route, request, loop))
-        case .pending(let future):
-            return .pending(future.map { self.conclude($0, token, route, request, loop) })
-        }
+        return verify(token, now: now, on: loop).map { self.conclude($0, token, route, request, loop) }
     }
 
-    public enum Outcome: Sendable {
-        case done(Result<VerifiedToken, JWTFailure>)
-        case pending(EventLoopFuture<Result<VerifiedToken, JWTFailure>>)
-    }
+    public typealias Outcome = Eventually<Result<VerifiedToken, JWTFailure>>
 
     /// Everything but the route checks and the cache: also what `portcullis token inspect` runs.
     public func verify(_ token: String, now: Double, on loop: any EventLoop) -> Outcome {
         let jws: CompactJWS
         switch CompactJWS.parse(token) {
         case .success(let j): jws = j
-        case .failure(let f): return .done(.failure(f))
+        case .failure(let f): return .now(.failure(f))
         }
-        if let f = verifier.checkAlgorithm(jws) { return .done(.failure(f)) }
+        if let f = verifier.checkAlgorithm(jws) { return .now(.failure(f)) }
         switch keys {
         case .unusable(let why):
-            return .done(.failure(.keysUnavailable(why)))
+            return .now(.failure(.keysUnavailable(why)))
         case .fixed(let set):
-            return .done(verifier.verify(jws, keys: set, now: now).map(makeVerified))
+            return .now(verifier.verify(jws, keys: set, now: now).map(makeVerified))
         case .remote(let source):
             if let set = source.current {
                 guard case .unknownKid(let kid) = verifier.lookup(jws, in: set) else {
-                    return .done(verifier.verify(jws, keys: set, now: now).map(makeVerified))
+                    return .now(verifier.verify(jws, keys: set, now: now).map(makeVerified))
                 }
                 // A kid we have not seen: maybe the issuer rotated. Refresh (single flight,
                 // cooldown) and retry once with what comes back.
                 guard let refreshed = source.refresh(.unknownKid, on: loop) else {
-                    return .done(.failure(.unknownKey("Unknown kid \(kid) (key set refresh cooling down)")))
+                    return .now(.failure(.unknownKey("Unknown kid \(kid) (key set refresh cooling down)")))
                 }
-                return .pending(refreshed.map { set in
+                return .later(refreshed.map { set in
                     guard let set else { return .failure(.keysUnavailable("No key set from \(source.location)")) }
                     return self.verifier.verify(jws, keys: set, now: self.clock.now()).map(self.makeVerified)
                 })
             }
             guard let first = source.refresh(.unknownKid, on: loop) else {
-                return .done(.failure(.keysUnavailable("Key set from \(source.location) not loaded yet")))
+                return .now(.failure(.keysUnavailable("Key set from \(source.location) not loaded yet")))
             }
-            return .pending(first.map { set in
+            return .later(first.map { set in
                 guard let set else { return .failure(.keysUnavailable("Key set from \(source.location) could not be loaded")) }
                 return self.verifier.verify(jws, keys: set, now: self.clock.now()).map(self.makeVerified)
             })
@@ -124,7 +117,7 @@ public final class JWTAuthorizer: Sendable {
 
     /// Runs on `loop`: caches a verified token, then applies the route's checks.
     private func conclude(
-        _ result: Result<VerifiedToken, JWTFailure>, _ token: String, _ route: JWTRoutePolicy, _ request: AuthRequest,
+        _ result: Result<VerifiedToken, JWTFailure>, _ token: String, _ route: RouteAuthPolicy, _ request: AuthRequest,
         _ loop: any EventLoop
     ) -> AuthDecision {
         switch result {
@@ -141,7 +134,7 @@ public final class JWTAuthorizer: Sendable {
     }
 
     /// The checks that depend on the route, run on cached and fresh tokens alike.
-    func authorize(_ v: VerifiedToken, _ route: JWTRoutePolicy, _ request: AuthRequest) -> AuthDecision {
+    func authorize(_ v: VerifiedToken, _ route: RouteAuthPolicy, _ request: AuthRequest) -> AuthDecision {
         if cognito {
             let use = v.claims["token_use"]?.stringValue
             if route.scopes.isEmpty && use != "id" {
@@ -164,8 +157,12 @@ public final class JWTAuthorizer: Sendable {
     }
 
     private func refuse(_ f: JWTFailure, _ request: AuthRequest) -> AuthDecision {
+        .refuse(refusal(f, request))
+    }
+
+    private func refusal(_ f: JWTFailure, _ request: AuthRequest) -> Refusal {
         logger.debug("jwt refused", metadata: ["authorizer": "\(name)", "request_id": "\(request.requestID)", "reason": "\(f.reason)"])
-        return .refuse(f.refusal)
+        return f.refusal
     }
 
     /// The identity of a verified token, built once (then cached with it).
@@ -184,25 +181,12 @@ public final class JWTAuthorizer: Sendable {
     }
 }
 
-/// A route's additions to an authorizer: its scopes and claim rules.
-public struct JWTRoutePolicy: Sendable {
-    public var scopes: [String]
-    public var claims: [ClaimRule]
-
-    public init(scopes: [String] = [], claims: [ClaimRule] = []) {
-        self.scopes = scopes
-        self.claims = claims
-    }
-
-    public static let none = JWTRoutePolicy()
-}
-
 /// The compiled step of one route: the shared authorizer and the route's policy.
 public struct JWTStep: Sendable {
     public let authorizer: JWTAuthorizer
-    public let route: JWTRoutePolicy
+    public let route: RouteAuthPolicy
 
-    public init(authorizer: JWTAuthorizer, route: JWTRoutePolicy = .none) {
+    public init(authorizer: JWTAuthorizer, route: RouteAuthPolicy = .none) {
         self.authorizer = authorizer
         self.route = route
     }

@@ -19,8 +19,6 @@ final class GatewayResponder: Sendable {
         overrides = global.merging(api) { _, apiLevel in apiLevel }
     }
 
-    static let plain = GatewayResponder(global: [:], api: [:])
-
     /// Type override first, then its DEFAULT_4XX/5XX, then the built-in default.
     func resolve(_ type: GatewayResponseType) -> Resolved {
         let own = overrides[type]

@@ -11,10 +11,10 @@ final class CompiledRoute: Sendable {
     /// Methods as enum values: compared per request without hashing strings.
     let methodList: [RequestMethod]
     let anyMethod: Bool
-    let upstream: String
     /// Index of the upstream group in the snapshot (and in each loop's pool table).
     let upstreamIndex: Int
-    let auth: AuthChain
+    /// The admission phases after routing, in order; empty for an open route.
+    let phases: [AdmissionStep]
     let websocket: Bool
     /// Lower-cased names of headers the route removes before forwarding.
     let removeHeaders: [[UInt8]]
@@ -26,13 +26,18 @@ final class CompiledRoute: Sendable {
     let timeout: Duration?
     let maxBodyBytes: Int64?
 
-    init(_ c: RouteConfig, auth: AuthChain, upstreamIndex: Int) {
+    init(_ c: RouteConfig, phases: [AdmissionStep], upstreamIndex: Int) {
         template = c.path
-        methodList = c.methods.filter { $0 != "ANY" }.map(RequestMethod.init)
-        anyMethod = c.methods.contains("ANY")
-        upstream = c.upstream
+        switch c.methods {
+        case .any:
+            methodList = []
+            anyMethod = true
+        case .only(let names):
+            methodList = names.map(RequestMethod.init)
+            anyMethod = false
+        }
         self.upstreamIndex = upstreamIndex
-        self.auth = auth
+        self.phases = phases
         websocket = c.websocket
         removeHeaders = c.removeHeaders.map { Array($0.lowercased().utf8) }
         setHeaderNames = c.setHeaders.map { Array($0.0.lowercased().utf8) }
@@ -151,7 +156,7 @@ final class CompiledAPI: Sendable {
         let entries = c.routes.map { r -> ([Substring], CompiledRoute) in
             let segs = r.path.split(separator: "/", omittingEmptySubsequences: true)
             let auth = AuthCompiler.compile(r.auth, authorizers: steps, scopes: r.scopes, claims: r.claims)
-            let route = CompiledRoute(r, auth: auth, upstreamIndex: upstreams[r.upstream] ?? -1)
+            let route = CompiledRoute(r, phases: AdmissionStep.compile(auth: auth), upstreamIndex: upstreams[r.upstream] ?? -1)
             return (segs, route)
         }
         trie = RouteNode.build(entries)

@@ -127,7 +127,7 @@ extension Snapshot {
         }
         return TLSServerConfiguration(
             certificates: t.certificates.map { TLSCertificateSource(certificateChainPEMPath: $0.cert, privateKeyPEMPath: $0.key) },
-            minimumVersion: t.minVersion == "1.3" ? .tls13 : .tls12,
+            minimumVersion: t.minVersion == .tls13 ? .tls13 : .tls12,
             cipherList: t.ciphers ?? TLSServerConfiguration.intermediateCipherList,
             clientAuthentication: auth,
             clientCAPath: t.clientCA,

@@ -108,7 +108,7 @@ extension UpstreamRequestWriter {
 /// Writes the response head sent to the client from the upstream's head.
 enum ResponseHeadWriter {
     static func write(
-        _ r: HTTPResponseHead, clientVersion: HTTPVersion, mode: ProxyConnection.ResponseMode, tunnel: Bool,
+        _ r: HTTPResponseHead, clientVersion: HTTPVersion, mode: RequestState.ResponseMode, tunnel: Bool,
         keepAlive: Bool, requestID: RequestID, into out: inout ByteBuffer
     ) {
         let raw = r.headers.raw

@@ -26,7 +26,6 @@ public final class PortcullisServer: Sendable {
         /// Bound server channels by listener key (`name|host:port`), one per loop.
         var listeners: [String: [any Channel]] = [:]
         var bound: [String: SocketAddress] = [:]
-        var generation = 1
         var snapshot: Snapshot
     }
 
@@ -157,7 +156,6 @@ public final class PortcullisServer: Sendable {
             }
             s.config = config
             s.snapshot = snapshot
-            s.generation += 1
             return out
         }
         for c in removed { try? c.close().wait() }
@@ -185,7 +183,7 @@ public final class PortcullisServer: Sendable {
             ref.eventLoop.execute {
                 let ctx = ref.value
                 ctx.draining = true
-                for c in ctx.connections.values where c.phase == .idle { c.closeAfterFlush() }
+                for c in ctx.connections.values { c.closeIfIdle() }
             }
         }
         for c in channels { try? await c.close().get() }

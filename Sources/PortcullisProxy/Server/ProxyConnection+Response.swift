@@ -5,46 +5,36 @@ extension ProxyConnection {
     // MARK: Upstream callbacks (same loop)
 
     func upstreamHead(_ c: UpstreamConnection, _ r: HTTPResponseHead, inlineBody: ByteBuffer?) {
-        guard let h = head else { return }
-        responseHeadSent = true
-        status = r.status
-        if loop.draining { keepAliveAfter = false }
-        upstreamLatency = (NIODeadline.now() - upstreamStarted).nanoseconds
-        let tunnel = r.status == 101 && (route?.websocket ?? false) && h.wantsUpgrade
+        guard let h = request.head else { return }
+        request.status = r.status
+        request.upstreamLatency = (NIODeadline.now() - request.upstreamStarted).nanoseconds
+        let tunnel = r.status == 101 && (request.route?.websocket ?? false) && h.wantsUpgrade
+        // What the response's framing allows after it, for this client.
+        var allowsKeepAlive = true
+        request.responseMode = .raw
         switch r.framing {
-        case .chunked:
-            if h.version == .http10 {
-                responseMode = .dechunk
-                responseDechunker = ChunkedDecoder()
-                keepAliveAfter = false
-            } else {
-                responseMode = .raw
-            }
+        case .chunked where h.version == .http10:
+            request.responseMode = .dechunk
+            request.responseDechunker = ChunkedDecoder()
+            allowsKeepAlive = false
         case .untilClose:
-            if h.version == .http11 && !tunnel {
-                responseMode = .rechunk
-            } else {
-                responseMode = .raw
-                keepAliveAfter = false
-            }
+            if h.version == .http11 && !tunnel { request.responseMode = .rechunk } else { allowsKeepAlive = false }
         default:
-            responseMode = .raw
+            break
         }
-        if r.status == 101 && !tunnel {
-            // An upgrade nobody asked for cannot be relayed as HTTP/1.1.
-            keepAliveAfter = false
-        }
+        // An upgrade nobody asked for cannot be relayed as HTTP/1.1.
+        if r.status == 101 && !tunnel { allowsKeepAlive = false }
+        machine.responseHead(keepAlive: allowsKeepAlive, tunnel: tunnel, draining: loop.draining)
         responseHeadScratch.clear()
         ResponseHeadWriter.write(
-            r, clientVersion: h.version, mode: responseMode, tunnel: tunnel, keepAlive: keepAliveAfter,
-            requestID: requestID, into: &responseHeadScratch)
+            r, clientVersion: h.version, mode: request.responseMode, tunnel: tunnel, keepAlive: machine.keepAlive,
+            requestID: request.id, into: &responseHeadScratch)
         if let body = inlineBody { responseHeadScratch.writeImmutableBuffer(body) }
         let out = responseHeadScratch
-        bytesSent += out.readableBytes
+        request.bytesSent += out.readableBytes
         clientDirty = true
         context.write(wrapOutboundOut(out), promise: nil)
         if tunnel {
-            phase = .tunnel
             c.startTunnel()
             if let rest = inbound, rest.readableBytes > 0 {
                 inbound = nil
@@ -57,9 +47,9 @@ extension ProxyConnection {
     }
 
     func upstreamBody(_ buf: ByteBuffer) {
-        bytesSent += buf.readableBytes
+        request.bytesSent += buf.readableBytes
         clientDirty = true
-        switch responseMode {
+        switch request.responseMode {
         case .raw:
             context.write(wrapOutboundOut(buf), promise: nil)
         case .rechunk:
@@ -72,7 +62,7 @@ extension ProxyConnection {
             context.write(wrapOutboundOut(ByteBuffer(staticString: "\r\n")), promise: nil)
         case .dechunk:
             var spans: [(Int, Int)] = []
-            _ = try? responseDechunker.consume(buf) { spans.append(($0, $1)) }
+            _ = try? request.responseDechunker.consume(buf) { spans.append(($0, $1)) }
             for (o, n) in spans where n > 0 {
                 context.write(wrapOutboundOut(buf.getSlice(at: buf.readerIndex + o, length: n)!), promise: nil)
             }
@@ -88,147 +78,110 @@ extension ProxyConnection {
 
     func upstreamWritabilityChanged(_ writable: Bool) {
         guard writable else { return }
-        if phase == .exchanging && !requestBodyDone { drive() }
+        if machine.state == .exchanging && !machine.requestBodyDone { drive() }
         resumeReading()
     }
 
     func upstreamEnd(_ c: UpstreamConnection, reusable: Bool) {
-        guard upstream === c else { return }
-        upstream = nil
-        if responseMode == .rechunk {
+        guard request.upstream === c else { return }
+        request.upstream = nil
+        if request.responseMode == .rechunk {
             context.write(wrapOutboundOut(ByteBuffer(staticString: "0\r\n\r\n")), promise: nil)
         }
-        // An answer before the whole body arrived leaves the client mid-body: close after it.
-        if !requestBodyDone { keepAliveAfter = false }
-        pool?.release(c, reusable: reusable && requestBodyDone)
+        request.pool?.release(c, reusable: machine.responseEnded(reusable: reusable))
         clientDirty = false
         context.flush()
-        finishRequest()
+        endRequest()
     }
 
     func upstreamFailed(_ c: UpstreamConnection, reason: String, responseStarted: Bool) {
-        guard upstream === c else { return }
-        upstream = nil
-        pool?.release(c, reusable: false)
-        errorReason = reason
-        if responseStarted {
+        guard request.upstream === c else { return }
+        request.upstream = nil
+        request.pool?.release(c, reusable: false)
+        request.errorReason = reason
+        let action = machine.upstreamFailed()
+        if action == .close {
             // The client already has part of the answer: the only honest signal left is closing.
-            keepAliveAfter = false
             logRequest()
-            closeAfterFlush()
-            return
+            return perform(action)
         }
-        // A pooled connection the upstream had closed: the request never reached it, try a fresh one.
-        if reusedConnection && head?.framing == .none && attempts == 0 {
-            attempts = 1
-            phase = .preparing
-            reusedConnection = false
-            return proceedFresh()
+        // A pooled connection the upstream had closed: the request never reached it.
+        if request.reusedConnection && request.head?.framing == BodyFraming.none && request.attempts == 0 {
+            return retryOnFreshConnection()
         }
         refuse(Refusal(.INTEGRATION_FAILURE, reason: reason))
     }
 
-    /// Retries on the same endpoint with a newly opened connection.
-    private func proceedFresh() {
-        guard let p = pool else { return refuse(Refusal(.INTEGRATION_FAILURE, reason: "retry without pool")) }
-        p.idle.removeAll { !$0.isUsable }
-        switch p.acquire(for: .init(connection: self, generation: requestGeneration)) {
-        case .ready(let c): attach(c)
-        case .pending: break
+    func upstreamTunnelClosed() {
+        request.upstream = nil
+        perform(machine.close())
+    }
+
+    // MARK: Answers from the gateway
+
+    /// Answers the current request from the gateway (a refusal of any phase, or an upstream
+    /// failure before the response started) and ends it.
+    func refuse(_ refusal: Refusal) {
+        let discarded = !machine.requestBodyDone && discardBufferedBody()
+        switch machine.refused(closeConnection: refusal.closeConnection, bodyDiscarded: discarded, draining: loop.draining) {
+        case .answer(let keepAlive):
+            answer(refusal, keepAlive: keepAlive)
+        case let other:
+            request.errorReason = refusal.reason
+            logRequest()
+            perform(other)
         }
     }
 
-    func upstreamTunnelClosed() {
-        upstream = nil
-        closeAfterFlush()
+    /// Writes the gateway response for `refusal` and ends the request. The body-too-large answer
+    /// is API Gateway's fixed plain-text one; every other type goes through the responder and
+    /// its overrides.
+    func answer(_ refusal: Refusal, keepAlive: Bool) {
+        var out = context.channel.allocator.buffer(capacity: 512)
+        if refusal.type == .REQUEST_TOO_LARGE {
+            GatewayResponder.renderBodyTooLarge(limit: request.bodyLimit, requestID: request.id, into: &out)
+            request.status = 413
+        } else {
+            let responder = request.api?.responder ?? snapshot.responder
+            responder.render(refusal, requestID: request.id, keepAlive: keepAlive, into: &out)
+            request.status = responder.resolve(refusal.type).status
+        }
+        request.bytesSent = out.readableBytes
+        request.errorReason = refusal.reason
+        context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+        endRequest()
+    }
+
+    /// A refused request's body can be skipped if it is a Content-Length body already buffered;
+    /// otherwise the connection must close, since the next request would start mid-body.
+    private func discardBufferedBody() -> Bool {
+        guard let h = request.head, case .length(let n) = h.framing, var buf = inbound, Int64(buf.readableBytes) >= n else {
+            return false
+        }
+        buf.moveReaderIndex(forwardBy: Int(n))
+        inbound = buf
+        return true
     }
 
     // MARK: End of a request
 
-    func finishRequest() {
+    /// Logs the request, lets go of its data, and leaves the connection idle or closes it.
+    func endRequest() {
         logRequest()
-        head = nil
-        route = nil
-        api = nil
-        group = nil
-        pool = nil
-        identity = nil
-        attempts = 0
-        reusedConnection = false
-        responseHeadSent = false
-        responseMode = .raw
-        params = []
-        restStart = 0
-        bodyRemaining = 0
-        responseDeadline = nil
-        upstreamLatency = -1
-        status = 0
-        bytesSent = 0
-        errorReason = nil
-        if !keepAliveAfter || loop.draining || inputClosed {
-            closeAfterFlush()
-            return
-        }
-        phase = .idle
-        idleDeadline = .now() + snapshot.idleTimeout
-        requestBodyDone = true
-        resumeReading()
-        // Pipelined requests already buffered start now, in order.
-        if let b = inbound, b.readableBytes > 0 { drive() }
-    }
-
-    func closeAfterFlush() {
-        guard phase != .closed, let context else { return }
-        phase = .closed
-        if let u = upstream {
-            upstream = nil
-            u.delegate = nil
-            pool?.release(u, reusable: false)
-        }
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: nil)
-        context.close(promise: nil)
-    }
-
-    /// Called by the loop's sweeper: head timeout (408), idle close, upstream timeout (504), drain.
-    func checkTimeouts(now: NIODeadline) {
-        switch phase {
-        case .idle:
-            if let d = headDeadline, now >= d {
-                requestID = loop.random.requestID()
-                started = now
-                head = nil
-                phase = .preparing
-                refuse(Refusal(.REQUEST_TIMEOUT, reason: "request head not received in time", closeConnection: true))
-            } else if let d = idleDeadline, now >= d {
-                closeAfterFlush()
-            } else if loop.draining && (inbound?.readableBytes ?? 0) == 0 {
-                closeAfterFlush()
-            }
-        case .preparing, .exchanging:
-            if !responseHeadSent, let d = responseDeadline, now >= d {
-                if let u = upstream {
-                    upstream = nil
-                    u.delegate = nil
-                    pool?.release(u, reusable: false)
-                }
-                pool?.removeWaiter(self)
-                if !requestBodyDone { keepAliveAfter = false }
-                refuse(Refusal(.INTEGRATION_TIMEOUT, reason: "upstream did not answer in time"))
-            }
-        case .tunnel, .closed:
-            break
-        }
+        request = .none
+        perform(machine.requestEnded(now: .now(), idleTimeout: snapshot.idleTimeout, draining: loop.draining))
     }
 
     func logRequest() {
         guard snapshot.accessLog else { return }
         let now = NIODeadline.now()
+        let r = request
         loop.accessLog.append(
             AccessLogEntry(
-                requestID: requestID, client: peerText, method: head?.method.name ?? "-",
-                path: head?.path ?? "-", route: route?.template ?? "-", api: api?.config.name ?? "-",
-                status: status, bytes: bytesSent, totalMicros: (now - started).nanoseconds / 1000,
-                upstreamMicros: upstreamLatency < 0 ? -1 : upstreamLatency / 1000,
-                principal: identity?.principal, error: errorReason))
+                requestID: r.id, client: peerText, method: r.head?.method.name ?? "-",
+                path: r.head?.path ?? "-", route: r.route?.template ?? "-", api: r.api?.config.name ?? "-",
+                status: r.status, bytes: r.bytesSent, totalMicros: (now - r.started).nanoseconds / 1000,
+                upstreamMicros: r.upstreamLatency < 0 ? -1 : r.upstreamLatency / 1000,
+                principal: r.identity?.principal, error: r.errorReason))
     }
 }

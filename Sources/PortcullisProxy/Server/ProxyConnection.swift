@@ -1,115 +1,70 @@
 import Logging
 import NIOCore
-import PortcullisAuth
 import PortcullisConfig
 import PortcullisCore
 import PortcullisTLS
 
-/// One client connection. Owns its inbound bytes and runs each request through the phases of
-/// DESIGN.md in order: head → route → authorizers → upstream → stream back → log. Requests on a
-/// connection are handled one at a time, so pipelined requests are answered in order.
+/// One client connection: a thin shell over `ConnectionStateMachine`. It holds what only a
+/// channel handler can hold (the channel context, inbound bytes, scratch buffers, the upstream
+/// connection in use), turns channel and upstream events into machine events, and carries out the
+/// machine's actions. The request's own data is one `RequestState` value, replaced per request.
 ///
-/// Lives on one event loop (not Sendable). The HTTP/1 framing is our own byte-level parser
-/// (`PortcullisCore`): heads are indexed, not copied into String pairs, and bodies are forwarded
-/// as the bytes that arrived. That keeps the per-request cost near one buffer for the upstream head.
+/// The request path, in files: head parsing here; routing and admission phases in
+/// `+Admission`; the upstream exchange and body forwarding in `+Upstream`; the response and the
+/// end of a request in `+Response`. docs/ARCHITECTURE.md walks through them.
+///
+/// Lives on one event loop (not Sendable). Heads are indexed, not copied into String pairs, and
+/// bodies are forwarded as the bytes that arrived.
 final class ProxyConnection: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    enum Phase {
-        /// Waiting for (or reading) the next request head.
-        case idle
-        /// Head parsed; routing, authorizers or connecting to the upstream.
-        case preparing
-        /// An upstream holds the request; body and response may both be flowing.
-        case exchanging
-        /// After a 101: bytes pass both ways untouched.
-        case tunnel
-        case closed
-    }
-
-    /// How upstream response bytes become client bytes.
-    enum ResponseMode {
-        case raw
-        /// The upstream ends its body by closing; the client gets chunks instead.
-        case rechunk
-        /// A chunked body for an HTTP/1.0 client: payload only, connection closes at the end.
-        case dechunk
-    }
-
     let loop: LoopContext
     let listener: ListenerRuntime
     var context: ChannelHandlerContext!
-    var phase: Phase = .idle
+    /// Lifecycle: state, keep-alive, deadlines. Every decision about them is made there.
+    var machine: ConnectionStateMachine
+    /// The current request's data (or the last one's until the next head).
+    var request = RequestState.none
+    /// Counts requests: a late future or pool answer meant for an earlier request sees another
+    /// number and is not applied to this one.
+    var generation = 0
+    /// The snapshot the current request started with; a reload never changes a running request.
+    var snapshot: Snapshot
+
+    // Inbound bytes and the head scanner's progress across reads.
     var inbound: ByteBuffer?
     var scanned = 0
+    /// How far `hasBareLFHeadEnd` has looked into the current partial head.
+    var lfScanned = 1
     var fields: [HeaderField] = []
     var readPending = false
     /// Writes not yet flushed, so read-complete events flush only channels that have something.
     var upstreamDirty = false
     var clientDirty = false
-    /// The client half-closed: answer what was sent, then close (`printf ... | nc` clients).
-    var inputClosed = false
-    /// How far `hasBareLFHeadEnd` has looked into the current partial head.
-    var lfScanned = 1
+
+    // Per connection, fixed once known.
     var peerIP: IPAddress?
     var peerText = ""
     /// The handshake's outcome on a TLS listener (version, cipher, SNI, verified client certificate).
     var tls: TLSHandshakeCompleted?
     /// X-Client-Cert-* lines for the upstream, rendered once per connection.
     var clientCertHeaders: [(String, String)] = []
-
-    /// This listener's router in the snapshot it was looked up in (one dictionary lookup per reload).
-    /// This listener's view of the snapshot it was looked up in: its router and whether it forwards
-    /// client certificates. Held strongly: an identifier alone could match a new snapshot at a
-    /// reused address.
+    /// This listener's view of the snapshot it was looked up in: its router and whether it
+    /// forwards client certificates. Held strongly: an identifier alone could match a new
+    /// snapshot at a reused address.
     var cachedView: (snapshot: Snapshot, router: Router, forwardClientCert: Bool)?
     /// Head buffers reused across requests: once the socket has taken a head, NIO drops its
     /// reference and the next `clear()` keeps the storage, so a request costs no head allocation.
     var requestHeadScratch = ByteBuffer()
     var responseHeadScratch = ByteBuffer()
 
-    // Per request. Reset by `finishRequest`.
-    var snapshot: Snapshot
-    var head: HTTPRequestHead?
-    var requestID = RequestID(hi: 0, lo: 0)
-    var api: CompiledAPI?
-    var route: CompiledRoute?
-    /// Where the upstream path starts inside the request path (after the stage prefix).
-    var restStart = 0
-    var params: [ParamRange] = []
-    var group: UpstreamGroupSpec?
-    var pool: EndpointPool?
-    var upstream: UpstreamConnection?
-    var attempts = 0
-    var reusedConnection = false
-    var identity: Identity?
-    var requestGeneration = 0
-    var bodyRemaining: Int64 = 0
-    var bodyDecoder = ChunkedDecoder()
-    var bodyLimit: Int64 = 0
-    var requestBodyDone = true
-    var responseHeadSent = false
-    var responseMode = ResponseMode.raw
-    var responseDechunker = ChunkedDecoder()
-    var keepAliveAfter = true
-    var status = 0
-    var bytesSent = 0
-    var errorReason: String?
-    var started = NIODeadline.uptimeNanoseconds(0)
-    var upstreamStarted = NIODeadline.uptimeNanoseconds(0)
-    var upstreamLatency: Int64 = -1
-
-    // Deadlines checked by the loop's sweeper.
-    var headDeadline: NIODeadline?
-    var idleDeadline: NIODeadline?
-    var responseDeadline: NIODeadline?
-
     init(loop: LoopContext, listener: ListenerRuntime) {
         self.loop = loop
         self.listener = listener
         self.snapshot = loop.snapshot
+        self.machine = ConnectionStateMachine(now: .now(), headTimeout: loop.snapshot.headerTimeout)
     }
 
     var clientWritable: Bool { context?.channel.isWritable ?? false }
@@ -128,24 +83,17 @@ final class ProxyConnection: ChannelDuplexHandler {
         }
         loop.connections[ObjectIdentifier(self)] = self
         loop.stats.connectionsAccepted += 1
-        headDeadline = .now() + snapshot.headerTimeout
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         loop.connections[ObjectIdentifier(self)] = nil
-        let wasPhase = phase
-        phase = .closed
-        if let u = upstream {
-            upstream = nil
-            u.delegate = nil
-            pool?.release(u, reusable: false)
-        } else if let p = pool, wasPhase == .preparing {
-            p.removeWaiter(self)
-        }
-        if wasPhase == .preparing || wasPhase == .exchanging {
-            if status == 0 { status = 499 }
-            errorReason = errorReason ?? "client closed the connection"
+        let abandoned = machine.channelClosed()
+        dropUpstream()
+        request.admission?.abandon()
+        if abandoned {
+            if request.status == 0 { request.status = 499 }
+            request.errorReason = request.errorReason ?? "client closed the connection"
             logRequest()
         }
         context.fireChannelInactive()
@@ -153,12 +101,11 @@ final class ProxyConnection: ChannelDuplexHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let e = event as? ChannelEvent, e == .inputClosed {
-            inputClosed = true
-            keepAliveAfter = false
-            if phase == .idle {
+            machine.clientInputClosed()
+            if machine.state == .idle {
+                // Answer what is complete in the buffer; nothing complete: nothing to answer.
                 drive()
-                // Nothing complete arrived: nothing to answer.
-                if phase == .idle { closeAfterFlush() }
+                perform(machine.closeIfStillIdle())
             }
             return
         }
@@ -180,8 +127,8 @@ final class ProxyConnection: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buf = unwrapInboundIn(data)
-        if phase == .tunnel {
-            upstream?.write(buf)
+        if machine.state == .tunnel {
+            request.upstream?.write(buf)
             upstreamDirty = true
             return
         }
@@ -197,7 +144,7 @@ final class ProxyConnection: ChannelDuplexHandler {
     func channelReadComplete(context: ChannelHandlerContext) {
         if upstreamDirty {
             upstreamDirty = false
-            upstream?.flush()
+            request.upstream?.flush()
         }
         if clientDirty {
             clientDirty = false
@@ -206,12 +153,12 @@ final class ProxyConnection: ChannelDuplexHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { upstream?.resumeReading() }
+        if context.channel.isWritable { request.upstream?.resumeReading() }
         context.fireChannelWritabilityChanged()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        errorReason = "\(error)"
+        request.errorReason = "\(error)"
         if error is TLSError {
             if tls == nil {
                 // Scanners and old clients fail handshakes all day: count them, log at debug only.
@@ -223,44 +170,34 @@ final class ProxyConnection: ChannelDuplexHandler {
         context.close(promise: nil)
     }
 
-    /// Reads are paused while the upstream cannot take more body bytes, and while a request is in
-    /// flight and enough pipelined bytes wait: memory stays flat whatever the client sends.
     func read(context: ChannelHandlerContext) {
-        if shouldPauseReading {
+        if machine.shouldPauseReading(buffered: inbound?.readableBytes ?? 0, upstreamWritable: request.upstream?.isWritable) {
             readPending = true
         } else {
             context.read()
         }
     }
 
-    var shouldPauseReading: Bool {
-        switch phase {
-        case .idle, .closed: return false
-        case .tunnel: return !(upstream?.isWritable ?? true)
-        case .preparing: return (inbound?.readableBytes ?? 0) >= 64 * 1024
-        case .exchanging:
-            if !requestBodyDone { return !(upstream?.isWritable ?? false) }
-            return (inbound?.readableBytes ?? 0) >= 64 * 1024
-        }
-    }
-
     func resumeReading() {
-        if readPending && !shouldPauseReading {
+        if readPending
+            && !machine.shouldPauseReading(buffered: inbound?.readableBytes ?? 0, upstreamWritable: request.upstream?.isWritable)
+        {
             readPending = false
             context?.read()
         }
     }
 
-    // MARK: Driving the phases
+    // MARK: Driving
 
-    /// Consumes inbound bytes as far as the current phase allows.
+    /// Consumes inbound bytes as far as the current state allows: heads while idle, body bytes
+    /// while the upstream takes them.
     func drive() {
         while true {
-            switch phase {
+            switch machine.state {
             case .idle:
                 guard startNextRequest() else { return }
-            case .exchanging where !requestBodyDone:
-                guard pumpBody() else { return }
+            case .exchanging where !machine.requestBodyDone:
+                pumpBody()
                 return
             default:
                 return
@@ -268,7 +205,8 @@ final class ProxyConnection: ChannelDuplexHandler {
         }
     }
 
-    /// Parses the next head from `inbound` and starts its request; false when more bytes are needed.
+    /// Parses the next head from `inbound` and starts its request; false when more bytes are
+    /// needed or the connection can take no more requests now.
     private func startNextRequest() -> Bool {
         guard var buf = inbound else { return false }
         // RFC 9112 §2.2: ignore empty lines before a request line.
@@ -277,39 +215,42 @@ final class ProxyConnection: ChannelDuplexHandler {
         }
         inbound = buf
         guard buf.readableBytes > 0 else { return false }
-        if headDeadline == nil { headDeadline = .now() + snapshot.headerTimeout }
         snapshot = loop.snapshot
+        machine.headStarted(now: .now(), headTimeout: snapshot.headerTimeout)
         guard let len = HeadScanner.headLength(in: buf, scanned: &scanned) else {
             if Self.hasBareLFHeadEnd(buf, from: &lfScanned) {
-                beginRefusalOnly()
-                refuse(Refusal(.BAD_REQUEST, reason: "bare LF line endings", closeConnection: true))
-                return false
-            }
-            if buf.readableBytes > snapshot.limits.maxHeadBytes {
-                beginRefusalOnly()
-                refuse(Refusal(.REQUEST_HEADER_FIELDS_TOO_LARGE, reason: "request head over \(snapshot.limits.maxHeadBytes) bytes", closeConnection: true))
+                refuseHead(Refusal(.BAD_REQUEST, reason: "bare LF line endings", closeConnection: true))
+            } else if buf.readableBytes > snapshot.limits.maxHeadBytes {
+                refuseHead(Self.headTooLarge(snapshot.limits.maxHeadBytes))
             }
             return false
         }
         scanned = 0
         lfScanned = 1
         if len > snapshot.limits.maxHeadBytes {
-            beginRefusalOnly()
-            refuse(Refusal(.REQUEST_HEADER_FIELDS_TOO_LARGE, reason: "request head over \(snapshot.limits.maxHeadBytes) bytes", closeConnection: true))
+            refuseHead(Self.headTooLarge(snapshot.limits.maxHeadBytes))
             return false
         }
         let raw = buf.readSlice(length: len)!
         inbound = buf
-        headDeadline = nil
-        idleDeadline = nil
         do {
             let h = try HeadParser.parseRequest(raw, limits: snapshot.headLimits, reusing: &fields)
             startRequest(h)
         } catch {
-            beginRefusalOnly()
-            refuse(Self.refusal(for: error))
+            refuseHead(Self.refusal(for: error))
         }
-        return phase == .idle
+        return machine.state == .idle
+    }
+
+    /// Bytes that cannot become a usable head get their answer, and the connection closes.
+    func refuseHead(_ refusal: Refusal, now: NIODeadline = .now()) {
+        generation &+= 1
+        request = RequestState(id: loop.random.requestID(), started: now, head: nil)
+        if case .answer = machine.headRejected() { answer(refusal, keepAlive: false) }
+    }
+
+    static func headTooLarge(_ limit: Int) -> Refusal {
+        Refusal(.REQUEST_HEADER_FIELDS_TOO_LARGE, reason: "request head over \(limit) bytes", closeConnection: true)
     }
 
     /// A head ended by LF LF: a client speaking without CRs gets 400 now, not 408 later.
@@ -333,13 +274,59 @@ final class ProxyConnection: ChannelDuplexHandler {
         }
     }
 
-    /// A refusal before any head could be used: fresh request bookkeeping, nothing routed.
-    private func beginRefusalOnly() {
-        requestID = loop.random.requestID()
-        started = .now()
-        head = nil
-        api = nil
-        phase = .preparing
+    // MARK: Carrying out the machine's actions
+
+    /// Actions that need no request data; the others are handled where they are returned.
+    func perform(_ action: ConnectionStateMachine.Action) {
+        switch action {
+        case .close: closeAfterFlush()
+        case .awaitNextRequest:
+            resumeReading()
+            // Pipelined requests already buffered start now, in order.
+            if let b = inbound, b.readableBytes > 0 { drive() }
+        case .none, .answer, .upstreamTimedOut, .headTimedOut: break
+        }
+    }
+
+    /// Lets go of the upstream exchange, if any: the connection is closed (the request may be
+    /// half sent), and a request still waiting for a pool connection leaves the queue.
+    func dropUpstream() {
+        if let u = request.upstream {
+            request.upstream = nil
+            u.delegate = nil
+            request.pool?.release(u, reusable: false)
+        } else if machine.state == .connecting || machine.state == .closed {
+            request.pool?.removeWaiter(self)
+        }
+    }
+
+    /// Flushes what was written and closes the channel. Called once, when the machine says so.
+    func closeAfterFlush() {
+        guard let context else { return }
+        dropUpstream()
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: nil)
+        context.close(promise: nil)
+    }
+
+    /// Shutdown: an idle connection closes now; one with a request in flight closes after its
+    /// answer (the loop is draining, so that answer says Connection: close).
+    func closeIfIdle() {
+        if machine.state == .idle { perform(machine.close()) }
+    }
+
+    /// Called by the loop's sweeper: head timeout (408), idle close, drain, upstream timeout (504).
+    func checkTimeouts(now: NIODeadline) {
+        switch machine.tick(now: now, draining: loop.draining, buffered: inbound?.readableBytes ?? 0) {
+        case .headTimedOut:
+            generation &+= 1
+            request = RequestState(id: loop.random.requestID(), started: now, head: nil)
+            answer(Refusal(.REQUEST_TIMEOUT, reason: "request head not received in time", closeConnection: true), keepAlive: false)
+        case .upstreamTimedOut:
+            dropUpstream()
+            refuse(Refusal(.INTEGRATION_TIMEOUT, reason: "upstream did not answer in time"))
+        case let other:
+            perform(other)
+        }
     }
 }
 

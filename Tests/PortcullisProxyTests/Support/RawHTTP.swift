@@ -30,7 +30,9 @@ final class RawConnection {
         let rc = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard rc == 0 else { close(fd); throw RawError.connect(errno) }
+        // The instance is fully initialised here, so a throw still runs deinit, which closes
+        // the socket: closing it here too would close whatever fd another thread opened since.
+        guard rc == 0 else { throw RawError.connect(errno) }
     }
 
     deinit { close(fd) }

@@ -1,0 +1,57 @@
+public import NIOCore
+public import PortcullisCore
+
+/// One compiled authorizer as a route uses it. A `switch` over this enum runs a step: no
+/// existential on the hot path. Later kinds (sigv4, external) add cases with their compiled state.
+public enum AuthStep: Sendable {
+    case ip(IPRule)
+    /// A JWT authorizer with the route's scopes and claim rules (`JWT/JWTAuthorizer.swift`).
+    case jwt(JWTStep)
+
+    public var name: String {
+        switch self {
+        case .ip(let r): return r.name
+        case .jwt(let s): return s.authorizer.name
+        }
+    }
+
+    /// Whether the step can answer yet (a remote key set loaded): for readiness reporting.
+    public var isReady: Bool {
+        switch self {
+        case .ip: return true
+        case .jwt(let s): return s.authorizer.isReady
+        }
+    }
+
+    /// The step as one route uses it: the route's policy (scopes, claim rules) bound in.
+    func forRoute(_ route: RouteAuthPolicy) -> AuthStep {
+        switch self {
+        case .ip: return self
+        case .jwt(let s): return .jwt(JWTStep(authorizer: s.authorizer, route: route))
+        }
+    }
+
+    /// Runs the step. Synchronous steps answer at once; asynchronous ones with a future on `loop`.
+    public func evaluate(_ request: AuthRequest, on loop: any EventLoop) -> AuthResult {
+        switch self {
+        case .ip(let rule): return .now(rule.decide(request))
+        case .jwt(let step): return step.evaluate(request, on: loop)
+        }
+    }
+}
+
+public typealias AuthResult = Eventually<AuthDecision>
+
+/// What a route adds to the authorizers it names, whatever their kind: the scopes a token must
+/// carry one of, and claim rules. (The route's ARN is derived from the request: `AuthRequest.methodARN`.)
+public struct RouteAuthPolicy: Sendable {
+    public var scopes: [String]
+    public var claims: [ClaimRule]
+
+    public init(scopes: [String] = [], claims: [ClaimRule] = []) {
+        self.scopes = scopes
+        self.claims = claims
+    }
+
+    public static let none = RouteAuthPolicy()
+}

@@ -1,0 +1,24 @@
+import NIOCore
+import PortcullisAuth
+import PortcullisCore
+
+/// The admission phases a route runs after it matched, compiled once per snapshot and run in
+/// this order (docs/ARCHITECTURE.md, "Admission"): private-listener check, ip rules and
+/// authorizers (identity), resource policy, API key, throttles, quota. Each case wraps the
+/// compiled state of one phase; the `switch` below is the only dispatch, so a request makes no
+/// existential calls. Phases not yet built have no case: a route runs only what it configured.
+enum AdmissionStep: AdmissionPhase, Sendable {
+    /// One entry of the route's `auth:` list (`PortcullisAuth/AuthRequirement.swift`).
+    case authorize(AuthRequirement)
+
+    func admit(_ request: AuthRequest, identity: Identity?, on loop: any EventLoop) -> Eventually<PhaseOutcome> {
+        switch self {
+        case .authorize(let requirement): return requirement.admit(request, identity: identity, on: loop)
+        }
+    }
+
+    /// A route's phases, in admission order.
+    static func compile(auth: [AuthRequirement]) -> [AdmissionStep] {
+        auth.map(AdmissionStep.authorize)
+    }
+}

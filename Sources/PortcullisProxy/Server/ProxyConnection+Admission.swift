@@ -1,0 +1,136 @@
+import NIOCore
+import PortcullisAuth
+import PortcullisConfig
+import PortcullisCore
+import PortcullisTLS
+
+extension ProxyConnection {
+    /// Phase: route (listener → API by host and stage → resource by path and method), the body
+    /// size limit, then the route's admission phases through one driver.
+    func startRequest(_ h: HTTPRequestHead) {
+        generation &+= 1
+        request = RequestState(id: loop.random.requestID(), started: .now(), head: h)
+        machine.headParsed(keepAlive: h.keepAlive, hasBody: h.framing != .none, draining: loop.draining)
+        guard let router = currentRouter() else {
+            return refuse(Refusal(.MISSING_AUTHENTICATION_TOKEN, reason: "no APIs on listener \(listener.name)"))
+        }
+        switch Self.route(h, with: router) {
+        case .unsafePath(let why):
+            refuse(Refusal(.BAD_REQUEST, reason: why))
+        case .notFound(let api):
+            request.api = api
+            let type: GatewayResponseType = api?.config.notFound == .http ? .NOT_FOUND : .MISSING_AUTHENTICATION_TOKEN
+            refuse(Refusal(type, reason: "no route for \(h.method.name) \(h.path)"))
+        case .matched(let api, let route, let params, let restStart):
+            request.api = api
+            request.route = route
+            request.restStart = restStart
+            request.params = params
+            request.bodyLimit = route.maxBodyBytes ?? snapshot.limits.maxBodyBytes
+            if case .length(let n) = h.framing, n > request.bodyLimit {
+                return refuse(Refusal(.REQUEST_TOO_LARGE, reason: "request body over \(request.bodyLimit) bytes", closeConnection: true))
+            }
+            if route.phases.isEmpty { return proceed() }
+            let subject = AuthRequest(
+                head: h, clientIP: clientIP(h), requestID: request.id.string, resourcePath: route.template,
+                pathParameters: pathParameters(h), api: api.apiRef, clientCertificate: tls?.clientCertificate)
+            request.admission = Admission(route.phases)
+            admissionStepped(request.admission!.run(subject, on: loop.loop), subject)
+        }
+    }
+
+    /// Finds the route for a head: the path is checked for unsafe forms first, the host comes
+    /// from an absolute-form target or the Host header.
+    static func route(_ h: HTTPRequestHead, with router: Router) -> RouteMatch {
+        h.headers.raw.withUnsafeReadableBytes { p -> RouteMatch in
+            let path = UnsafeRawBufferPointer(rebasing: p[Int(h.targetStart)..<Int(h.targetStart + h.pathLength)])
+            if let problem = PathSafety.problem(in: path) { return .unsafePath(problem) }
+            var host = UnsafeRawBufferPointer(start: nil, count: 0)
+            if h.authorityStart >= 0 {
+                // An absolute-form target names the host; the Host header is ignored (RFC 9112 §3.2.2).
+                host = hostWithoutPort(UnsafeRawBufferPointer(rebasing: p[Int(h.authorityStart)..<Int(h.authorityStart + h.authorityLength)]))
+            } else {
+                for f in h.headers.fields where f.kind == .host {
+                    host = hostWithoutPort(UnsafeRawBufferPointer(rebasing: p[Int(f.valueStart)..<Int(f.valueStart + f.valueLength)]))
+                    break
+                }
+            }
+            return router.route(host: host, path: path, method: h.method)
+        }
+    }
+
+    /// Carries out one step of the admission driver. A waiting phase's answer comes back on this
+    /// loop; if the request has ended meanwhile (client gone, timeout), the answer is not applied
+    /// and whatever the phase took is given back.
+    private func admissionStepped(_ step: Admission<AdmissionStep>.Step, _ subject: AuthRequest) {
+        switch step {
+        case .admitted(let identity):
+            request.identity = identity
+            request.admission = nil
+            proceed()
+        case .refused(let refusal):
+            request.admission = nil
+            refuse(refusal)
+        case .waiting(let future):
+            let expected = generation
+            future.whenComplete { [self] result in
+                let outcome: PhaseOutcome
+                switch result {
+                case .success(let o): outcome = o
+                case .failure(let e): outcome = .refuse(Refusal(.AUTHORIZER_FAILURE, reason: "authorizer failed: \(e)"))
+                }
+                guard expected == generation, machine.state == .admitting, request.admission != nil else {
+                    if case .pass(_, let undo?) = outcome { undo.run() }
+                    return
+                }
+                admissionStepped(request.admission!.resume(outcome, subject, on: loop.loop), subject)
+            }
+        }
+    }
+
+    private func currentRouter() -> Router? {
+        if let c = cachedView, c.snapshot === snapshot { return c.router }
+        guard let r = snapshot.routers[listener.name] else { return nil }
+        cachedView = (snapshot, r, snapshot.forwardClientCert.contains(listener.name))
+        return r
+    }
+
+    /// The client address: the peer, or the nearest untrusted hop of X-Forwarded-For when the peer
+    /// is a trusted proxy.
+    func clientIP(_ h: HTTPRequestHead) -> IPAddress? {
+        guard snapshot.isTrusted(peerIP), let xff = h.headers.first(.xForwardedFor) else { return peerIP }
+        for part in xff.split(separator: ",").reversed() {
+            guard let ip = IPAddress(part.trimmingSpaces) else { return peerIP }
+            if !snapshot.isTrusted(ip) { return ip }
+        }
+        return peerIP
+    }
+
+    /// The host part of a Host header value: `[v6]` kept whole, a trailing `:port` dropped.
+    static func hostWithoutPort(_ v: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        var end = v.count
+        if v.first == UInt8(ascii: "[") {
+            if let close = v.firstIndex(of: UInt8(ascii: "]")) { end = close + 1 }
+        } else if let colon = v.lastIndex(of: UInt8(ascii: ":")) {
+            end = colon
+        }
+        return UnsafeRawBufferPointer(rebasing: v[0..<end])
+    }
+
+    /// Path parameters as Strings, made only for phases that read them.
+    func pathParameters(_ h: HTTPRequestHead) -> [(String, String)] {
+        guard !request.params.isEmpty else { return [] }
+        return h.headers.raw.withUnsafeReadableBytes { p in
+            request.params.map { ($0.name, String(decoding: p[Int(h.targetStart) + $0.start..<Int(h.targetStart) + $0.end], as: UTF8.self)) }
+        }
+    }
+}
+
+extension StringProtocol {
+    var trimmingSpaces: Substring {
+        var s = Substring(self)
+        while s.first == " " || s.first == "\t" { s = s.dropFirst() }
+        while s.last == " " || s.last == "\t" { s = s.dropLast() }
+        return s
+    }
+}

@@ -1,0 +1,65 @@
+import NIOCore
+import PortcullisAuth
+import PortcullisCore
+
+/// Everything one request owns, as one value: made when its head is parsed (or refused) and
+/// replaced whole by the next one, never reset field by field. Lifecycle flags (keep-alive, body
+/// done, response started) live in `ConnectionStateMachine`; this holds the request's data.
+struct RequestState {
+    /// How upstream response bytes become client bytes.
+    enum ResponseMode {
+        case raw
+        /// The upstream ends its body by closing; the client gets chunks instead.
+        case rechunk
+        /// A chunked body for an HTTP/1.0 client: payload only, connection closes at the end.
+        case dechunk
+    }
+
+    let id: RequestID
+    let started: NIODeadline
+    /// Nil for bytes refused before a head could be used.
+    let head: HTTPRequestHead?
+
+    // Routing.
+    var api: CompiledAPI?
+    var route: CompiledRoute?
+    /// Where the upstream path starts inside the request path (after the stage prefix).
+    var restStart = 0
+    var params: [ParamRange] = []
+
+    // Admission: the driver and the request it looks at, kept while a phase waits.
+    var admission: Admission<AdmissionStep>?
+    var authRequest: AuthRequest?
+    var identity: Identity?
+
+    // Upstream.
+    var pool: EndpointPool?
+    var upstream: UpstreamConnection?
+    /// Failed connection attempts so far (each may move to another endpoint).
+    var attempts = 0
+    var reusedConnection = false
+    var upstreamStarted = NIODeadline.uptimeNanoseconds(0)
+    var upstreamLatency: Int64 = -1
+
+    // Request body.
+    var bodyLimit: Int64 = 0
+    var bodyRemaining: Int64 = 0
+    var bodyDecoder = ChunkedDecoder()
+
+    // Response.
+    var responseMode = ResponseMode.raw
+    var responseDechunker = ChunkedDecoder()
+    var status = 0
+    var bytesSent = 0
+    /// The precise reason of a refusal or failure, for the access log only.
+    var errorReason: String?
+
+    init(id: RequestID, started: NIODeadline, head: HTTPRequestHead?) {
+        self.id = id
+        self.started = started
+        self.head = head
+    }
+
+    /// Before the first request of a connection: nothing to log.
+    static var none: RequestState { RequestState(id: RequestID(hi: 0, lo: 0), started: .uptimeNanoseconds(0), head: nil) }
+}
