@@ -175,13 +175,12 @@ extension ProxyConnection {
     func logRequest() {
         guard snapshot.accessLog else { return }
         let now = NIODeadline.now()
-        let r = request
         loop.accessLog.append(
             AccessLogEntry(
-                requestID: r.id, client: peerText, method: r.head?.method.name ?? "-",
-                path: r.head?.path ?? "-", route: r.route?.template ?? "-", api: r.api?.config.name ?? "-",
-                status: r.status, bytes: r.bytesSent, totalMicros: (now - r.started).nanoseconds / 1000,
-                upstreamMicros: r.upstreamLatency < 0 ? -1 : r.upstreamLatency / 1000,
-                principal: r.identity?.principal, error: r.errorReason))
+                requestID: request.id, client: peerText, method: request.head?.method.name ?? "-",
+                path: request.head?.path ?? "-", route: request.route?.template ?? "-", api: request.api?.config.name ?? "-",
+                status: request.status, bytes: request.bytesSent, totalMicros: (now - request.started).nanoseconds / 1000,
+                upstreamMicros: request.upstreamLatency < 0 ? -1 : request.upstreamLatency / 1000,
+                principal: request.identity?.principal, error: request.errorReason))
     }
 }

@@ -15,7 +15,7 @@ struct RawResponse {
 }
 
 final class RawConnection {
-    let fd: Int32
+    private(set) var fd: Int32
     private var buffer: [UInt8] = []
     private(set) var closedByPeer = false
 
@@ -35,7 +35,16 @@ final class RawConnection {
         guard rc == 0 else { throw RawError.connect(errno) }
     }
 
-    deinit { close(fd) }
+    deinit { if fd >= 0 { close(fd) } }
+
+    /// Closes with a reset (SO_LINGER 0): the peer's next read fails at once, as when a client
+    /// process dies, instead of seeing a half-close it might still answer.
+    func reset() {
+        var l = linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))
+        close(fd)
+        fd = -1
+    }
 
     func send(_ s: String) { send(Array(s.utf8)) }
 
