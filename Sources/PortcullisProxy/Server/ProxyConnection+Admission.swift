@@ -8,8 +8,7 @@ extension ProxyConnection {
     /// Phase: route (listener → API by host and stage → resource by path and method), the body
     /// size limit, then the route's admission phases through one driver.
     func startRequest(_ h: HTTPRequestHead) {
-        generation &+= 1
-        request = RequestState(id: loop.random.requestID(), started: .now(), head: h)
+        beginRequest(head: h, now: .now())
         machine.headParsed(keepAlive: h.keepAlive, hasBody: h.framing != .none, draining: loop.draining)
         guard let router = currentRouter() else {
             return refuse(Refusal(.MISSING_AUTHENTICATION_TOKEN, reason: "no APIs on listener \(listener.name)"))

@@ -9,7 +9,7 @@ import PortcullisTLS
 /// connection in use), turns channel and upstream events into machine events, and carries out the
 /// machine's actions. The request's own data is one `RequestState` value, replaced per request.
 ///
-/// The request path, in files: head parsing here; routing and admission phases in
+/// The request path, in files: head parsing in `+Head`; routing and admission phases in
 /// `+Admission`; the upstream exchange and body forwarding in `+Upstream`; the response and the
 /// end of a request in `+Response`. docs/ARCHITECTURE.md walks through them.
 ///
@@ -205,75 +205,6 @@ final class ProxyConnection: ChannelDuplexHandler {
         }
     }
 
-    /// Parses the next head from `inbound` and starts its request; false when more bytes are
-    /// needed or the connection can take no more requests now.
-    private func startNextRequest() -> Bool {
-        guard var buf = inbound else { return false }
-        // RFC 9112 §2.2: ignore empty lines before a request line.
-        while let c = buf.getInteger(at: buf.readerIndex, as: UInt8.self), c == 13 || c == 10 {
-            buf.moveReaderIndex(forwardBy: 1)
-        }
-        inbound = buf
-        guard buf.readableBytes > 0 else { return false }
-        snapshot = loop.snapshot
-        machine.headStarted(now: .now(), headTimeout: snapshot.headerTimeout)
-        guard let len = HeadScanner.headLength(in: buf, scanned: &scanned) else {
-            if Self.hasBareLFHeadEnd(buf, from: &lfScanned) {
-                refuseHead(Refusal(.BAD_REQUEST, reason: "bare LF line endings", closeConnection: true))
-            } else if buf.readableBytes > snapshot.limits.maxHeadBytes {
-                refuseHead(Self.headTooLarge(snapshot.limits.maxHeadBytes))
-            }
-            return false
-        }
-        scanned = 0
-        lfScanned = 1
-        if len > snapshot.limits.maxHeadBytes {
-            refuseHead(Self.headTooLarge(snapshot.limits.maxHeadBytes))
-            return false
-        }
-        let raw = buf.readSlice(length: len)!
-        inbound = buf
-        do {
-            let h = try HeadParser.parseRequest(raw, limits: snapshot.headLimits, reusing: &fields)
-            startRequest(h)
-        } catch {
-            refuseHead(Self.refusal(for: error))
-        }
-        return machine.state == .idle
-    }
-
-    /// Bytes that cannot become a usable head get their answer, and the connection closes.
-    func refuseHead(_ refusal: Refusal, now: NIODeadline = .now()) {
-        generation &+= 1
-        request = RequestState(id: loop.random.requestID(), started: now, head: nil)
-        if case .answer = machine.headRejected() { answer(refusal, keepAlive: false) }
-    }
-
-    static func headTooLarge(_ limit: Int) -> Refusal {
-        Refusal(.REQUEST_HEADER_FIELDS_TOO_LARGE, reason: "request head over \(limit) bytes", closeConnection: true)
-    }
-
-    /// A head ended by LF LF: a client speaking without CRs gets 400 now, not 408 later.
-    /// `from` remembers how far earlier calls looked, so a slow client costs linear time.
-    static func hasBareLFHeadEnd(_ buf: ByteBuffer, from scanned: inout Int) -> Bool {
-        buf.withUnsafeReadableBytes { p in
-            defer { scanned = max(1, p.count) }
-            guard p.count >= 2 else { return false }
-            for i in max(1, min(scanned, p.count))..<p.count where p[i] == 10 && p[i - 1] == 10 { return true }
-            return false
-        }
-    }
-
-    static func refusal(for error: HeadParseError) -> Refusal {
-        switch error {
-        case .malformed(let why): return Refusal(.BAD_REQUEST, reason: why, closeConnection: true)
-        case .tooManyHeaders: return Refusal(.REQUEST_HEADER_FIELDS_TOO_LARGE, reason: "too many header fields", closeConnection: true)
-        case .unsupportedVersion: return Refusal(.HTTP_VERSION_NOT_SUPPORTED, reason: "HTTP version", closeConnection: true)
-        case .unsupportedTransferCoding: return Refusal(.NOT_IMPLEMENTED, reason: "transfer coding other than chunked", closeConnection: true)
-        case .unsupportedExpectation: return Refusal(.EXPECTATION_FAILED, reason: "Expect other than 100-continue", closeConnection: true)
-        }
-    }
-
     // MARK: Carrying out the machine's actions
 
     /// Actions that need no request data; the others are handled where they are returned.
@@ -318,8 +249,7 @@ final class ProxyConnection: ChannelDuplexHandler {
     func checkTimeouts(now: NIODeadline) {
         switch machine.tick(now: now, draining: loop.draining, buffered: inbound?.readableBytes ?? 0) {
         case .headTimedOut:
-            generation &+= 1
-            request = RequestState(id: loop.random.requestID(), started: now, head: nil)
+            beginRequest(head: nil, now: now)
             answer(Refusal(.REQUEST_TIMEOUT, reason: "request head not received in time", closeConnection: true), keepAlive: false)
         case .upstreamTimedOut:
             dropUpstream()
