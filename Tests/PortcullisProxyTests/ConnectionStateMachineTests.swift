@@ -77,6 +77,15 @@ import Testing
         }
     }
 
+    @Test func refusalAfterTheResponseStartedCanOnlyClose() {
+        var m = exchanging()
+        m.responseHead(keepAlive: true, tunnel: false, draining: false)
+        #expect(m.refused(closeConnection: false, bodyDiscarded: false, draining: false) == .close)
+        #expect(m.state == .closed)
+        let abandoned = m.channelClosed()
+        #expect(!abandoned)  // logged once, when it was refused
+    }
+
     @Test func badHeadIsAnsweredAndCloses() {
         var m = fresh()
         #expect(m.headRejected() == .answer(keepAlive: false))

@@ -108,7 +108,7 @@ struct ConnectionStateMachine {
     /// answers. `bodyDiscarded` says a refused request's body was skipped in the buffer, so the
     /// next request's start is known and the connection may stay.
     mutating func refused(closeConnection: Bool, bodyDiscarded: Bool, draining: Bool) -> Action {
-        guard isInRequest, !responseStarted else { return state == .closed ? .none : .close }
+        guard isInRequest, !responseStarted else { return close() }
         if bodyDiscarded { requestBodyDone = true }
         if closeConnection || draining || !requestBodyDone { keepAlive = false }
         return .answer(keepAlive: keepAlive)
