@@ -116,11 +116,18 @@ public enum ConfigLoader {
 
     static func parseLimits(_ r: YAMLReader, _ node: Node, _ path: String) -> LimitsConfig {
         var l = LimitsConfig()
-        let keys = ["max_header_size", "max_headers", "max_body_size", "header_timeout", "idle_timeout", "max_connections"]
+        let keys = [
+            "max_header_size", "max_headers", "max_header_line_bytes", "max_body_size", "header_timeout", "idle_timeout",
+            "max_connections",
+        ]
         for (key, v, p) in r.mapping(node, path, allowed: keys) {
             switch key {
             case "max_header_size": if let s = r.size(v, p) { l.maxHeadBytes = Int(clamping: s) }
             case "max_headers": if let n = r.int(v, p, range: 1...10_000) { l.maxHeaders = n }
+            case "max_header_line_bytes":
+                if let s = r.size(v, p) {
+                    if s < 256 { r.fail(v, p, "must be at least 256 bytes") } else { l.maxHeaderLineBytes = Int(clamping: s) }
+                }
             case "max_body_size": if let s = r.size(v, p) { l.maxBodyBytes = s }
             case "header_timeout": if let d = r.duration(v, p) { l.headerTimeout = d }
             case "idle_timeout": if let d = r.duration(v, p) { l.idleTimeout = d }

@@ -46,6 +46,8 @@ public struct TLSListenerConfig: Sendable, Equatable {
 public struct LimitsConfig: Sendable, Equatable {
     public var maxHeadBytes: Int = 16 * 1024
     public var maxHeaders: Int = 100
+    /// The longest header field line a client may send (`limits.max_header_line_bytes`), 431 above.
+    public var maxHeaderLineBytes: Int = 8192
     public var maxBodyBytes: Int64 = 10 * 1024 * 1024
     public var headerTimeout: Duration = .seconds(10)
     public var idleTimeout: Duration = .seconds(60)

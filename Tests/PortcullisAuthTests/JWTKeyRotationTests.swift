@@ -9,15 +9,15 @@ import Testing
 
 /// Key sets fetched from a loopback server: rotation, outage, garbage, cooldown, discovery.
 /// The cooldown runs on a manual clock; waiting only happens for real network round trips.
-@Suite("JWT: remote key sets", .serialized)
+@Suite("JWT: remote key sets", .serialized, .timeLimit(.minutes(2)))
 struct JWTKeyRotationTests {
-    static func waitUntil(_ what: String, _ condition: () -> Bool) throws {
-        for _ in 0..<300 {
-            if condition() { return }
-            usleep(10_000)
+    /// Waits for an authorizer's remote key set to load, on the key set's own event.
+    static func waitForFirstKeySet(_ a: JWTAuthorizer, on loop: any EventLoop) throws {
+        guard case .remote(let source) = a.keys else {
+            Issue.record("not a remote key set")
+            throw JWTFixtures.FixtureError(description: "not remote")
         }
-        Issue.record("timed out waiting for \(what)")
-        throw JWTFixtures.FixtureError(description: "timeout")
+        try source.loaded(on: loop).wait()
     }
 
     func remote(_ m: JWTFixtures.Minted, _ url: String, group: any EventLoopGroup, clock: ManualClock, discovery: Bool = false) -> JWTAuthorizer {
@@ -39,7 +39,7 @@ struct JWTKeyRotationTests {
         server.serve(m.jwks(["rsa"]), cacheControl: "public, max-age=3600")
         let clock = ManualClock(JWTFixtures.now)
         let a = remote(m, server.jwksURL, group: group, clock: clock)
-        try Self.waitUntil("first key set") { a.isReady }
+        try Self.waitForFirstKeySet(a, on: group.next())
         guard case .remote(let source) = a.keys else { Issue.record("not remote"); return }
         #expect(source.status.keyIDs == ["rsa"])
         let loop = group.next()
@@ -94,7 +94,7 @@ struct JWTKeyRotationTests {
         server.serve(m.jwks(["rsa"]))
         let clock = ManualClock(JWTFixtures.now)
         let a = remote(m, server.jwksURL, group: group, clock: clock)
-        try Self.waitUntil("first key set") { a.isReady }
+        try Self.waitForFirstKeySet(a, on: group.next())
         clock.advance(by: 60)
         let before = server.requests.count
         // Many requests with an unknown kid at once, on both loops: they share one fetch.

@@ -38,6 +38,21 @@ import Testing
         #expect(c.apis[0].notFound == .rest)
     }
 
+    @Test func headerLineLimitDefaultsTo8KiBAndIsValidated() throws {
+        #expect(try ConfigLoader.parse(minimal, file: "t.yaml").limits.maxHeaderLineBytes == 8192)
+        let set = try ConfigLoader.parse(minimal + "\nlimits: { max_header_line_bytes: 4KiB }\n", file: "t.yaml")
+        #expect(set.limits.maxHeaderLineBytes == 4096)
+        let plain = try ConfigLoader.parse(minimal + "\nlimits: { max_header_line_bytes: 1000 }\n", file: "t.yaml")
+        #expect(plain.limits.maxHeaderLineBytes == 1000)
+
+        let tooSmall = issues(minimal + "\nlimits: { max_header_line_bytes: 100 }\n")
+        #expect(tooSmall.map(\.description) == ["test.yaml:10:34: limits.max_header_line_bytes: must be at least 256 bytes"])
+        let notASize = issues(minimal + "\nlimits:\n  max_header_line_bytes: long\n")
+        #expect(notASize.map(\.description) == [
+            #"test.yaml:11:26: limits.max_header_line_bytes: invalid size "long"; write it like 16KiB, 10MiB or 1GiB"#
+        ])
+    }
+
     @Test func typoInUpstreamNamesFileLineColumnKeyAndFix() {
         let yaml = minimal.replacingOccurrences(of: "upstream: backend }", with: "upstream: backnd }")
         let found = issues(yaml)

@@ -9,6 +9,18 @@ import Testing
         return try HeadParser.parseRequest(ByteBuffer(string: s), limits: HeadLimits(maxHeaders: maxHeaders), reusing: &fields)
     }
 
+    func parse(_ s: String, limits: HeadLimits) throws(HeadParseError) -> HTTPRequestHead {
+        var fields: [HeaderField] = []
+        return try HeadParser.parseRequest(ByteBuffer(string: s), limits: limits, reusing: &fields)
+    }
+
+    /// A request whose one extra header line (`name: value`, CRLF not counted) is `lineBytes` long.
+    func requestWithLine(name: String? = nil, lineBytes: Int) -> String {
+        let n = name ?? "X-Long"
+        let value = String(repeating: "v", count: max(0, lineBytes - n.utf8.count - 2))
+        return "GET / HTTP/1.1\r\nHost: a\r\n\(n): \(value)\r\n\r\n"
+    }
+
     func failure(_ s: String) -> HeadParseError? {
         do {
             _ = try parse(s)
@@ -78,6 +90,29 @@ import Testing
         let many = (0..<5).map { "X-\($0): v\r\n" }.joined()
         #expect(throws: HeadParseError.tooManyHeaders) { try parse("GET / HTTP/1.1\r\nHost: a\r\n\(many)\r\n", maxHeaders: 5) }
         #expect(throws: Never.self) { try parse("GET / HTTP/1.1\r\nHost: a\r\n\(many)\r\n", maxHeaders: 6) }
+    }
+
+    @Test func fieldLineLimitIs8KiBByDefault() throws {
+        #expect(HeadLimits().maxFieldLineBytes == 8192)
+        // Exactly at the limit: accepted, the value intact.
+        let h = try parse(requestWithLine(lineBytes: 8192))
+        #expect(h.headers.first(named: "x-long")?.utf8.count == 8192 - "X-Long: ".utf8.count)
+        // One byte over, in the value.
+        #expect(throws: HeadParseError.fieldLineTooLong(limit: 8192)) { try parse(requestWithLine(lineBytes: 8193)) }
+        // One byte over, in the name alone.
+        let longName = String(repeating: "n", count: 8193)
+        #expect(throws: HeadParseError.fieldLineTooLong(limit: 8192)) { try parse("GET / HTTP/1.1\r\n\(longName): v\r\n\r\n") }
+        // Trailing spaces count: they are part of the line as sent.
+        let padded = "GET / HTTP/1.1\r\nHost: a\r\nX-Long: " + String(repeating: "v", count: 8190 - 8) + "   \r\n\r\n"
+        #expect(throws: HeadParseError.fieldLineTooLong(limit: 8192)) { try parse(padded) }
+    }
+
+    @Test func fieldLineLimitIsConfigurable() throws {
+        let limits = HeadLimits(maxFieldLineBytes: 300)
+        _ = try parse(requestWithLine(lineBytes: 300), limits: limits)
+        #expect(throws: HeadParseError.fieldLineTooLong(limit: 300)) { try parse(requestWithLine(lineBytes: 301), limits: limits) }
+        // A larger limit lets longer lines through.
+        _ = try parse(requestWithLine(lineBytes: 9000), limits: HeadLimits(maxFieldLineBytes: 16384))
     }
 
     @Test func persistenceAndConnectionNominatedHeaders() throws {

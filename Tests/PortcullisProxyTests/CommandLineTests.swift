@@ -5,30 +5,6 @@ import Testing
 
 @testable import PortcullisProxy
 
-/// An upstream that answers only when the test says so: the drain test must not depend on how
-/// fast a loaded machine delivers a signal.
-final class HeldUpstream: ChannelInboundHandler, @unchecked Sendable {
-    // `pending` is written on the event loop; the test only polls whether it is set (a benign race).
-    typealias InboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
-    private var pending: ChannelHandlerContext?
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        pending = context  // the request head arrives in one read in this test
-    }
-
-    func release() {
-        guard let context = pending else { return }
-        context.eventLoop.execute {
-            let body = #"{"held":true}"#
-            let response = "HTTP/1.1 200 OK\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
-            context.writeAndFlush(NIOAny(ByteBuffer(string: response)), promise: nil)
-        }
-    }
-
-    var holding: Bool { pending != nil }
-}
-
 /// The built `portcullis` binary as a user runs it: systemd notifications, SIGHUP reload,
 /// SIGTERM drain with a request in flight, the access log.
 @Suite(.serialized) struct CommandLineTests {
@@ -57,6 +33,17 @@ final class HeldUpstream: ChannelInboundHandler, @unchecked Sendable {
             return n > 0 ? String(decoding: buf[0..<n], as: UTF8.self) : "<timeout>"
         }
         deinit { close(fd) }
+    }
+
+    /// Polls until connects to 127.0.0.1:`port` are refused (the listener is closed); false if
+    /// they still succeed after `within`.
+    static func waitUntilRefused(port: Int, within: Duration) async throws -> Bool {
+        let deadline = ContinuousClock.now + within
+        while ContinuousClock.now < deadline {
+            guard (try? RawConnection(port: port)) != nil else { return true }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return false
     }
 
     func freePort() throws -> Int {
@@ -133,12 +120,16 @@ final class HeldUpstream: ChannelInboundHandler, @unchecked Sendable {
         // SIGTERM while a request is in flight: it completes (with Connection: close), then the process exits 0.
         let slow = try RawConnection(port: port)
         slow.send("GET /demo/slow HTTP/1.1\r\nHost: x\r\n\r\n")
-        for _ in 0..<500 where !held.holding { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(held.holding)
+        await held.waitUntilHolding()
+        let holdStart = ContinuousClock.now
         kill(p.processIdentifier, SIGTERM)
         #expect(notify.next() == "STOPPING=1")
-        try await Task.sleep(for: .milliseconds(100))
+        // The answer must leave after the drain began. The loop marks itself draining before it
+        // closes its listener, so a refused connect shows it; the child process gives no other sign,
+        // so this polls, with a deadline.
+        #expect(try await Self.waitUntilRefused(port: port, within: .seconds(10)))
         held.release()
+        let heldFor = ContinuousClock.now - holdStart
         let r = try slow.readResponse()
         #expect(r.status == 200)
         #expect(r.header("Connection") == "close", "\(r.headers)")
@@ -155,7 +146,9 @@ final class HeldUpstream: ChannelInboundHandler, @unchecked Sendable {
         #expect(last["status"] as? Int == 200)
         #expect(last["route"] as? String == "/slow")
         #expect((last["request_id"] as? String)?.count == 36)
-        #expect((last["upstream_ms"] as? Double ?? 0) >= 100)
+        // The proxy's upstream time includes the whole hold, as the test measured it.
+        let heldMs = Double(heldFor.components.seconds) * 1000 + Double(heldFor.components.attoseconds) / 1e15
+        #expect((last["upstream_ms"] as? Double ?? 0) >= heldMs.rounded(.down) - 1)
         let refused = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
             .first { $0["status"] as? Int == 403 }
         #expect(refused?["error"] as? String == "no route for GET /demo/one")

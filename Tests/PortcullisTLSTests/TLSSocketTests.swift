@@ -164,9 +164,14 @@ struct TLSSocketTests {
     /// the session does not renegotiate.
     @Test func renegotiationIsRefused() throws {
         try self.withServer { port in
+            // s_client quits when its input ends: keep the input open until the alert shows in its
+            // output (stderr, unbuffered), polled with a 10 s deadline, not for a guessed second.
             let result = try TestSupport.run("bash", ["-c", """
-                (printf 'R\\n'; sleep 1) | openssl s_client -connect 127.0.0.1:\(port) -servername localhost \
-                  -CAfile \(self.certs.path("ca.crt")) -tls1_2 2>&1
+                out=$(mktemp); trap 'rm -f "$out"' EXIT
+                { printf 'R\\n'; for _ in $(seq 1 200); do grep -q 'no renegotiation' "$out" && break; sleep 0.05; done; } \
+                  | openssl s_client -connect 127.0.0.1:\(port) -servername localhost \
+                  -CAfile \(self.certs.path("ca.crt")) -tls1_2 >"$out" 2>&1
+                cat "$out"
                 """])
             #expect(result.output.contains("RENEGOTIATING"), "\(result.output)")
             #expect(result.output.contains("no renegotiation"), "\(result.output)")

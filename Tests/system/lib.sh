@@ -85,6 +85,23 @@ wait_port() {
     return 1
 }
 
+# established_to PORT: how many TCP connections to 127.0.0.1:PORT are established (client side).
+established_to() {
+    ss -Htn state established "( dport = :$1 )" 2>/dev/null | wc -l
+}
+
+# wait_established PORT MIN PID [SECONDS]: wait until at least MIN connections to 127.0.0.1:PORT are
+# established (a load generator is running), while PID is alive.
+wait_established() {
+    local port=$1 min=$2 pid=$3 secs=${4:-10} i
+    for ((i = 0; i < secs * 20; i++)); do
+        if ! kill -0 "$pid" 2>/dev/null; then return 1; fi
+        if [ "$(established_to "$port")" -ge "$min" ]; then return 0; fi
+        sleep 0.05
+    done
+    return 1
+}
+
 # start_echo PORT LOG: start the echo upstream, register its pid, wait for it.
 start_echo() {
     local port=$1 log=$2

@@ -78,11 +78,15 @@ expect_state() {
     done
 }
 
+before=$(established_to "$PX_PORT")
 timeout $((DURATION + 30)) wrk -t1 -c64 -d"${DURATION}s" --latency -s "$SYSTEM_DIR/count.lua" "$BASE/common" \
     >"$WORKDIR/wrk.out" 2>&1 &
 WRK_PID=$!
 PIDS+=("$WRK_PID")
-sleep 0.5
+# The first SIGHUP must find the load running: wait for wrk's connections, not for a fixed time.
+if ! wait_established "$PX_PORT" $((before + 1)) "$WRK_PID" 10; then
+    fail "wrk did not connect to :$PX_PORT within 10s"; cat "$WORKDIR/wrk.out"; exit 1
+fi
 
 current=A
 reload_fail=0

@@ -172,9 +172,11 @@ else fail "before the load a fresh handshake shows set $GOT, expected A"; fi
 python3 "$WORKDIR/keepalive.py" "$TLS_PORT" "${DIR[A]}/ca.crt" "$WORKDIR/go" >"$WORKDIR/keepalive.out" 2>&1 &
 KA_PID=$!
 PIDS+=("$KA_PID")
-for _ in $(seq 1 100); do [ -s "$WORKDIR/keepalive.out" ] && break; sleep 0.05; done
+for _ in $(seq 1 200); do [ -s "$WORKDIR/keepalive.out" ] && break; sleep 0.05; done
+if [ ! -s "$WORKDIR/keepalive.out" ]; then fail "the keep-alive client printed nothing within 10s"; exit 1; fi
 info "keep-alive connection, request 0: $(head -1 "$WORKDIR/keepalive.out")"
 
+before=$(established_to "$TLS_PORT")
 timeout $((DURATION + 30)) wrk -t1 -c32 -d"${DURATION}s" --latency -s "$SYSTEM_DIR/count.lua" "$URL" \
     >"$WORKDIR/wrk.out" 2>&1 &
 WRK_PID=$!
@@ -182,7 +184,10 @@ PIDS+=("$WRK_PID")
 python3 "$WORKDIR/prober.py" "$TLS_PORT" "$WORKDIR/prober.stop" "${FP[A]}" "${FP[B]}" >"$WORKDIR/prober.out" 2>&1 &
 PROBER_PID=$!
 PIDS+=("$PROBER_PID")
-sleep 0.5
+# The first rotation must find the load running: wait for wrk's connections, not for a fixed time.
+if ! wait_established "$TLS_PORT" $((before + 1)) "$WRK_PID" 10; then
+    fail "wrk did not connect to :$TLS_PORT within 10s"; cat "$WORKDIR/wrk.out"; exit 1
+fi
 
 current=A
 reload_fail=0

@@ -34,6 +34,8 @@ public final class RemoteKeySet: Sendable {
         var keys: JWKSet? = nil
         var jwksURL: HTTPURL? = nil
         var waiters: [EventLoopPromise<JWKSet?>] = []
+        /// Waiting for the first good set (`loaded(on:)`).
+        var loadWaiters: [EventLoopPromise<Void>] = []
         var lastSuccess: Double? = nil
         var lastError: String? = nil
         /// Only the timer of the latest fetch refreshes; older ones (from fetches that unknown
@@ -64,6 +66,29 @@ public final class RemoteKeySet: Sendable {
 
     /// The last good key set, nil until the first fetch succeeds.
     public var current: JWKSet? { state.withLock { $0.keys } }
+
+    /// Succeeds once a good key set is held: at once if one is, else when a fetch brings one.
+    /// Readiness as an event, for callers that would otherwise poll `current`. Fails if the
+    /// source goes away first.
+    public func loaded(on loop: any EventLoop) -> EventLoopFuture<Void> {
+        let promise = loop.makePromise(of: Void.self)
+        let ready = state.withLock { s -> Bool in
+            if s.keys != nil { return true }
+            s.loadWaiters.append(promise)
+            return false
+        }
+        if ready { promise.succeed() }
+        return promise.futureResult
+    }
+
+    deinit {
+        let left = state.withLock { s in
+            let w = s.loadWaiters
+            s.loadWaiters = []
+            return w
+        }
+        for w in left { w.fail(JWKSError("key set source released before it loaded")) }
+    }
 
     public var status: Status {
         state.withLock {
@@ -126,14 +151,18 @@ public final class RemoteKeySet: Sendable {
 
     private func finish(_ result: Result<(JWKSet, Double?), any Error>, on loop: any EventLoop) {
         let now = clock.now()
-        let (delay, waiters, keys, generation) = state.withLock { s -> (Double, [EventLoopPromise<JWKSet?>], JWKSet?, Int) in
+        let (delay, waiters, loadWaiters, keys, generation) = state.withLock {
+            s -> (Double, [EventLoopPromise<JWKSet?>], [EventLoopPromise<Void>], JWKSet?, Int) in
             let delay: Double
+            var loaded: [EventLoopPromise<Void>] = []
             switch result {
             case .success(let (set, maxAge)):
                 s.keys = set
                 s.lastSuccess = now
                 s.lastError = nil
                 delay = s.machine.succeeded(maxAge: maxAge)
+                loaded = s.loadWaiters
+                s.loadWaiters = []
             case .failure(let error):
                 s.lastError = "\(error)"
                 delay = s.machine.failed()
@@ -141,7 +170,7 @@ public final class RemoteKeySet: Sendable {
             let w = s.waiters
             s.waiters = []
             s.timerGeneration += 1
-            return (delay, w, s.keys, s.timerGeneration)
+            return (delay, w, loaded, s.keys, s.timerGeneration)
         }
         switch result {
         case .success(let (set, _)):
@@ -155,6 +184,7 @@ public final class RemoteKeySet: Sendable {
             ])
         }
         for w in waiters { w.succeed(keys) }
+        for w in loadWaiters { w.succeed() }
         loop.scheduleTask(in: .milliseconds(Int64(delay * 1000))) { [weak self] in
             guard let self, self.state.withLock({ $0.timerGeneration == generation }) else { return }
             _ = self.refresh(.scheduled, on: self.group.next())

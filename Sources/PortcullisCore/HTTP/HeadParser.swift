@@ -3,7 +3,14 @@ public import NIOCore
 /// Limits applied while a head is parsed.
 public struct HeadLimits: Sendable {
     public var maxHeaders: Int
-    public init(maxHeaders: Int = 100) { self.maxHeaders = maxHeaders }
+    /// The longest header field line, `name: value` without its CRLF. 8 KiB by default, the size of
+    /// nginx's `large_client_header_buffers`: a line that an upstream with nginx's defaults would
+    /// refuse is refused here, the same way for every upstream.
+    public var maxFieldLineBytes: Int
+    public init(maxHeaders: Int = 100, maxFieldLineBytes: Int = 8192) {
+        self.maxHeaders = maxHeaders
+        self.maxFieldLineBytes = maxFieldLineBytes
+    }
 }
 
 /// Why a head was refused; the proxy maps each case to one gateway response.
@@ -12,6 +19,8 @@ public enum HeadParseError: Error, Equatable, Sendable {
     case malformed(String)
     /// 431: more header lines than allowed.
     case tooManyHeaders
+    /// 431: one header field line (`name: value`, without CRLF) longer than `limit` bytes.
+    case fieldLineTooLong(limit: Int)
     /// 505
     case unsupportedVersion
     /// 501: a transfer coding other than chunked.
@@ -253,6 +262,7 @@ public enum HeadParser {
                 i += 1
                 if c != 32 && c != 9 { valueEnd = i }
             }
+            guard i - nameStart <= limits.maxFieldLineBytes else { throw .fieldLineTooLong(limit: limits.maxFieldLineBytes) }
             guard i + 1 < n, p[i + 1] == 10 else { throw .malformed("invalid line ending") }
             i += 2
             guard fields.count < limits.maxHeaders else { throw .tooManyHeaders }

@@ -62,7 +62,7 @@ final class EchoHandler: ChannelInboundHandler {
                 scanned = 0
                 let raw = buf.readSlice(length: len)!
                 inbound = buf
-                guard let h = try? HeadParser.parseRequest(raw, limits: HeadLimits(maxHeaders: 500), reusing: &fields) else {
+                guard let h = try? HeadParser.parseRequest(raw, limits: HeadLimits(maxHeaders: 500, maxFieldLineBytes: .max), reusing: &fields) else {
                     context.close(promise: nil)
                     return
                 }

@@ -13,6 +13,9 @@ final class LoopContext {
     var random: FastRandom
     /// Pools by endpoint key: they survive reloads that keep the endpoint.
     var pools: [String: EndpointPool] = [:]
+    /// Endpoint health shared with the other loops (one store per server); a new pool takes its
+    /// endpoint's record from here.
+    let endpointHealth: EndpointHealthStore
     /// Pools by group index and endpoint index for the current snapshot; rebuilt when it changes.
     private var table: [[EndpointPool]] = []
     /// Held strongly: an identifier alone could match a newer snapshot allocated at the same address.
@@ -27,11 +30,14 @@ final class LoopContext {
     var stats = LoopStats()
     private var sweeper: RepeatedTask?
 
+    /// - Parameter endpointHealth: the server's store, the same for every loop; the default, a store
+    ///   of its own, suits a lone loop in tests.
     init(
         loop: any EventLoop, index: Int, snapshot: Snapshot, accessLog: AccessLogSink?, maxConnections: Int,
-        logger: Logger = Logger(label: "portcullis")
+        endpointHealth: EndpointHealthStore = EndpointHealthStore(), logger: Logger = Logger(label: "portcullis")
     ) {
         self.loop = loop
+        self.endpointHealth = endpointHealth
         self.logger = logger
         self.index = index
         self.snapshot = snapshot
@@ -67,7 +73,7 @@ final class LoopContext {
                         p.update(spec: e, group: g)
                         return p
                     }
-                    let p = EndpointPool(loop: self, spec: e, group: g)
+                    let p = EndpointPool(loop: self, spec: e, group: g, health: endpointHealth.record(for: e.key))
                     pools[e.key] = p
                     return p
                 }
@@ -78,11 +84,25 @@ final class LoopContext {
         return table[group.index]
     }
 
-    /// Picks a healthy endpoint of a group by its balancing rule, or nil if all are ejected.
+    /// Picks an endpoint of a group by its balancing rule, skipping ejected ones and `excluding`.
+    ///
+    /// When every endpoint left is ejected, health is ignored and the rule picks among all of them
+    /// (Envoy's panic threshold; nginx never marks a lone server down): the request then gets a real
+    /// answer, or a 502 if the connect fails, instead of a 503 while the endpoint may already be back,
+    /// and the connect that succeeds readmits the endpoint on every loop. Nil only if no endpoint is
+    /// left once `excluding` is taken out.
     func pickEndpoint(
         _ group: UpstreamGroupSpec, in snapshot: Snapshot, now: NIODeadline, excluding: EndpointPool?
     ) -> EndpointPool? {
         let candidates = pools(of: group, in: snapshot)
+        return pick(candidates, of: group, now: now, excluding: excluding, healthyOnly: true)
+            ?? pick(candidates, of: group, now: now, excluding: excluding, healthyOnly: false)
+    }
+
+    private func pick(
+        _ candidates: [EndpointPool], of group: UpstreamGroupSpec, now: NIODeadline, excluding: EndpointPool?,
+        healthyOnly: Bool
+    ) -> EndpointPool? {
         let n = candidates.count
         guard n > 0 else { return nil }
         switch group.balance {
@@ -90,7 +110,7 @@ final class LoopContext {
             let start = roundRobin[group.index]
             for k in 0..<n {
                 let p = candidates[(start + k) % n]
-                if p.isHealthy(now) && p !== excluding {
+                if p !== excluding && (!healthyOnly || p.isHealthy(now)) {
                     roundRobin[group.index] = (start + k + 1) % n
                     return p
                 }
@@ -98,7 +118,7 @@ final class LoopContext {
             return nil
         case .leastOutstanding:
             var best: EndpointPool? = nil
-            for p in candidates where p.isHealthy(now) && p !== excluding {
+            for p in candidates where p !== excluding && (!healthyOnly || p.isHealthy(now)) {
                 if best == nil || p.outstanding < best!.outstanding { best = p }
             }
             return best

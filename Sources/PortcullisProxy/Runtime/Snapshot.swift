@@ -96,7 +96,7 @@ final class Snapshot: Sendable {
         limits = config.limits
         headerTimeout = TimeAmount(config.limits.headerTimeout)
         idleTimeout = TimeAmount(config.limits.idleTimeout)
-        headLimits = HeadLimits(maxHeaders: config.limits.maxHeaders)
+        headLimits = HeadLimits(maxHeaders: config.limits.maxHeaders, maxFieldLineBytes: config.limits.maxHeaderLineBytes)
         trustedProxies = config.trustedProxies
         accessLog = config.accessLog != .off
     }

@@ -20,6 +20,9 @@ public final class PortcullisServer: Sendable {
     private let state: NIOLockedValueBox<State>
     /// Outlives every snapshot: TLS sessions resume across reloads, keys rotate in process.
     private let ticketKeys = TLSSessionTicketKeys()
+    /// Upstream endpoint health, one record per endpoint key shared by every loop's pools and kept
+    /// across reloads: an endpoint that comes back is readmitted on all loops by one good connect.
+    let endpointHealth = EndpointHealthStore()
 
     private struct State {
         var config: PortcullisConfig
@@ -43,11 +46,13 @@ public final class PortcullisServer: Sendable {
         }
         let perLoopMax = max(1, config.limits.maxConnections / workers)
         let sink = accessLogSink
+        let health = endpointHealth
         var refs: [LoopContextRef] = []
         for (i, loop) in group.makeIterator().enumerated() {
             let ref = try loop.submit {
                 let ctx = LoopContext(
-                    loop: loop, index: i, snapshot: snapshot, accessLog: sink, maxConnections: perLoopMax, logger: logger)
+                    loop: loop, index: i, snapshot: snapshot, accessLog: sink, maxConnections: perLoopMax,
+                    endpointHealth: health, logger: logger)
                 ctx.start()
                 return LoopContextRef(ctx, eventLoop: loop)
             }.wait()
@@ -165,10 +170,17 @@ public final class PortcullisServer: Sendable {
     /// Counters summed over all loops (each loop's are read on that loop).
     public func stats() async -> LoopStats {
         var total = LoopStats()
-        for ref in contexts {
-            if let s = try? await ref.eventLoop.submit({ ref.value.stats }).get() { total = total + s }
-        }
+        for s in await loopStats() { total = total + s }
         return total
+    }
+
+    /// Each loop's counters, by loop index (read on that loop).
+    func loopStats() async -> [LoopStats] {
+        var all: [LoopStats] = []
+        for ref in contexts {
+            all.append((try? await ref.eventLoop.submit({ ref.value.stats }).get()) ?? LoopStats())
+        }
+        return all
     }
 
     /// Stops accepting, lets requests in flight finish for up to `grace`, then closes what is left.

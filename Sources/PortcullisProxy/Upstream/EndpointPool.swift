@@ -4,19 +4,20 @@ import PortcullisCore
 import PortcullisTLS
 
 /// Keep-alive connections to one upstream endpoint, owned by one event loop: acquiring one
-/// never crosses threads. Also the endpoint's passive health: a refused connection ejects the
-/// endpoint for `ejectBase`, doubling per consecutive failure up to 30 s.
+/// never crosses threads. Connect results feed the endpoint's passive health, which is shared with
+/// the other loops' pools for the same endpoint (`EndpointHealth`): a refused connection ejects the
+/// endpoint for `ejectBase`, doubling per consecutive failure up to 30 s; a successful one readmits it.
 final class EndpointPool {
     unowned let loop: LoopContext
     private(set) var spec: EndpointSpec
     private(set) var group: UpstreamGroupSpec
+    /// Shared by every loop's pool for this endpoint key.
+    let health: EndpointHealth
     var idle: [UpstreamConnection] = []
     /// Connections open or opening.
     var open = 0
     /// Requests using a connection of this pool now.
     var outstanding = 0
-    var failures = 0
-    var ejectedUntil: NIODeadline = .distantPast
     /// Requests waiting for a connection because the per-loop cap is reached.
     var waiters: [Waiter] = []
 
@@ -29,10 +30,11 @@ final class EndpointPool {
         }
     }
 
-    init(loop: LoopContext, spec: EndpointSpec, group: UpstreamGroupSpec) {
+    init(loop: LoopContext, spec: EndpointSpec, group: UpstreamGroupSpec, health: EndpointHealth) {
         self.loop = loop
         self.spec = spec
         self.group = group
+        self.health = health
     }
 
     func update(spec: EndpointSpec, group: UpstreamGroupSpec) {
@@ -40,7 +42,7 @@ final class EndpointPool {
         self.group = group
     }
 
-    func isHealthy(_ now: NIODeadline) -> Bool { now >= ejectedUntil }
+    func isHealthy(_ now: NIODeadline) -> Bool { health.isHealthy(now) }
 
     enum Acquired {
         case ready(UpstreamConnection)
@@ -82,7 +84,7 @@ final class EndpointPool {
         bootstrap.connect(to: spec.address).whenComplete { [self] result in
             switch result {
             case .success(let channel):
-                failures = 0
+                health.connectSucceeded()
                 do {
                     let handler = try channel.pipeline.syncOperations.handler(type: UpstreamConnection.self)
                     handler.pool = self
@@ -96,9 +98,7 @@ final class EndpointPool {
             case .failure(let error):
                 open -= 1
                 outstanding -= 1
-                failures += 1
-                let backoff = group.ejectBase.nanoseconds << Int64(min(failures - 1, 5))
-                ejectedUntil = .now() + .nanoseconds(min(backoff, 30_000_000_000))
+                health.connectFailed(now: .now(), base: group.ejectBase)
                 waiter.deliver(.failure(error))
             }
         }

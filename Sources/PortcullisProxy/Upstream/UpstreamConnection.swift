@@ -17,6 +17,10 @@ final class UpstreamConnection: ChannelDuplexHandler {
         case closed
     }
 
+    /// Response heads: up to 500 fields and 64 KiB in all (checked before parsing); no limit per
+    /// line, since the limit on client header lines is about what clients may send.
+    static let responseLimits = HeadLimits(maxHeaders: 500, maxFieldLineBytes: .max)
+
     var pool: EndpointPool?
     var delegate: ProxyConnection?
     private var context: ChannelHandlerContext?
@@ -137,7 +141,7 @@ final class UpstreamConnection: ChannelDuplexHandler {
                 inbound = buf
                 let head: HTTPResponseHead
                 do {
-                    head = try HeadParser.parseResponse(raw, requestMethod: method, limits: HeadLimits(maxHeaders: 500), reusing: &fields)
+                    head = try HeadParser.parseResponse(raw, requestMethod: method, limits: Self.responseLimits, reusing: &fields)
                 } catch {
                     fail("invalid upstream response head: \(error)")
                     return
