@@ -72,6 +72,8 @@ extension ProxyConnection {
         switch error {
         case .malformed(let why): return Refusal(.BAD_REQUEST, reason: why, closeConnection: true)
         case .tooManyHeaders: return Refusal(.REQUEST_HEADER_FIELDS_TOO_LARGE, reason: "too many header fields", closeConnection: true)
+        case .fieldLineTooLong(let limit):
+            return Refusal(.REQUEST_HEADER_FIELDS_TOO_LARGE, reason: "header field line longer than \(limit) bytes", closeConnection: true)
         case .unsupportedVersion: return Refusal(.HTTP_VERSION_NOT_SUPPORTED, reason: "HTTP version", closeConnection: true)
         case .unsupportedTransferCoding: return Refusal(.NOT_IMPLEMENTED, reason: "transfer coding other than chunked", closeConnection: true)
         case .unsupportedExpectation: return Refusal(.EXPECTATION_FAILED, reason: "Expect other than 100-continue", closeConnection: true)

@@ -10,7 +10,8 @@ extension ProxyConnection {
         let group = snapshot.groups[route.upstreamIndex]
         let now = NIODeadline.now()
         guard let pool = loop.pickEndpoint(group, in: snapshot, now: now, excluding: request.attempts > 0 ? request.pool : nil) else {
-            return refuse(Refusal(.SERVICE_UNAVAILABLE, reason: "no healthy endpoint in upstream \(group.name)"))
+            // Only when no endpoint is left to try: an all-ejected group is still tried (EndpointHealth).
+            return refuse(Refusal(.SERVICE_UNAVAILABLE, reason: "no endpoint left to try in upstream \(group.name)"))
         }
         request.pool = pool
         machine.admitted(responseDeadline: now + (route.timeout.map(TimeAmount.init) ?? group.timeout))
