@@ -1,5 +1,6 @@
 import Logging
 public import NIOCore
+public import PortcullisCore
 public import PortcullisConfig
 import PortcullisTLS
 import Synchronization

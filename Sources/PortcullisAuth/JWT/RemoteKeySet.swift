@@ -1,5 +1,6 @@
 public import Logging
 public import NIOCore
+public import PortcullisCore
 import Synchronization
 
 /// A key set fetched over HTTP(S) and kept fresh in the background (see `KeySetRefreshMachine`
