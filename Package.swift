@@ -57,10 +57,16 @@ let package = Package(
             dependencies: ["PortcullisCore", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
+        // Outgoing HTTP/1.1 with keep-alive pools per event loop: key sets, discovery, external authorizers.
+        .target(
+            name: "PortcullisHTTPClient",
+            dependencies: ["PortcullisCore", "PortcullisTLS", nioCore, nioPosix],
+            swiftSettings: strict
+        ),
         // Authorizer steps (none, ip; later jwt, sigv4, api keys, external) and their outcomes.
         .target(
             name: "PortcullisAuth",
-            dependencies: ["PortcullisCore", "PortcullisConfig", "PortcullisTLS", nioCore, nioPosix, logging],
+            dependencies: ["PortcullisCore", "PortcullisConfig", "PortcullisTLS", "PortcullisHTTPClient", nioCore, nioPosix, logging],
             swiftSettings: strict
         ),
         // Server pipeline, router, request phases, upstream pools, gateway responses, access log.
@@ -86,6 +92,10 @@ let package = Package(
         .testTarget(name: "PortcullisConfigTests", dependencies: ["PortcullisConfig", "PortcullisCore"]),
         .testTarget(
             name: "PortcullisTLSTests", dependencies: ["PortcullisTLS", nioCore, nioEmbedded, nioPosix], exclude: ["Fixtures"]),
+        .testTarget(
+            name: "PortcullisHTTPClientTests",
+            dependencies: ["PortcullisHTTPClient", "PortcullisCore", "PortcullisTLS", nioCore, nioPosix]
+        ),
         .testTarget(
             name: "PortcullisAuthTests",
             dependencies: ["PortcullisAuth", "PortcullisCore", "PortcullisConfig", "PortcullisTLS", nioCore, nioEmbedded, nioPosix, logging],

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOEmbedded
 import NIOPosix
+import PortcullisCore
 import Testing
 
 @testable import PortcullisAuth

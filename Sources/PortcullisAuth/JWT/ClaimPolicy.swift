@@ -1,3 +1,5 @@
+public import PortcullisCore
+
 /// The registered-claim checks of one authorizer (RFC 7519 §4.1, Cognito's verification steps):
 /// time window, issuer, audience, token_use. Pure: takes the time as an argument.
 public struct ClaimPolicy: Sendable {

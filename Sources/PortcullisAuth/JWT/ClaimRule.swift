@@ -1,3 +1,4 @@
+public import PortcullisCore
 public import PortcullisConfig
 
 /// A compiled `claims:` rule. Regexes are compiled once, at config load.

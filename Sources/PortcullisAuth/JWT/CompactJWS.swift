@@ -1,3 +1,5 @@
+public import PortcullisCore
+
 /// A JWS in compact serialization (`header.payload.signature`), split and decoded but not yet
 /// verified. Parsing never looks at keys; `JWTVerifier` decides whether to trust it.
 public struct CompactJWS: Sendable {

@@ -1,3 +1,5 @@
+import PortcullisCore
+
 /// The protected header of a JWS, as far as verification is concerned.
 public struct JOSEHeader: Sendable {
     public let algorithm: JWTAlgorithm

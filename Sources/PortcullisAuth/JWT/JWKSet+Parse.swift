@@ -1,3 +1,4 @@
+import PortcullisCore
 public import PortcullisTLS
 
 /// Why a key set document was refused as a whole.

@@ -1,6 +1,8 @@
 import Logging
 public import NIOCore
+public import PortcullisCore
 public import PortcullisConfig
+import PortcullisHTTPClient
 import PortcullisTLS
 import Synchronization
 
@@ -114,9 +116,14 @@ extension JWTAuthorizer {
                 let machine = KeySetRefreshMachine(
                     minInterval: Double(r.minInterval.components.seconds), maxInterval: Double(r.maxInterval.components.seconds),
                     cooldown: Double(r.cooldown.components.seconds), initialRetry: seconds(r.retry))
+                // Fetches are minutes apart: one idle connection per loop is plenty, and it is kept
+                // only briefly (a refresh after an unknown kid may follow a scheduled one closely).
+                let client = HTTPClient(group: group, configuration: HTTPClientConfiguration(
+                    connectTimeout: timeout, idleTimeout: .seconds(30), maxIdlePerKey: 1,
+                    maxResponseBytes: JWKSet.maxDocumentBytes, tls: tls))
                 let source = RemoteKeySet(
-                    location: location, getter: HTTPGetter(timeout: timeout, maxBytes: JWKSet.maxDocumentBytes, tls: tls),
-                    group: group, clock: clock, logger: environment.logger, machine: machine)
+                    location: location, client: client, timeout: timeout, group: group, clock: clock,
+                    logger: environment.logger, machine: machine)
                 source.start()
                 return source
             }

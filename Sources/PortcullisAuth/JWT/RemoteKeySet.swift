@@ -1,5 +1,7 @@
 public import Logging
 public import NIOCore
+public import PortcullisCore
+public import PortcullisHTTPClient
 import Synchronization
 
 /// A key set fetched over HTTP(S) and kept fresh in the background (see `KeySetRefreshMachine`
@@ -44,18 +46,21 @@ public final class RemoteKeySet: Sendable {
     }
 
     public let location: Location
-    let getter: HTTPGetter
+    let client: HTTPClient
+    /// Covers one fetch: connect, request and the whole response.
+    let timeout: TimeAmount
     let group: any EventLoopGroup
     let clock: JWTClock
     let logger: Logger
     private let state: Mutex<State>
 
     public init(
-        location: Location, getter: HTTPGetter, group: any EventLoopGroup, clock: JWTClock, logger: Logger,
-        machine: KeySetRefreshMachine
+        location: Location, client: HTTPClient, timeout: TimeAmount, group: any EventLoopGroup, clock: JWTClock,
+        logger: Logger, machine: KeySetRefreshMachine
     ) {
         self.location = location
-        self.getter = getter
+        self.client = client
+        self.timeout = timeout
         self.group = group
         self.clock = clock
         self.logger = logger
@@ -134,7 +139,7 @@ public final class RemoteKeySet: Sendable {
             target = loop.makeFailedFuture(JWKSError("no key set URL"))
         }
         target.flatMap { url in
-            self.getter.get(url, on: loop).flatMapThrowing { response -> (JWKSet, Double?) in
+            self.get(url, on: loop).flatMapThrowing { response -> (JWKSet, Double?) in
                 guard response.status == 200 else { throw JWKSError("\(url) answered \(response.status)") }
                 do {
                     return (try JWKSet.parse(response.body), response.maxAge)
@@ -191,13 +196,18 @@ public final class RemoteKeySet: Sendable {
         }
     }
 
+    private func get(_ url: HTTPURL, on loop: any EventLoop) -> EventLoopFuture<HTTPClientResponse> {
+        let request = HTTPClientRequest(url: url, headers: [("Accept", "application/json"), ("User-Agent", "portcullis")])
+        return client.execute(request, timeout: timeout, on: loop)
+    }
+
     private func discover(_ issuer: String, on loop: any EventLoop) -> EventLoopFuture<HTTPURL> {
         var base = issuer
         while base.hasSuffix("/") { base.removeLast() }
         guard let url = HTTPURL(base + "/.well-known/openid-configuration") else {
             return loop.makeFailedFuture(JWKSError("issuer \(issuer) is not an http(s) URL"))
         }
-        return getter.get(url, on: loop).flatMapThrowing { response in
+        return get(url, on: loop).flatMapThrowing { response in
             guard response.status == 200 else { throw JWKSError("\(url) answered \(response.status)") }
             let doc: JSONValue
             do {

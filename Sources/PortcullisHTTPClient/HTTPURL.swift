@@ -1,5 +1,5 @@
-/// An http(s) URL split into what a GET needs. Only the forms key sets and discovery use:
-/// `scheme://host[:port][/path][?query]`, host a name, an IPv4 address or a bracketed IPv6 one.
+/// An http(s) URL split into what a client request needs: `scheme://host[:port][/path][?query]`,
+/// host a name, an IPv4 address or a bracketed IPv6 one. No user info; a fragment is dropped.
 public struct HTTPURL: Sendable, Equatable, CustomStringConvertible {
     public let isTLS: Bool
     public let host: String

@@ -1,5 +1,3 @@
-import PortcullisCore
-
 /// A JSON value as JOSE headers, claim sets and key sets need it.
 ///
 /// Parsed by our own strict reader (`JSONValue+Parse.swift`) rather than Foundation: token
