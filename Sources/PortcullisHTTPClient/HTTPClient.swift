@@ -67,10 +67,10 @@ public final class HTTPClient: Sendable {
         let key = PoolKey(request.url)
         let method = RequestMethod(request.method)
         if loop.inEventLoop {
-            return Self.start(box.value, key: key, method: method, bytes: bytes, deadline: deadline)
+            return Self.start(box.value, key: key, method: method, bytes: bytes, retryable: request.retryable, deadline: deadline)
         }
         return loop.flatSubmit {
-            Self.start(box.value, key: key, method: method, bytes: bytes, deadline: deadline)
+            Self.start(box.value, key: key, method: method, bytes: bytes, retryable: request.retryable, deadline: deadline)
         }
     }
 
@@ -94,9 +94,10 @@ public final class HTTPClient: Sendable {
     }
 
     private static func start(
-        _ pools: LoopPools, key: PoolKey, method: RequestMethod, bytes: ByteBuffer, deadline: NIODeadline
+        _ pools: LoopPools, key: PoolKey, method: RequestMethod, bytes: ByteBuffer, retryable: Bool, deadline: NIODeadline
     ) -> EventLoopFuture<HTTPClientResponse> {
-        let x = RequestExchange(key: key, method: method, bytes: bytes, deadline: deadline, promise: pools.loop.makePromise())
+        let x = RequestExchange(
+            key: key, method: method, bytes: bytes, retryable: retryable, deadline: deadline, promise: pools.loop.makePromise())
         pools.start(x)
         return x.futureResult
     }

@@ -8,13 +8,23 @@ public struct HTTPClientRequest: Sendable {
     public var url: HTTPURL
     public var headers: [(String, String)]
     public var body: [UInt8]?
+    /// May be sent a second time, on a fresh connection, when a reused keep-alive connection
+    /// closes before any response byte (a server's idle close racing the request): the server
+    /// may have acted on the first copy. By default only idempotent methods (RFC 9110 §9.2.2);
+    /// a caller whose POST is safe to repeat (an authorizer query) says so.
+    public var retryable: Bool
 
-    public init(method: String = "GET", url: HTTPURL, headers: [(String, String)] = [], body: [UInt8]? = nil) {
+    public init(
+        method: String = "GET", url: HTTPURL, headers: [(String, String)] = [], body: [UInt8]? = nil, retryable: Bool? = nil
+    ) {
         self.method = method
         self.url = url
         self.headers = headers
         self.body = body
+        self.retryable = retryable ?? Self.idempotentMethods.contains(method)
     }
+
+    static let idempotentMethods: Set<String> = ["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]
 
     /// The request as bytes on the wire: head and body in one buffer, so that a retry on a fresh
     /// connection sends exactly the same bytes again.

@@ -138,9 +138,9 @@ final class PooledConnection: ChannelInboundHandler {
     }
 
     /// The connection ended before any response byte. On a reused connection this is the race with
-    /// a server closing it as idle: the request goes once more on a fresh connection.
+    /// a server closing it as idle: a retryable request goes once more on a fresh connection.
     private func retryOrFail(_ x: RequestExchange, error: (any Error)?) {
-        if isReused, !x.retried, !x.isDone, let pools {
+        if isReused, x.retryable, !x.retried, !x.isDone, let pools {
             x.retried = true
             pools.connectFresh(x)
         } else if !handshakeDone {

@@ -24,6 +24,8 @@ final class RequestExchange {
     let method: RequestMethod
     /// The whole request as sent; sent again unchanged on a retry.
     let bytes: ByteBuffer
+    /// `HTTPClientRequest.retryable`: whether the one retry on a fresh connection is allowed.
+    let retryable: Bool
     let deadline: NIODeadline
     private let promise: EventLoopPromise<HTTPClientResponse>
     private var deadlineTask: Scheduled<Void>? = nil
@@ -33,10 +35,14 @@ final class RequestExchange {
     var retried = false
     private(set) var isDone = false
 
-    init(key: PoolKey, method: RequestMethod, bytes: ByteBuffer, deadline: NIODeadline, promise: EventLoopPromise<HTTPClientResponse>) {
+    init(
+        key: PoolKey, method: RequestMethod, bytes: ByteBuffer, retryable: Bool, deadline: NIODeadline,
+        promise: EventLoopPromise<HTTPClientResponse>
+    ) {
         self.key = key
         self.method = method
         self.bytes = bytes
+        self.retryable = retryable
         self.deadline = deadline
         self.promise = promise
     }

@@ -136,11 +136,25 @@ struct HTTPClientTests {
         }) { client, server, loop in
             _ = try client.execute(HTTPClientRequest(url: url(server)), timeout: .seconds(5), on: loop).wait()
             let body = Array("same bytes".utf8)
-            let request = HTTPClientRequest(method: "POST", url: url(server, "/again"), body: body)
+            let request = HTTPClientRequest(method: "POST", url: url(server, "/again"), body: body, retryable: true)
             let second = try client.execute(request, timeout: .seconds(5), on: loop).wait()
             #expect(String(decoding: second.body, as: UTF8.self) == "c1 r0")
             #expect(server.accepted == 2)
             #expect(server.received.filter { $0.requestLine.hasPrefix("POST") }.map(\.body) == [body, body])
+        }
+    }
+
+    @Test func aPOSTIsNotRepeatedUnlessTheCallerSaysSo() throws {
+        // The same race, with a plain POST: the server may have acted on it, so it is not resent.
+        try withClient(script: { r in
+            r.connection == 0 && r.index == 1 ? .close : .respond(Responses.ok("c\(r.connection) r\(r.index)"))
+        }) { client, server, loop in
+            _ = try client.execute(HTTPClientRequest(url: url(server)), timeout: .seconds(5), on: loop).wait()
+            #expect(HTTPClientRequest(method: "GET", url: url(server)).retryable)
+            let post = HTTPClientRequest(method: "POST", url: url(server, "/once"), body: Array("x".utf8))
+            #expect(!post.retryable)
+            #expect(throws: HTTPClientError.self) { try client.execute(post, timeout: .seconds(5), on: loop).wait() }
+            #expect(server.accepted == 1)
         }
     }
 

@@ -228,13 +228,14 @@ struct ConnectionStateMachine {
 
     /// Reads pause while the upstream cannot take more body bytes, and while a request is in
     /// flight and enough pipelined bytes wait: memory stays flat whatever the client sends.
-    func shouldPauseReading(buffered: Int, upstreamWritable: Bool?) -> Bool {
+    /// `upstreamWritable` is read only in the states that need it (it asks the upstream channel).
+    func shouldPauseReading(buffered: Int, upstreamWritable: @autoclosure () -> Bool?) -> Bool {
         switch state {
         case .idle, .closed: return false
-        case .tunnel: return !(upstreamWritable ?? true)
+        case .tunnel: return !(upstreamWritable() ?? true)
         case .admitting, .connecting: return buffered >= 64 * 1024
         case .exchanging:
-            if !requestBodyDone { return !(upstreamWritable ?? false) }
+            if !requestBodyDone { return !(upstreamWritable() ?? false) }
             return buffered >= 64 * 1024
         }
     }

@@ -27,9 +27,9 @@ struct RequestState {
     var restStart = 0
     var params: [ParamRange] = []
 
-    // Admission: the driver and the request it looks at, kept while a phase waits.
+    // Admission: the driver, kept while a phase waits (the closure that waits holds the
+    // request the phases look at), and the identity it established.
     var admission: Admission<AdmissionStep>?
-    var authRequest: AuthRequest?
     var identity: Identity?
 
     // Upstream.
