@@ -8,6 +8,13 @@ public enum AuthRequirement: Sendable, AdmissionPhase {
     case step(AuthStep)
     case anyOf([AuthStep])
 
+    /// A plain address rule (`type: ip` alone, not inside `any_of`): admission runs these before
+    /// the authorizers that establish an identity, whatever their place in the `auth:` list.
+    public var isAddressRule: Bool {
+        if case .step(.ip) = self { return true }
+        return false
+    }
+
     public func admit(_ request: AuthRequest, identity: Identity?, on loop: any EventLoop) -> Eventually<PhaseOutcome> {
         decide(request, on: loop).map { decision in
             switch decision {

@@ -4,7 +4,7 @@ import Testing
 
 @Suite struct GatewayResponseTypeTests {
     @Test func defaultBodiesAreByteExact() {
-        // Content-Length values seen from API Gateway (AWS_SEMANTICS.md §0.3).
+        // Content-Length values seen from API Gateway, as captured from API Gateway.
         let mat = GatewayResponseType.MISSING_AUTHENTICATION_TOKEN.defaultBody(message: "Missing Authentication Token")
         #expect(mat == #"{"message":"Missing Authentication Token"}"# && mat.utf8.count == 42)
         #expect(GatewayResponseType.UNAUTHORIZED.defaultBody(message: "Unauthorized").utf8.count == 26)

@@ -1,5 +1,5 @@
-/// Every refusal the gateway makes, named as API Gateway names its gateway response types
-/// (AWS_SEMANTICS.md §6.1), plus the few that a self-hosted HTTP front needs on top
+/// Every refusal the gateway makes, named as API Gateway names its (REST) gateway response
+/// types, plus the few that a self-hosted HTTP front needs on top
 /// (malformed requests, head limits, slow clients, no healthy upstream, HTTP-API style 404).
 public enum GatewayResponseType: String, CaseIterable, Sendable, Hashable {
     case ACCESS_DENIED
@@ -91,7 +91,7 @@ public enum GatewayResponseType: String, CaseIterable, Sendable, Hashable {
         }
     }
 
-    /// The `x-amzn-ErrorType` header value (AWS_SEMANTICS.md §0.3); nil sends none.
+    /// The `x-amzn-ErrorType` header value, as API Gateway sends it; nil sends none.
     public var errorType: String? {
         switch self {
         case .ACCESS_DENIED: return "AccessDeniedException"

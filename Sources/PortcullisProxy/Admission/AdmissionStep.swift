@@ -17,8 +17,11 @@ enum AdmissionStep: AdmissionPhase, Sendable {
         }
     }
 
-    /// A route's phases, in admission order.
+    /// A route's phases, in admission order: address rules first, then the authorizers that
+    /// establish an identity, each group in the order of the route's `auth:` list.
     static func compile(auth: [AuthRequirement]) -> [AdmissionStep] {
-        auth.map(AdmissionStep.authorize)
+        let rules = auth.filter(\.isAddressRule)
+        let identity = auth.filter { !$0.isAddressRule }
+        return (rules + identity).map(AdmissionStep.authorize)
     }
 }

@@ -3,7 +3,8 @@ import PortcullisConfig
 import PortcullisCore
 
 /// Renders refusals as API Gateway would: status, JSON body, `x-amzn-RequestId`, `x-amz-apigw-id`,
-/// `x-amzn-ErrorType`, with per-type and DEFAULT_4XX/DEFAULT_5XX overrides (AWS_SEMANTICS.md §6.2).
+/// `x-amzn-ErrorType`, with per-type and DEFAULT_4XX/DEFAULT_5XX overrides, as API Gateway lets
+/// operators customise its gateway responses.
 /// Built once per snapshot and API; rendering happens only on the refusal path.
 final class GatewayResponder: Sendable {
     struct Resolved: Sendable {
@@ -26,7 +27,7 @@ final class GatewayResponder: Sendable {
         var headers = own?.headers ?? [:]
         var body = own?.body
         if let fb = type.fallback, let d = overrides[fb] {
-            // Setting a status on DEFAULT_4XX/5XX changes every type that falls back to it (§6.2).
+            // Setting a status on DEFAULT_4XX/5XX changes every type that falls back to it (API Gateway's rule).
             if status == nil, let s = d.status, own == nil { status = s }
             for (k, v) in d.headers where headers[k] == nil { headers[k] = v }
             if body == nil { body = d.body }
@@ -62,7 +63,7 @@ final class GatewayResponder: Sendable {
         buffer.writeString(body)
     }
 
-    /// The >10 MB answer is plain text and not customisable (§0.4, §6.1).
+    /// The body-too-large answer is plain text and not customisable, as API Gateway's.
     static func renderBodyTooLarge(limit: Int64, requestID: RequestID, into buffer: inout ByteBuffer) {
         let body = "HTTP content length exceeded \(limit) bytes."
         buffer.writeString("HTTP/1.1 413 Payload Too Large\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\n")

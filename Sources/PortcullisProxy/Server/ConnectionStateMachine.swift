@@ -42,7 +42,8 @@ struct ConnectionStateMachine {
     private(set) var requestBodyDone = true
     /// Part of the answer has reached the client: a failure can only close the connection now.
     private(set) var responseStarted = false
-    /// The client half-closed: answer what it sent, then close.
+    /// The client half-closed: the request in flight (or the first complete one buffered) is
+    /// answered, then the connection closes.
     private(set) var inputClosed = false
 
     private(set) var headDeadline: NIODeadline?
@@ -176,7 +177,8 @@ struct ConnectionStateMachine {
     // MARK: Connection events
 
     /// The client half-closed its side. An idle connection parses what it has buffered and then
-    /// closes (`closeIfStillIdle` after that); a request in flight is answered first.
+    /// closes (`closeIfStillIdle` after that); a request in flight is answered first. Further
+    /// pipelined requests are not answered: the connection closes after that one answer.
     mutating func clientInputClosed() {
         inputClosed = true
         keepAlive = false

@@ -112,8 +112,14 @@ extension ProxyConnection {
         refuse(Refusal(.INTEGRATION_FAILURE, reason: reason))
     }
 
+    /// The upstream closed after a 101: the tunnel (or a 101 relayed without one) is over.
     func upstreamTunnelClosed() {
-        request.upstream = nil
+        if let u = request.upstream {
+            request.upstream = nil
+            request.pool?.release(u, reusable: false)
+        }
+        // A tunnel was logged when it opened; a 101 nobody asked for is logged now.
+        if machine.state != .tunnel { logRequest() }
         perform(machine.close())
     }
 

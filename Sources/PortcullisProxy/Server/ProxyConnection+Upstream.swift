@@ -20,12 +20,15 @@ extension ProxyConnection {
     }
 
     private func acquire(from pool: EndpointPool) {
+        // Set before acquiring: a connect that fails at once answers inside `acquire`, and the
+        // next pipelined request may already have begun when it returns.
+        request.reusedConnection = false
         switch pool.acquire(for: .init(connection: self, generation: generation)) {
         case .ready(let c):
             request.reusedConnection = true
             attach(c)
         case .pending:
-            request.reusedConnection = false
+            break
         }
     }
 

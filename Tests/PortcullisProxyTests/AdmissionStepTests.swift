@@ -1,0 +1,25 @@
+import PortcullisAuth
+import PortcullisCore
+import Testing
+
+@testable import PortcullisProxy
+
+/// The order a route's phases run in, whatever the order of its `auth:` list.
+@Suite struct AdmissionStepTests {
+    static func ip(_ name: String) -> AuthStep { .ip(IPRule(name: name, allow: [CIDR("10.0.0.0/8")!], deny: [])) }
+
+    static func names(_ steps: [AdmissionStep]) -> [String] {
+        steps.map { step in
+            switch step {
+            case .authorize(.step(let s)): return s.name
+            case .authorize(.anyOf(let list)): return "any(" + list.map(\.name).joined(separator: ",") + ")"
+            }
+        }
+    }
+
+    @Test func addressRulesRunBeforeIdentityInListOrder() {
+        let auth: [AuthRequirement] = [.anyOf([Self.ip("a"), Self.ip("b")]), .step(Self.ip("office")), .step(Self.ip("vpn"))]
+        #expect(Self.names(AdmissionStep.compile(auth: auth)) == ["office", "vpn", "any(a,b)"])
+        #expect(AdmissionStep.compile(auth: []).isEmpty)
+    }
+}
