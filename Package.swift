@@ -1,7 +1,7 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-// Strict settings on every target (see STYLE.md): explicit `any`, imports internal unless re-exported.
+// Strict settings on every target: explicit `any`, imports internal unless re-exported, members visible only through their imports.
 let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("InternalImportsByDefault"),
