@@ -25,6 +25,14 @@ import Testing
         var headers: [(String, String)] = []
         var body: [UInt8] = []
 
+        init(method: String, path: [UInt8], query: [UInt8], headers: [(String, String)], body: [UInt8]) {
+            self.method = method
+            self.path = path
+            self.query = query
+            self.headers = headers
+            self.body = body
+        }
+
         init(_ text: String) {
             var lines = text.components(separatedBy: "\n")
             let requestLine = lines.removeFirst()
@@ -72,7 +80,7 @@ import Testing
     }
 
     /// What a server computes for a signed request.
-    static func verify(_ r: RawRequest) throws -> Outcome {
+    static func verify(_ r: RawRequest, secret: String = secret) throws -> Outcome {
         let auth: SigV4Authorization
         let amzDate: String
         var omit: String? = nil
