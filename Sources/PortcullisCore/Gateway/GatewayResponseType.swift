@@ -118,11 +118,11 @@ public enum GatewayResponseType: String, CaseIterable, Sendable, Hashable {
         }
     }
 
-    /// Authorization denials use a capital `Message` key in API Gateway's bodies (§0.3).
+    /// Authorization denials use a capital `Message` key in API Gateway's bodies.
     public var messageKey: String { self == .ACCESS_DENIED ? "Message" : "message" }
 
     /// The default body. Most are the compact template `{"message":$context.error.messageString}`;
-    /// the few that API Gateway writes with a space after the colon are kept byte-exact (§0.4).
+    /// the few that API Gateway writes with a space after the colon are kept byte-exact.
     public func defaultBody(message: String?) -> String {
         let quoted = JSONString.quoted(message)
         switch self {

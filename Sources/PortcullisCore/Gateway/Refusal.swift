@@ -10,6 +10,10 @@ public struct Refusal: Sendable, Error {
     public var reason: String
     /// Close the connection after answering (framing errors, slow clients).
     public var closeConnection: Bool
+    /// `x-amzn-ErrorType` when it is not the type's own: API Gateway names some SigV4 refusals
+    /// more precisely than their gateway response type (IncompleteSignatureException,
+    /// UnrecognizedClientException).
+    public var errorType: String? = nil
 
     public init(
         _ type: GatewayResponseType,

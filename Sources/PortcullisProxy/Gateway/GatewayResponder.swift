@@ -55,7 +55,7 @@ final class GatewayResponder: Sendable {
         buffer.writeStaticString("\r\nx-amz-apigw-id: ")
         requestID.writeShort(into: &buffer)
         buffer.writeStaticString("\r\n")
-        if let et = refusal.type.errorType { buffer.writeString("x-amzn-ErrorType: \(et)\r\n") }
+        if let et = refusal.errorType ?? refusal.type.errorType { buffer.writeString("x-amzn-ErrorType: \(et)\r\n") }
         for (k, v) in refusal.headers { buffer.writeString("\(k): \(v)\r\n") }
         for (k, v) in r.headers { buffer.writeString("\(k): \(v)\r\n") }
         if !keepAlive { buffer.writeStaticString("Connection: close\r\n") }

@@ -1,0 +1,63 @@
+/// Times as SigV4 writes them: `20150830T123600Z` (X-Amz-Date), or an HTTP `Date` header
+/// (`Sun, 30 Aug 2015 12:36:00 GMT`), as seconds since 1970. Pure arithmetic, no Foundation.
+enum SigV4Time {
+    /// Seconds since 1970 of `YYYYMMDDTHHMMSSZ`; nil when it is not exactly that.
+    static func parseAmzDate(_ s: some StringProtocol) -> Int64? {
+        let b = Array(s.utf8)
+        guard b.count == 16, b[8] == 0x54, b[15] == 0x5A else { return nil }
+        func num(_ from: Int, _ n: Int) -> Int64? {
+            var v: Int64 = 0
+            for c in b[from..<from + n] {
+                guard c >= 0x30 && c <= 0x39 else { return nil }
+                v = v * 10 + Int64(c - 0x30)
+            }
+            return v
+        }
+        guard let y = num(0, 4), let mo = num(4, 2), let d = num(6, 2), let h = num(9, 2), let mi = num(11, 2), let se = num(13, 2)
+        else { return nil }
+        return epoch(year: y, month: mo, day: d, hour: h, minute: mi, second: se)
+    }
+
+    /// Seconds since 1970 of an IMF-fixdate `Date` header; nil otherwise.
+    static func parseHTTPDate(_ s: some StringProtocol) -> Int64? {
+        let parts = s.split(separator: " ")
+        guard parts.count == 6, parts[5] == "GMT", let d = Int64(parts[1]), let y = Int64(parts[3]) else { return nil }
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        guard let m = months.firstIndex(of: String(parts[2])) else { return nil }
+        let t = parts[4].split(separator: ":")
+        guard t.count == 3, let h = Int64(t[0]), let mi = Int64(t[1]), let se = Int64(t[2]) else { return nil }
+        return epoch(year: y, month: Int64(m + 1), day: d, hour: h, minute: mi, second: se)
+    }
+
+    static func epoch(year: Int64, month: Int64, day: Int64, hour: Int64, minute: Int64, second: Int64) -> Int64? {
+        guard (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61 else { return nil }
+        // Days from the civil date (Howard Hinnant's algorithm).
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let mp = (month + 9) % 12
+        let doy = (153 * mp + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        let days = era * 146097 + doe - 719468
+        return days * 86400 + hour * 3600 + minute * 60 + second
+    }
+
+    /// `YYYYMMDDTHHMMSSZ` of seconds since 1970.
+    static func format(_ t: Int64) -> String {
+        let days = t >= 0 ? t / 86400 : (t - 86399) / 86400
+        let secs = t - days * 86400
+        let z = days + 719468
+        let era = (z >= 0 ? z : z - 146096) / 146097
+        let doe = z - era * 146097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
+        func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        var year = "\(y)"
+        while year.count < 4 { year = "0" + year }
+        return year + two(m) + two(d) + "T" + two(secs / 3600) + two(secs / 60 % 60) + two(secs % 60) + "Z"
+    }
+}
