@@ -13,6 +13,9 @@ public struct AuthRequest: Sendable {
     public var api: APIRef
     /// The verified client certificate of a mutual-TLS connection.
     public var clientCertificate: ClientCertificate?
+    /// Hex SHA-256 of the request body, for routes whose phases read it (SigV4); the proxy holds
+    /// such a body until admission ends. Nil on other routes.
+    public var payloadHash: String?
 
     /// The API identity needed for ARNs and messages.
     public struct APIRef: Sendable {
@@ -33,9 +36,10 @@ public struct AuthRequest: Sendable {
 
     public init(
         head: HTTPRequestHead, clientIP: IPAddress?, requestID: String, resourcePath: String,
-        pathParameters: [(String, String)], api: APIRef, clientCertificate: ClientCertificate? = nil
+        pathParameters: [(String, String)], api: APIRef, clientCertificate: ClientCertificate? = nil, payloadHash: String? = nil
     ) {
         self.clientCertificate = clientCertificate
+        self.payloadHash = payloadHash
         self.head = head
         self.clientIP = clientIP
         self.requestID = requestID

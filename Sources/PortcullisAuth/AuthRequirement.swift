@@ -15,6 +15,14 @@ public enum AuthRequirement: Sendable, AdmissionPhase {
         return false
     }
 
+    /// Whether a step of this requirement reads the request body.
+    public var needsBody: Bool {
+        switch self {
+        case .step(let s): return s.needsBody
+        case .anyOf(let steps): return steps.contains { $0.needsBody }
+        }
+    }
+
     public func admit(_ request: AuthRequest, identity: Identity?, on loop: any EventLoop) -> Eventually<PhaseOutcome> {
         decide(request, on: loop).map { decision in
             switch decision {

@@ -7,18 +7,28 @@ public enum AuthStep: Sendable {
     case ip(IPRule)
     /// A JWT authorizer with the route's scopes and claim rules (`JWT/JWTAuthorizer.swift`).
     case jwt(JWTStep)
+    /// SigV4-signed requests against known access keys (`SigV4/SigV4Step.swift`).
+    case sigv4(SigV4Step)
 
     public var name: String {
         switch self {
         case .ip(let r): return r.name
         case .jwt(let s): return s.authorizer.name
+        case .sigv4(let s): return s.name
         }
+    }
+
+    /// The step reads the request body (SigV4 signs its hash): routes that run it hold the body
+    /// until admission ends.
+    public var needsBody: Bool {
+        if case .sigv4 = self { return true }
+        return false
     }
 
     /// Whether the step can answer yet (a remote key set loaded): for readiness reporting.
     public var isReady: Bool {
         switch self {
-        case .ip: return true
+        case .ip, .sigv4: return true
         case .jwt(let s): return s.authorizer.isReady
         }
     }
@@ -26,7 +36,7 @@ public enum AuthStep: Sendable {
     /// The step as one route uses it: the route's policy (scopes, claim rules) bound in.
     func forRoute(_ route: RouteAuthPolicy) -> AuthStep {
         switch self {
-        case .ip: return self
+        case .ip, .sigv4: return self
         case .jwt(let s): return .jwt(JWTStep(authorizer: s.authorizer, route: route))
         }
     }
@@ -36,6 +46,7 @@ public enum AuthStep: Sendable {
         switch self {
         case .ip(let rule): return .now(rule.decide(request))
         case .jwt(let step): return step.evaluate(request, on: loop)
+        case .sigv4(let step): return .now(step.decide(request))
         }
     }
 }

@@ -94,10 +94,12 @@ extension ConfigLoader {
                 out[name] = AuthorizerConfig(name: name, kind: .ip(allow: allow, deny: deny))
             case "jwt":
                 out[name] = AuthorizerConfig(name: name, kind: .jwt(parseJWTAuthorizer(r, name, v, p)))
+            case "sigv4":
+                out[name] = AuthorizerConfig(name: name, kind: .sigv4(parseSigV4Authorizer(r, v, p)))
             case "":
-                r.fail(v, p, "an authorizer needs a type (ip, jwt)")
+                r.fail(v, p, "an authorizer needs a type (ip, jwt, sigv4)")
             default:
-                r.fail(v, "\(p).type", "unknown authorizer type \"\(type)\"" + Suggest.hint(for: type, in: ["ip", "jwt"]))
+                r.fail(v, "\(p).type", "unknown authorizer type \"\(type)\"" + Suggest.hint(for: type, in: ["ip", "jwt", "sigv4"]))
             }
         }
         return out

@@ -153,6 +153,8 @@ public struct AuthorizerConfig: Sendable {
         case ip(allow: [CIDR], deny: [CIDR])
         /// Bearer tokens (JWS) checked against an OIDC issuer, a key set, a PEM key or a secret.
         case jwt(JWTAuthorizerConfig)
+        /// SigV4-signed requests (`execute-api`) checked against known access keys.
+        case sigv4(SigV4AuthorizerConfig)
     }
     public var name: String
     public var kind: Kind
@@ -201,4 +203,24 @@ public struct GatewayResponseOverride: Sendable, Equatable {
 public enum TLSMinimumVersion: String, Sendable, CaseIterable {
     case tls12 = "1.2"
     case tls13 = "1.3"
+}
+
+/// `type: sigv4`: the access keys that may sign, and the clock skew allowed.
+public struct SigV4AuthorizerConfig: Sendable {
+    public var keys: [SigV4KeyConfig] = []
+    /// API Gateway allows 5 minutes each way.
+    public var maxSkew: Duration = .seconds(300)
+    public init() {}
+}
+
+/// One access key, from `credentials_file` or an inline `credentials` list.
+public struct SigV4KeyConfig: Sendable {
+    public var accessKeyID: String
+    public var secret: String
+    /// `arn:aws:iam::ACCOUNT:user/NAME` (or a role session ARN).
+    public var principal: String
+    public var active: Bool
+    /// Temporary credentials: the token requests must carry and when it expires (seconds since 1970).
+    public var sessionToken: String?
+    public var expires: Int64?
 }

@@ -13,6 +13,11 @@ final class YAMLReader {
         self.environment = environment
     }
 
+    /// Takes over the problems found by a reader of another file (a credentials file).
+    func absorb(_ other: YAMLReader) {
+        issues += other.issues
+    }
+
     func fail(_ node: Node?, _ path: String, _ message: String) {
         let mark = node?.mark
         issues.append(ConfigIssue(file: file, line: mark?.line ?? 0, column: mark?.column ?? 0, keyPath: path, message: message))

@@ -26,10 +26,10 @@ import Testing
 
     func signed() throws -> (SigV4Verifier, SigV4Verifier, [SigV4Request]) {
         let s = try SigV4InteropTests.signWithBotocore()
-        let key = "AKIAPORTCULLISTEST01", token = "FwoGZXIvYXdzEXAMPLEsessiontoken/+="
+        let key = "AKIAPORTCULLISTEST01", temporaryKey = "ASIAPORTCULLISTEST02", token = "FwoGZXIvYXdzEXAMPLEsessiontoken/+="
         let plain = SigV4Verifier(credentials: [SigV4Credential(accessKeyID: key, secret: s.secret, principalARN: Self.principal)])
         let temporary = SigV4Verifier(credentials: [
-            SigV4Credential(accessKeyID: key, secret: s.secret, principalARN: Self.principal, sessionToken: token, expires: Int64.max)
+            SigV4Credential(accessKeyID: temporaryKey, secret: s.secret, principalARN: Self.principal, sessionToken: token, expires: Int64.max)
         ])
         return (plain, temporary, s.requests.map(Self.request))
     }
@@ -100,10 +100,12 @@ import Testing
         #expect(refusal(inactive.verify(header, region: "eu-west-1", now: at))?.errorType == "UnrecognizedClientException")
 
         // Temporary credentials: a request without the token, and an expired session.
-        #expect(refusal(temporary.verify(header, region: "eu-west-1", now: at))?.errorType == "UnrecognizedClientException")
+        var tokenless = withToken
+        tokenless.headers.removeAll { $0.0.lowercased() == "x-amz-security-token" }
+        #expect(refusal(temporary.verify(tokenless, region: "eu-west-1", now: Self.signedAt(withToken)))?.errorType == "UnrecognizedClientException")
         let expiredSession = SigV4Verifier(credentials: [
             SigV4Credential(
-                accessKeyID: "AKIAPORTCULLISTEST01", secret: "x", principalARN: Self.principal,
+                accessKeyID: "ASIAPORTCULLISTEST02", secret: "x", principalARN: Self.principal,
                 sessionToken: "FwoGZXIvYXdzEXAMPLEsessiontoken/+=", expires: Self.signedAt(withToken) - 1)
         ])
         let expired = try #require(refusal(expiredSession.verify(withToken, region: "eu-west-1", now: Self.signedAt(withToken))))

@@ -77,6 +77,32 @@ import Testing
         }
     }
 
+    /// A body read whole for admission (SigV4): reads never pause, it has its own deadline, and a
+    /// refusal before it is complete cannot keep the connection.
+    @Test func bufferingBodyForAdmission() {
+        var m = fresh()
+        m.headParsed(keepAlive: true, hasBody: true, draining: false)
+        m.bodyBufferingStarted(deadline: t0 + .seconds(30))
+        #expect(m.state == .bufferingBody && m.isInRequest)
+        #expect(!m.shouldPauseReading(buffered: 8 << 20, upstreamWritable: nil))
+        #expect(m.tick(now: t0 + .seconds(29), draining: false, buffered: 10) == .none)
+        var late = m
+        #expect(late.tick(now: t0 + .seconds(30), draining: false, buffered: 10) == .bodyTimedOut)
+        #expect(late.refused(closeConnection: true, bodyDiscarded: false, draining: false) == .answer(keepAlive: false))
+
+        var refused = m
+        #expect(refused.refused(closeConnection: false, bodyDiscarded: false, draining: false) == .answer(keepAlive: false))
+        var discarded = m
+        #expect(discarded.refused(closeConnection: false, bodyDiscarded: true, draining: false) == .answer(keepAlive: true))
+
+        m.bodyBuffered()
+        #expect(m.state == .admitting)
+        #expect(m.tick(now: t0 + .seconds(3600), draining: false, buffered: 10) == .none)
+        m.admitted(responseDeadline: t0 + .seconds(29))
+        m.upstreamAttached()
+        #expect(m.state == .exchanging && !m.requestBodyDone)
+    }
+
     @Test func refusalAfterTheResponseStartedCanOnlyClose() {
         var m = exchanging()
         m.responseHead(keepAlive: true, tunnel: false, draining: false)

@@ -17,6 +17,12 @@ enum AdmissionStep: AdmissionPhase, Sendable {
         }
     }
 
+    var needsBody: Bool {
+        switch self {
+        case .authorize(let requirement): return requirement.needsBody
+        }
+    }
+
     /// A route's phases, in admission order: address rules first, then the authorizers that
     /// establish an identity, each group in the order of the route's `auth:` list.
     static func compile(auth: [AuthRequirement]) -> [AdmissionStep] {

@@ -15,6 +15,8 @@ final class CompiledRoute: Sendable {
     let upstreamIndex: Int
     /// The admission phases after routing, in order; empty for an open route.
     let phases: [AdmissionStep]
+    /// A phase reads the body (SigV4): it is read whole before admission.
+    let needsBody: Bool
     let websocket: Bool
     /// Lower-cased names of headers the route removes before forwarding.
     let removeHeaders: [[UInt8]]
@@ -38,6 +40,7 @@ final class CompiledRoute: Sendable {
         }
         self.upstreamIndex = upstreamIndex
         self.phases = phases
+        needsBody = phases.contains { $0.needsBody }
         websocket = c.websocket
         removeHeaders = c.removeHeaders.map { Array($0.lowercased().utf8) }
         setHeaderNames = c.setHeaders.map { Array($0.0.lowercased().utf8) }

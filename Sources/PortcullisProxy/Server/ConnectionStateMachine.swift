@@ -11,6 +11,9 @@ struct ConnectionStateMachine {
         case idle
         /// Head parsed: route and admission phases running; a phase may be waiting on a future.
         case admitting
+        /// The route's phases read the body (SigV4 signs its hash): it is read whole, and kept in
+        /// the inbound buffer for the upstream, before admission runs.
+        case bufferingBody
         /// Admitted: waiting for a connection from this loop's upstream pool.
         case connecting
         /// An upstream holds the request: body and response may both be flowing.
@@ -33,6 +36,8 @@ struct ConnectionStateMachine {
         case upstreamTimedOut
         /// The idle connection saw its head deadline pass with part of a head: answer 408.
         case headTimedOut
+        /// A body being read for admission stopped arriving: answer 408 and close.
+        case bodyTimedOut
     }
 
     private(set) var state: State = .idle
@@ -49,6 +54,8 @@ struct ConnectionStateMachine {
     private(set) var headDeadline: NIODeadline?
     private(set) var idleDeadline: NIODeadline?
     private(set) var responseDeadline: NIODeadline?
+    /// While buffering a body for admission: when it must have arrived whole.
+    private(set) var bodyDeadline: NIODeadline?
 
     init(now: NIODeadline, headTimeout: TimeAmount) {
         headDeadline = now + headTimeout
@@ -56,7 +63,7 @@ struct ConnectionStateMachine {
 
     var isInRequest: Bool {
         switch state {
-        case .admitting, .connecting, .exchanging: return true
+        case .admitting, .bufferingBody, .connecting, .exchanging: return true
         case .idle, .tunnel, .closed: return false
         }
     }
@@ -90,6 +97,20 @@ struct ConnectionStateMachine {
         responseStarted = false
         headDeadline = nil
         return .answer(keepAlive: false)
+    }
+
+    /// The route reads the body before admission: it must arrive whole by `deadline`.
+    mutating func bodyBufferingStarted(deadline: NIODeadline) {
+        guard state == .admitting else { return }
+        state = .bufferingBody
+        bodyDeadline = deadline
+    }
+
+    /// The body is in the buffer: admission runs.
+    mutating func bodyBuffered() {
+        guard state == .bufferingBody else { return }
+        state = .admitting
+        bodyDeadline = nil
     }
 
     /// Every admission phase passed; the upstream must answer by `deadline`.
@@ -223,6 +244,11 @@ struct ConnectionStateMachine {
             if !requestBodyDone { keepAlive = false }
             state = .connecting
             return .upstreamTimedOut
+        case .bufferingBody:
+            guard let d = bodyDeadline, now >= d else { return .none }
+            bodyDeadline = nil
+            keepAlive = false
+            return .bodyTimedOut
         case .admitting, .tunnel, .closed:
             return .none
         }
@@ -234,6 +260,8 @@ struct ConnectionStateMachine {
     func shouldPauseReading(buffered: Int, upstreamWritable: @autoclosure () -> Bool?) -> Bool {
         switch state {
         case .idle, .closed: return false
+        // Bounded by the route's body limit, checked as the bytes arrive.
+        case .bufferingBody: return false
         case .tunnel: return !(upstreamWritable() ?? true)
         case .admitting, .connecting: return buffered >= 64 * 1024
         case .exchanging:

@@ -30,12 +30,27 @@ extension ProxyConnection {
                 return refuse(Refusal(.REQUEST_TOO_LARGE, reason: "request body over \(request.bodyLimit) bytes", closeConnection: true))
             }
             if route.phases.isEmpty { return proceed() }
-            let subject = AuthRequest(
-                head: h, clientIP: clientIP(h), requestID: request.id.string, resourcePath: route.template,
-                pathParameters: pathParameters(h), api: api.apiRef, clientCertificate: tls?.clientCertificate)
-            request.admission = Admission(route.phases)
-            admissionStepped(request.admission!.run(subject, on: loop.loop), subject)
+            if route.needsBody && h.framing != .none {
+                machine.bodyBufferingStarted(deadline: .now() + snapshot.idleTimeout)
+                if h.expectContinue {
+                    // The client waits for this before sending the body the phases need.
+                    request.continueSent = true
+                    sendContinue()
+                }
+                return bufferBody()
+            }
+            admit(payloadHash: nil)
         }
+    }
+
+    /// Runs the route's admission phases through the driver.
+    func admit(payloadHash: String?) {
+        guard let h = request.head, let route = request.route, let api = request.api else { return }
+        let subject = AuthRequest(
+            head: h, clientIP: clientIP(h), requestID: request.id.string, resourcePath: route.template,
+            pathParameters: pathParameters(h), api: api.apiRef, clientCertificate: tls?.clientCertificate, payloadHash: payloadHash)
+        request.admission = Admission(route.phases)
+        admissionStepped(request.admission!.run(subject, on: loop.loop), subject)
     }
 
     /// Finds the route for a head: the path is checked for unsafe forms first, the host comes

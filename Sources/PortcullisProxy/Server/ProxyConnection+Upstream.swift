@@ -82,11 +82,9 @@ extension ProxyConnection {
         case .chunked: request.bodyDecoder = ChunkedDecoder()
         default: break
         }
-        if h.expectContinue && h.framing != .none {
+        if h.expectContinue && h.framing != .none && !request.continueSent {
             // The gateway answers Expect itself once the request is admitted (as nginx does).
-            var b = context.channel.allocator.buffer(capacity: 25)
-            b.writeStaticString("HTTP/1.1 100 Continue\r\n\r\n")
-            context.writeAndFlush(wrapOutboundOut(b), promise: nil)
+            sendContinue()
         }
         if !machine.requestBodyDone { pumpBody() }
         upstreamDirty = false

@@ -199,6 +199,9 @@ final class ProxyConnection: ChannelDuplexHandler {
             case .exchanging where !machine.requestBodyDone:
                 pumpBody()
                 return
+            case .bufferingBody:
+                bufferBody()
+                return
             default:
                 return
             }
@@ -215,7 +218,7 @@ final class ProxyConnection: ChannelDuplexHandler {
             resumeReading()
             // Pipelined requests already buffered start now, in order.
             if let b = inbound, b.readableBytes > 0 { drive() }
-        case .none, .answer, .upstreamTimedOut, .headTimedOut: break
+        case .none, .answer, .upstreamTimedOut, .headTimedOut, .bodyTimedOut: break
         }
     }
 
@@ -254,6 +257,8 @@ final class ProxyConnection: ChannelDuplexHandler {
         case .upstreamTimedOut:
             dropUpstream()
             refuse(Refusal(.INTEGRATION_TIMEOUT, reason: "upstream did not answer in time"))
+        case .bodyTimedOut:
+            refuse(Refusal(.REQUEST_TIMEOUT, reason: "request body not received in time", closeConnection: true))
         case let other:
             perform(other)
         }

@@ -43,6 +43,11 @@ struct RequestState {
 
     // Request body.
     var bodyLimit: Int64 = 0
+    /// Buffering for admission: how far the chunked body has been scanned, and its decoder.
+    var bufferScanned = 0
+    var bufferDecoder = ChunkedDecoder()
+    /// `100 Continue` went out already (when the body was read for admission).
+    var continueSent = false
     var bodyRemaining: Int64 = 0
     var bodyDecoder = ChunkedDecoder()
 

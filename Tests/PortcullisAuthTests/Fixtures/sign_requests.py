@@ -12,6 +12,8 @@ from botocore.credentials import Credentials
 
 HOST = "abc123.execute-api.eu-west-1.amazonaws.com"
 KEY, SECRET = "AKIAPORTCULLISTEST01", "pOrTcUlLiS/sEcReT+kEy/0123456789abcdefGHIJ"
+# Temporary credentials (with a session token) have an access key of their own.
+TEMP_KEY = "ASIAPORTCULLISTEST02"
 TOKEN = "FwoGZXIvYXdzEXAMPLEsessiontoken/+="
 
 CASES = [
@@ -39,7 +41,7 @@ def wire(method, path, query, headers, body, presign, token):
     elif query:
         params = query
     request = AWSRequest(method=method, url=url, params=params, headers=dict(headers), data=body)
-    creds = Credentials(KEY, SECRET, token)
+    creds = Credentials(KEY if token is None else TEMP_KEY, SECRET, token)
     if presign:
         SigV4QueryAuth(creds, "execute-api", "eu-west-1", expires=300).add_auth(request)
     else:
@@ -56,7 +58,7 @@ def wire(method, path, query, headers, body, presign, token):
 
 
 def main():
-    out = {"access_key": KEY, "secret": SECRET, "token": TOKEN, "region": "eu-west-1", "requests": []}
+    out = {"access_key": KEY, "temporary_access_key": TEMP_KEY, "secret": SECRET, "token": TOKEN, "region": "eu-west-1", "requests": []}
     for presign in (False, True):
         for token in (None, TOKEN):
             for case in CASES:

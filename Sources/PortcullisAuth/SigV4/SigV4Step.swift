@@ -1,0 +1,53 @@
+import NIOCore
+public import PortcullisConfig
+public import PortcullisCore
+
+/// The `type: sigv4` authorizer as a route runs it: the request's wire path, query, headers and
+/// body hash go to the shared verifier; a verified key becomes the identity (its principal ARN,
+/// account and access key, as `$context.identity` names them). A request without a signature
+/// abstains, so `any_of` can try another authorizer; alone it answers Missing Authentication Token.
+public struct SigV4Step: Sendable {
+    public let name: String
+    public let verifier: SigV4Verifier
+    let clock: JWTClock
+
+    public init(name: String, verifier: SigV4Verifier, clock: JWTClock = .system) {
+        self.name = name
+        self.verifier = verifier
+        self.clock = clock
+    }
+
+    public static func compile(name: String, _ c: SigV4AuthorizerConfig, clock: JWTClock = .system) -> SigV4Step {
+        let keys = c.keys.map {
+            SigV4Credential(
+                accessKeyID: $0.accessKeyID, secret: $0.secret, principalARN: $0.principal, active: $0.active,
+                sessionToken: $0.sessionToken, expires: $0.expires)
+        }
+        let (seconds, _) = c.maxSkew.components
+        return SigV4Step(name: name, verifier: SigV4Verifier(credentials: keys, maxSkewSeconds: seconds), clock: clock)
+    }
+
+    public func decide(_ request: AuthRequest) -> AuthDecision {
+        let h = request.head
+        let (path, query) = h.headers.raw.withUnsafeReadableBytes { p -> ([UInt8], [UInt8]) in
+            let start = Int(h.targetStart), pathEnd = start + Int(h.pathLength), end = start + Int(h.targetLength)
+            let q = pathEnd < end ? Array(p[(pathEnd + 1)..<end]) : []
+            return (Array(p[start..<pathEnd]), q)
+        }
+        let hasBody = h.framing != .none
+        let signed = SigV4Request(
+            method: h.method.name, wirePath: path, wireQuery: query, headers: h.headers.pairs,
+            payloadHash: request.payloadHash ?? (hasBody ? "" : SigV4.emptyPayloadHash))
+        switch verifier.verify(signed, region: request.api.region, now: Int64(clock.now())) {
+        case .absent(let r):
+            return .abstain(r)
+        case .refused(let r):
+            return .refuse(r)
+        case .verified(let key):
+            let identity = Identity(
+                principal: key.principalARN, authorizer: name,
+                claims: ["accountId": key.accountID, "userArn": key.principalARN, "accessKey": key.accessKeyID, "caller": key.accessKeyID])
+            return .allow(identity)
+        }
+    }
+}
