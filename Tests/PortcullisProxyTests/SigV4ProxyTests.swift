@@ -103,6 +103,10 @@ import Testing
                 }
                 #expect(r.status == 200, "\(s.method) \(s.target): \(r.status) \(r.bodyText)")
                 if r.status == 200 { passed += 1 }
+                // The credentials stay at the gateway, as API Gateway drops a SigV4 Authorization.
+                let upstreamSaw = r.json["headers"] as? [String: String] ?? [:]
+                #expect(upstreamSaw["authorization"] == nil && upstreamSaw["x-amz-security-token"] == nil, "\(s.target)")
+                #expect(upstreamSaw["x-amz-date"] != nil || s.target.contains("X-Amz-Date"), "\(s.target): other headers still go")
                 if !s.body.isEmpty {
                     let echoed = r.json["body"] as? String
                     #expect(echoed == String(decoding: s.body, as: UTF8.self), "\(s.target): body forwarded after admission")
@@ -130,6 +134,16 @@ import Testing
                 }
             }
             #expect(passed >= 30)
+
+            // curl's own SigV4 signer, as a user would sign by hand.
+            let base = "http://127.0.0.1:\(h.port)/dev"
+            func curl(_ user: String, _ extra: [String]) throws -> String {
+                try runTool(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--aws-sigv4", "aws:amz:eu-west-1:execute-api", "--user", user] + extra).out
+            }
+            let alice = "AKIAPORTCULLISTEST01:\(signed.secret)"
+            #expect(try curl(alice, ["\(base)/items/42?a=1&b=2"]) == "200")
+            #expect(try curl(alice, ["-X", "POST", "-H", "Content-Type: application/json", "-d", #"{"n":1}"#, "\(base)/items"]) == "200")
+            #expect(try curl("AKIAPORTCULLISTEST01:wrong", ["\(base)/items/42"]) == "403")
 
             let unsigned = try h.get("/dev/items")
             #expect(unsigned.status == 403)

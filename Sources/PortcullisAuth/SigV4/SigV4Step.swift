@@ -46,7 +46,8 @@ public struct SigV4Step: Sendable {
         case .verified(let key):
             let identity = Identity(
                 principal: key.principalARN, authorizer: name,
-                claims: ["accountId": key.accountID, "userArn": key.principalARN, "accessKey": key.accessKeyID, "caller": key.accessKeyID])
+                claims: ["accountId": key.accountID, "userArn": key.principalARN, "accessKey": key.accessKeyID, "caller": key.accessKeyID],
+                consumedHeaders: ["authorization", "x-amz-security-token"])
             return .allow(identity)
         }
     }

@@ -10,11 +10,18 @@ public struct Identity: Sendable {
     /// Headers the authorizer asks to send upstream (`forward_claims`, mapped identity);
     /// the proxy adds them after removing any client-sent header of the same name.
     public var upstreamHeaders: [(String, String)]
+    /// Lower-case names of request headers that carried the credentials the authorizer checked
+    /// (a SigV4 Authorization header, its session token): they do not go upstream.
+    public var consumedHeaders: [String]
 
-    public init(principal: String, authorizer: String, claims: [String: String] = [:], upstreamHeaders: [(String, String)] = []) {
+    public init(
+        principal: String, authorizer: String, claims: [String: String] = [:], upstreamHeaders: [(String, String)] = [],
+        consumedHeaders: [String] = []
+    ) {
         self.principal = principal
         self.authorizer = authorizer
         self.claims = claims
         self.upstreamHeaders = upstreamHeaders
+        self.consumedHeaders = consumedHeaders
     }
 }

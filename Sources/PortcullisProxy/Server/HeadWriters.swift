@@ -11,6 +11,7 @@ enum UpstreamRequestWriter {
         clientCert: [(String, String)], into out: inout ByteBuffer
     ) {
         let identityHeaders = identity?.upstreamHeaders ?? []
+        let consumed = identity?.consumedHeaders ?? []
         let raw = h.headers.raw
         out.writeString(h.method.name)
         out.writeStaticString(" ")
@@ -49,6 +50,14 @@ enum UpstreamRequestWriter {
                 // X-Client-Cert-* come only from a verified handshake, never from the client.
                 if name.count > 14 && ASCII.equalsLowercase(UnsafeRawBufferPointer(rebasing: name[0..<14]), "x-client-cert-") {
                     continue
+                }
+                // Credentials the authorizer consumed stay here (API Gateway drops a SigV4 Authorization).
+                if !consumed.isEmpty {
+                    let spent = consumed.contains { c in
+                        var c = c
+                        return c.withUTF8 { ASCII.equalsIgnoringCase(name, UnsafeRawBufferPointer($0)) }
+                    }
+                    if spent { continue }
                 }
                 // A client must not be able to forge what the authorizer vouches for.
                 if !identityHeaders.isEmpty {
