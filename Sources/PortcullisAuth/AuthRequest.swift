@@ -16,6 +16,24 @@ public struct AuthRequest: Sendable {
     /// Hex SHA-256 of the request body, for routes whose phases read it (SigV4); the proxy holds
     /// such a body until admission ends. Nil on other routes.
     public var payloadHash: String?
+    /// The listener the request arrived on.
+    public var listener: ListenerFacts
+
+    /// What phases may know of a listener: whether it is private, and the VPC and VPC endpoint
+    /// its requests come from (the aws:SourceVpc and aws:SourceVpce condition keys).
+    public struct ListenerFacts: Sendable, Equatable {
+        public var name: String
+        public var isPrivate: Bool
+        public var vpc: String?
+        public var vpce: String?
+
+        public init(name: String, isPrivate: Bool = false, vpc: String? = nil, vpce: String? = nil) {
+            self.name = name
+            self.isPrivate = isPrivate
+            self.vpc = vpc
+            self.vpce = vpce
+        }
+    }
 
     /// The API identity needed for ARNs and messages.
     public struct APIRef: Sendable {
@@ -36,10 +54,12 @@ public struct AuthRequest: Sendable {
 
     public init(
         head: HTTPRequestHead, clientIP: IPAddress?, requestID: String, resourcePath: String,
-        pathParameters: [(String, String)], api: APIRef, clientCertificate: ClientCertificate? = nil, payloadHash: String? = nil
+        pathParameters: [(String, String)], api: APIRef, clientCertificate: ClientCertificate? = nil, payloadHash: String? = nil,
+        listener: ListenerFacts = ListenerFacts(name: "")
     ) {
         self.clientCertificate = clientCertificate
         self.payloadHash = payloadHash
+        self.listener = listener
         self.head = head
         self.clientIP = clientIP
         self.requestID = requestID

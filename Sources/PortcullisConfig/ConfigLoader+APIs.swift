@@ -4,7 +4,7 @@ import Yams
 extension ConfigLoader {
     static let apiKeys = [
         "name", "id", "stage", "region", "account", "hosts", "listeners", "not_found", "routes", "gateway_responses",
-        "resource_policy", "endpoint_type",
+        "resource_policy", "endpoint",
     ]
     static let routeKeys = [
         "path", "methods", "upstream", "auth", "websocket", "set_headers", "remove_headers", "timeout", "max_body_size",
@@ -40,6 +40,11 @@ extension ConfigLoader {
             case "routes":
                 api.routes = r.sequence(v, p).compactMap { parseRoute(r, $0.0, $0.1, refs: refs) }
             case "gateway_responses": api.gatewayResponses = parseGatewayResponses(r, v, p)
+            case "endpoint":
+                let s = r.string(v, p) ?? ""
+                if let e = APIEndpointType(rawValue: s) { api.endpoint = e } else {
+                    r.fail(v, p, "endpoint is regional or private, not \"\(s)\"" + Suggest.hint(for: s, in: ["regional", "private"]))
+                }
             default:
                 r.fail(v, p, "\(key) is not supported yet by this version of Portcullis")
             }
@@ -47,6 +52,12 @@ extension ConfigLoader {
         if api.name.isEmpty { r.fail(node, "\(path).name", "every API needs a name") }
         if api.id.isEmpty { api.id = api.name }
         if api.routes.isEmpty { r.fail(node, "\(path).routes", "an API needs at least one route") }
+        if api.endpoint == .private {
+            let served = api.listeners.isEmpty ? refs.listeners : api.listeners
+            if !served.contains(where: refs.privateListeners.contains) {
+                r.fail(node, "\(path).endpoint", "a private API answers only on listeners with private: true, and none of its listeners is private")
+            }
+        }
         return api
     }
 

@@ -7,7 +7,7 @@ extension ConfigLoader {
 
     static func parseListener(_ r: YAMLReader, _ node: Node, _ path: String) -> ListenerConfig? {
         var l = ListenerConfig(name: "", host: "", port: -1, isPrivate: false, vpce: nil, tls: nil)
-        for (key, v, p) in r.mapping(node, path, allowed: ["name", "listen", "private", "vpce", "tls"]) {
+        for (key, v, p) in r.mapping(node, path, allowed: ["name", "listen", "private", "vpce", "vpc", "tls"]) {
             switch key {
             case "name": l.name = r.string(v, p) ?? ""
             case "listen":
@@ -20,12 +20,16 @@ extension ConfigLoader {
                 }
             case "private": l.isPrivate = r.bool(v, p) ?? false
             case "vpce": l.vpce = r.string(v, p)
+            case "vpc": l.vpc = r.string(v, p)
             case "tls": l.tls = parseTLS(r, v, p)
             default: break
             }
         }
         if l.name.isEmpty { r.fail(node, "\(path).name", "every listener needs a name") }
         if l.port < 0 { r.fail(node, "\(path).listen", "every listener needs listen: HOST:PORT") }
+        if !l.isPrivate && (l.vpce != nil || l.vpc != nil) {
+            r.fail(node, "\(path).private", "vpce and vpc describe the VPC endpoint of a private listener; add private: true")
+        }
         return l
     }
 

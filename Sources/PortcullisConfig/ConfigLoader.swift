@@ -61,7 +61,7 @@ public enum ConfigLoader {
         }
         let refs = References(
             upstreams: Set(config.upstreams.keys), authorizers: Set(config.authorizers.keys),
-            listeners: config.listeners.map(\.name))
+            listeners: config.listeners.map(\.name), privateListeners: Set(config.listeners.filter(\.isPrivate).map(\.name)))
         config.apis = apiNodes.compactMap { parseAPI(r, $0.0, $0.1, refs: refs) }
         checkGlobal(r, config, root)
         if !r.issues.isEmpty { throw ConfigError(r.issues) }
@@ -85,6 +85,7 @@ public enum ConfigLoader {
         var upstreams: Set<String>
         var authorizers: Set<String>
         var listeners: [String]
+        var privateListeners: Set<String>
     }
 
     static func checkGlobal(_ r: YAMLReader, _ c: PortcullisConfig, _ root: Node) {

@@ -24,6 +24,8 @@ public struct ListenerConfig: Sendable, Equatable {
     public var isPrivate: Bool
     /// The aws:SourceVpce value of requests arriving here.
     public var vpce: String?
+    /// The aws:SourceVpc value of requests arriving here.
+    public var vpc: String? = nil
     public var tls: TLSListenerConfig?
 }
 
@@ -94,7 +96,15 @@ public enum HostPattern: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// Where an API answers, as API Gateway's endpoint types: everywhere, or only on private listeners.
+public enum APIEndpointType: String, Sendable {
+    case regional
+    case `private`
+}
+
 public struct APIConfig: Sendable {
+    /// `endpoint:`; a private API answers only on listeners marked `private: true`.
+    public var endpoint: APIEndpointType = .regional
     public var name: String
     public var id: String
     /// Base path without slashes; empty for an API served at the root.

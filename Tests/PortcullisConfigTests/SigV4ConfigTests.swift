@@ -95,3 +95,39 @@ import Testing
         #expect(messages(twice).contains("authorizers.iam: access key A1 is listed twice"))
     }
 }
+
+/// `endpoint: private` and private listeners: what `check` says about them.
+@Suite struct PrivateEndpointConfigTests {
+    func messages(_ yaml: String) -> [String] {
+        do {
+            _ = try ConfigLoader.parse(yaml, file: "t.yaml")
+            return []
+        } catch {
+            return error.issues.map { "\($0.keyPath): \($0.message)" }
+        }
+    }
+
+    func config(listeners: String, endpoint: String) -> String {
+        """
+        listeners:
+        \(listeners)
+        apis:
+          - { name: demo, stage: demo, endpoint: \(endpoint), routes: [{ path: /x, upstream: backend }] }
+        upstreams:
+          backend: { endpoints: ["http://127.0.0.1:9001"] }
+        """
+    }
+
+    @Test func privateEndpointsAndListeners() throws {
+        let c = try ConfigLoader.parse(
+            config(listeners: "  - { name: vpc, listen: \"127.0.0.1:0\", private: true, vpc: vpc-1, vpce: vpce-1 }", endpoint: "private"), file: "t.yaml")
+        #expect(c.apis[0].endpoint == .private)
+        #expect(c.listeners[0].isPrivate && c.listeners[0].vpc == "vpc-1" && c.listeners[0].vpce == "vpce-1")
+        #expect(messages(config(listeners: "  - { name: public, listen: \"127.0.0.1:0\" }", endpoint: "private")).contains(
+            "apis[0].endpoint: a private API answers only on listeners with private: true, and none of its listeners is private"))
+        #expect(messages(config(listeners: "  - { name: public, listen: \"127.0.0.1:0\", vpce: vpce-1 }", endpoint: "regional")).contains(
+            "listeners[0].private: vpce and vpc describe the VPC endpoint of a private listener; add private: true"))
+        #expect(messages(config(listeners: "  - { name: public, listen: \"127.0.0.1:0\" }", endpoint: "privat")).contains(
+            "apis[0].endpoint: endpoint is regional or private, not \"privat\"; did you mean \"private\"?"))
+    }
+}

@@ -11,6 +11,7 @@ import Testing
     static func names(_ steps: [AdmissionStep]) -> [String] {
         steps.map { step in
             switch step {
+            case .privateEndpoint: return "private"
             case .authorize(.step(let s)): return s.name
             case .authorize(.anyOf(let list)): return "any(" + list.map(\.name).joined(separator: ",") + ")"
             }
@@ -21,5 +22,7 @@ import Testing
         let auth: [AuthRequirement] = [.anyOf([Self.ip("a"), Self.ip("b")]), .step(Self.ip("office")), .step(Self.ip("vpn"))]
         #expect(Self.names(AdmissionStep.compile(auth: auth)) == ["office", "vpn", "any(a,b)"])
         #expect(AdmissionStep.compile(auth: []).isEmpty)
+        // A private API checks the listener before anything else.
+        #expect(Self.names(AdmissionStep.compile(auth: auth, privateAPI: true)) == ["private", "office", "vpn", "any(a,b)"])
     }
 }

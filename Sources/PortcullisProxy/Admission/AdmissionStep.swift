@@ -8,26 +8,30 @@ import PortcullisCore
 /// compiled state of one phase; the `switch` below is the only dispatch, so a request makes no
 /// existential calls. Phases not yet built have no case: a route runs only what it configured.
 enum AdmissionStep: AdmissionPhase, Sendable {
+    /// A private API answers only on private listeners (`PrivateEndpoint.swift`).
+    case privateEndpoint
     /// One entry of the route's `auth:` list (`PortcullisAuth/AuthRequirement.swift`).
     case authorize(AuthRequirement)
 
     func admit(_ request: AuthRequest, identity: Identity?, on loop: any EventLoop) -> Eventually<PhaseOutcome> {
         switch self {
+        case .privateEndpoint: return .now(PrivateEndpoint.admit(request))
         case .authorize(let requirement): return requirement.admit(request, identity: identity, on: loop)
         }
     }
 
     var needsBody: Bool {
         switch self {
+        case .privateEndpoint: return false
         case .authorize(let requirement): return requirement.needsBody
         }
     }
 
-    /// A route's phases, in admission order: address rules first, then the authorizers that
-    /// establish an identity, each group in the order of the route's `auth:` list.
-    static func compile(auth: [AuthRequirement]) -> [AdmissionStep] {
+    /// A route's phases, in admission order: the private-listener check of a private API, address
+    /// rules, then the authorizers that establish an identity, each group in `auth:` list order.
+    static func compile(auth: [AuthRequirement], privateAPI: Bool = false) -> [AdmissionStep] {
         let rules = auth.filter(\.isAddressRule)
         let identity = auth.filter { !$0.isAddressRule }
-        return (rules + identity).map(AdmissionStep.authorize)
+        return (privateAPI ? [.privateEndpoint] : []) + (rules + identity).map(AdmissionStep.authorize)
     }
 }

@@ -27,6 +27,8 @@ final class Snapshot: Sendable {
     let tlsServers: [String: TLSServerContext]
     /// Listeners that forward verified client certificates upstream as X-Client-Cert-* headers.
     let forwardClientCert: Set<String>
+    /// What admission phases may know of each listener (private, VPC, VPC endpoint), by name.
+    let listenerFacts: [String: AuthRequest.ListenerFacts]
 
     /// Compiles a loaded config. Blocking (resolves upstream host names): call off the loops.
     /// - Parameter ticketKeys: session-ticket keys shared by every snapshot of a server, so that
@@ -52,6 +54,9 @@ final class Snapshot: Sendable {
         }
         tlsServers = servers
         forwardClientCert = forward
+        listenerFacts = Dictionary(
+            config.listeners.map { ($0.name, AuthRequest.ListenerFacts(name: $0.name, isPrivate: $0.isPrivate, vpc: $0.vpc, vpce: $0.vpce)) },
+            uniquingKeysWith: { a, _ in a })
         for (index, (name, u)) in config.upstreams.sorted(by: { $0.key < $1.key }).enumerated() {
             var eps: [EndpointSpec] = []
             var clientTLS: TLSClientContext? = nil

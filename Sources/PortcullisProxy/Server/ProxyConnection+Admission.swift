@@ -48,7 +48,8 @@ extension ProxyConnection {
         guard let h = request.head, let route = request.route, let api = request.api else { return }
         let subject = AuthRequest(
             head: h, clientIP: clientIP(h), requestID: request.id.string, resourcePath: route.template,
-            pathParameters: pathParameters(h), api: api.apiRef, clientCertificate: tls?.clientCertificate, payloadHash: payloadHash)
+            pathParameters: pathParameters(h), api: api.apiRef, clientCertificate: tls?.clientCertificate, payloadHash: payloadHash,
+            listener: cachedView?.facts ?? AuthRequest.ListenerFacts(name: listener.name))
         request.admission = Admission(route.phases)
         admissionStepped(request.admission!.run(subject, on: loop.loop), subject)
     }
@@ -105,7 +106,10 @@ extension ProxyConnection {
     private func currentRouter() -> Router? {
         if let c = cachedView, c.snapshot === snapshot { return c.router }
         guard let r = snapshot.routers[listener.name] else { return nil }
-        cachedView = (snapshot, r, snapshot.forwardClientCert.contains(listener.name))
+        cachedView = (
+            snapshot, r, snapshot.forwardClientCert.contains(listener.name),
+            snapshot.listenerFacts[listener.name] ?? AuthRequest.ListenerFacts(name: listener.name)
+        )
         return r
     }
 

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import PortcullisAuth
 import PortcullisConfig
 import PortcullisCore
 import PortcullisTLS
@@ -54,7 +55,7 @@ final class ProxyConnection: ChannelDuplexHandler {
     /// This listener's view of the snapshot it was looked up in: its router and whether it
     /// forwards client certificates. Held strongly: an identifier alone could match a new
     /// snapshot at a reused address.
-    var cachedView: (snapshot: Snapshot, router: Router, forwardClientCert: Bool)?
+    var cachedView: (snapshot: Snapshot, router: Router, forwardClientCert: Bool, facts: AuthRequest.ListenerFacts)?
     /// Head buffers reused across requests: once the socket has taken a head, NIO drops its
     /// reference and the next `clear()` keeps the storage, so a request costs no head allocation.
     var requestHeadScratch = ByteBuffer()
