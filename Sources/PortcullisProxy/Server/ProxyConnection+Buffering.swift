@@ -20,7 +20,9 @@ extension ProxyConnection {
             } catch {
                 return refuse(Refusal(.BAD_REQUEST, reason: "invalid chunked request body", closeConnection: true))
             }
-            if request.bufferDecoder.payloadBytes > request.bodyLimit {
+            // The payload within the limit, and its framing within reason: tiny chunks must not
+            // make the buffer many times the limit.
+            if request.bufferDecoder.payloadBytes > request.bodyLimit || Int64(request.bufferScanned) > 2 * request.bodyLimit + 65536 {
                 return refuse(Refusal(.REQUEST_TOO_LARGE, reason: "request body over \(request.bodyLimit) bytes", closeConnection: true))
             }
             guard request.bufferDecoder.isDone else { return }
