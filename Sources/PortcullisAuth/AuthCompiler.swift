@@ -60,7 +60,7 @@ public enum AuthCompiler {
             switch c.kind {
             case .ip(let allow, let deny): out[name] = .ip(IPRule(name: name, allow: allow, deny: deny))
             case .jwt(let j): out[name] = .jwt(JWTStep(authorizer: JWTAuthorizer.compile(j, environment: environment)))
-            case .sigv4(let s): out[name] = .sigv4(SigV4Step.compile(name: name, s))
+            case .sigv4(let s): out[name] = .sigv4(SigV4Step.compile(name: name, s, group: environment.group))
             }
         }
         return out

@@ -46,7 +46,7 @@ public enum AuthStep: Sendable {
         switch self {
         case .ip(let rule): return .now(rule.decide(request))
         case .jwt(let step): return step.evaluate(request, on: loop)
-        case .sigv4(let step): return .now(step.decide(request))
+        case .sigv4(let step): return .now(step.decide(request, on: loop))
         }
     }
 }

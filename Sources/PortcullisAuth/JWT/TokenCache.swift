@@ -1,5 +1,5 @@
 public import NIOCore
-import Synchronization
+import PortcullisCore
 
 /// Tokens that passed signature and claim checks, by their exact text. Bounded; an entry lives
 /// until min(exp + leeway, insertion + TTL). Only verified tokens are inserted, so a forged token
@@ -53,33 +53,18 @@ public struct TokenCache: Sendable {
 }
 
 /// The verified-token caches of one authorizer: one per event loop of the group it was compiled
-/// with, found by the loop a request runs on, so no lock is taken per request. A loop outside the
-/// group (tests' embedded loops, `portcullis token inspect`) shares one cache behind a lock.
-///
-/// The map from loop to cache is built at compile time and never changes (read without a lock);
-/// each cache lives in a `NIOLoopBoundBox`, whose accessor checks the thread.
+/// with (`PerLoop`), so no lock is taken per request.
 public final class TokenCaches: Sendable {
-    private let perLoop: [ObjectIdentifier: NIOLoopBoundBox<TokenCache>]
-    private let shared: Mutex<TokenCache>
+    private let caches: PerLoop<TokenCache>
     public let maxEntries: Int
 
     public init(group: (any EventLoopGroup)?, maxEntries: Int) {
         self.maxEntries = maxEntries
-        var map: [ObjectIdentifier: NIOLoopBoundBox<TokenCache>] = [:]
-        if let group {
-            for loop in group.makeIterator() {
-                map[ObjectIdentifier(loop)] = NIOLoopBoundBox.makeBoxSendingValue(TokenCache(maxEntries: maxEntries), eventLoop: loop)
-            }
-        }
-        perLoop = map
-        shared = Mutex(TokenCache(maxEntries: maxEntries))
+        caches = PerLoop(group: group) { TokenCache(maxEntries: maxEntries) }
     }
 
     /// Runs `body` with the cache of `loop` (the caller runs on `loop`).
     public func with<R: Sendable>(_ loop: any EventLoop, _ body: (inout TokenCache) -> R) -> R {
-        if let box = perLoop[ObjectIdentifier(loop)] {
-            return box.withValue { body(&$0) }
-        }
-        return shared.withLock { body(&$0) }
+        caches.with(loop, body)
     }
 }

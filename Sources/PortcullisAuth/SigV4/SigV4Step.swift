@@ -1,4 +1,4 @@
-import NIOCore
+public import NIOCore
 public import PortcullisConfig
 public import PortcullisCore
 
@@ -17,17 +17,19 @@ public struct SigV4Step: Sendable {
         self.clock = clock
     }
 
-    public static func compile(name: String, _ c: SigV4AuthorizerConfig, clock: JWTClock = .system) -> SigV4Step {
+    public static func compile(
+        name: String, _ c: SigV4AuthorizerConfig, group: (any EventLoopGroup)? = nil, clock: JWTClock = .system
+    ) -> SigV4Step {
         let keys = c.keys.map {
             SigV4Credential(
                 accessKeyID: $0.accessKeyID, secret: $0.secret, principalARN: $0.principal, active: $0.active,
                 sessionToken: $0.sessionToken, expires: $0.expires)
         }
         let (seconds, _) = c.maxSkew.components
-        return SigV4Step(name: name, verifier: SigV4Verifier(credentials: keys, maxSkewSeconds: seconds), clock: clock)
+        return SigV4Step(name: name, verifier: SigV4Verifier(credentials: keys, maxSkewSeconds: seconds, group: group), clock: clock)
     }
 
-    public func decide(_ request: AuthRequest) -> AuthDecision {
+    public func decide(_ request: AuthRequest, on loop: (any EventLoop)? = nil) -> AuthDecision {
         let h = request.head
         let (path, query) = h.headers.raw.withUnsafeReadableBytes { p -> ([UInt8], [UInt8]) in
             let start = Int(h.targetStart), pathEnd = start + Int(h.pathLength), end = start + Int(h.targetLength)
@@ -38,7 +40,7 @@ public struct SigV4Step: Sendable {
         let signed = SigV4Request(
             method: h.method.name, wirePath: path, wireQuery: query, headers: h.headers.pairs,
             payloadHash: request.payloadHash ?? (hasBody ? "" : SigV4.emptyPayloadHash))
-        switch verifier.verify(signed, region: request.api.region, now: Int64(clock.now())) {
+        switch verifier.verify(signed, region: request.api.region, now: Int64(clock.now()), on: loop) {
         case .absent(let r):
             return .abstain(r)
         case .refused(let r):

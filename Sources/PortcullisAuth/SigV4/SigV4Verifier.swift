@@ -1,6 +1,6 @@
 public import PortcullisCore
 public import PortcullisTLS
-import Synchronization
+public import NIOCore
 
 /// A request as the `sigv4` authorizer sees it: the wire path and query, the headers in received
 /// order, and the SHA-256 of the body received (hex).
@@ -50,21 +50,24 @@ public final class SigV4Verifier: Sendable {
     let credentials: [String: SigV4Credential]
     /// Largest difference between the request's time and ours, each way (API Gateway: 5 minutes).
     let maxSkew: Int64
-    /// Signing keys by access key, date and region: four HMACs saved per request. Small (keys ×
-    /// days in use) and read under a short lock only on a signed request.
-    private let signingKeys = Mutex<[String: HMACKey]>([:])
+    /// Signing keys by access key, date and region, one cache per event loop: four HMACs saved
+    /// per request, no lock shared by the loops.
+    private let signingKeys: PerLoop<[String: HMACKey]>
 
-    public init(credentials: [SigV4Credential], maxSkewSeconds: Int64 = 300) {
+    /// - Parameter group: the loops requests run on (each gets its own signing-key cache).
+    public init(credentials: [SigV4Credential], maxSkewSeconds: Int64 = 300, group: (any EventLoopGroup)? = nil) {
         var byID: [String: SigV4Credential] = [:]
         for c in credentials { byID[c.accessKeyID] = c }
         self.credentials = byID
         maxSkew = maxSkewSeconds
+        signingKeys = PerLoop(group: group) { [:] }
     }
 
     /// - Parameters:
     ///   - region: the API's region: the credential scope must name it.
     ///   - now: seconds since 1970 (injected: tests drive it).
-    public func verify(_ r: SigV4Request, region: String, now: Int64) -> SigV4Verdict {
+    ///   - loop: the loop the request runs on, for its signing-key cache.
+    public func verify(_ r: SigV4Request, region: String, now: Int64, on loop: (any EventLoop)? = nil) -> SigV4Verdict {
         let auth: SigV4Authorization
         let amzDate: String
         var presignedExpiry: Int64? = nil
@@ -147,7 +150,7 @@ public final class SigV4Verifier: Sendable {
             return .refused(Self.incomplete(.malformedSignedHeaders(auth.signedHeaders.joined(separator: ";"))))
         }
         let sts = SigV4.stringToSign(amzDate: amzDate, scope: auth.credential.scope, canonicalRequest: canonical)
-        let computed = SigV4.signature(key: signingKey(key, date: auth.credential.date, region: region), stringToSign: sts)
+        let computed = SigV4.signature(key: signingKey(key, date: auth.credential.date, region: region, loop: loop), stringToSign: sts)
         guard constantTimeEquals(Array(computed.utf8), Array(auth.signature.utf8)) else {
             return .refused(Refusal(
                 .INVALID_SIGNATURE,
@@ -157,16 +160,16 @@ public final class SigV4Verifier: Sendable {
         return .verified(key)
     }
 
-    private func signingKey(_ c: SigV4Credential, date: String, region: String) -> HMACKey {
+    private func signingKey(_ c: SigV4Credential, date: String, region: String, loop: (any EventLoop)?) -> HMACKey {
         let id = c.accessKeyID + "/" + date + "/" + region
-        if let k = signingKeys.withLock({ $0[id] }) { return k }
-        let k = SigV4.signingKey(secret: c.secret, date: date, region: region, service: Self.service)
-        signingKeys.withLock { keys in
+        return signingKeys.with(loop) { keys in
+            if let k = keys[id] { return k }
+            let k = SigV4.signingKey(secret: c.secret, date: date, region: region, service: Self.service)
             // Days move on: a cache that grew past any plausible working set starts over.
             if keys.count > 4096 { keys.removeAll() }
             keys[id] = k
+            return k
         }
-        return k
     }
 
     static func incomplete(_ f: SigV4Failure) -> Refusal {
