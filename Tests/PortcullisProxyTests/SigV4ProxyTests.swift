@@ -145,6 +145,23 @@ import Testing
             #expect(try curl(alice, ["-X", "POST", "-H", "Content-Type: application/json", "-d", #"{"n":1}"#, "\(base)/items"]) == "200")
             #expect(try curl("AKIAPORTCULLISTEST01:wrong", ["\(base)/items/42"]) == "403")
 
+            // `portcullis sign`, the gateway's own command: headers, and a presigned URL.
+            func sign(_ args: [String]) throws -> String {
+                let r = try runTool(
+                    [CommandLineTests.binary, "sign", "--access-key", "AKIAPORTCULLISTEST01", "--secret", signed.secret, "--region", "eu-west-1"] + args)
+                try #require(r.code == 0, "portcullis sign failed: \(r.err)")
+                return r.out.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            let signedHeaders = try sign(["-X", "PUT", "-d", "body", "\(base)/items/a%20b?z=1&a=2"]).split(separator: "\n").map { line in
+                let colon = line.firstIndex(of: ":")!
+                return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+            }
+            let put = Signed(method: "PUT", target: "/dev/items/a%20b?z=1&a=2", headers: [("Host", "127.0.0.1:\(h.port)")] + signedHeaders, body: Array("body".utf8))
+            #expect(try send(h, put).status == 200)
+            let presignedURL = try sign(["--presign", "--expires", "60", "\(base)/items/caf%C3%A9?q=a%20b"])
+            let presignedTarget = String(presignedURL[presignedURL.range(of: "/dev/")!.lowerBound...])
+            #expect(try send(h, Signed(method: "GET", target: presignedTarget, headers: [("Host", "127.0.0.1:\(h.port)")], body: [])).status == 200)
+
             let unsigned = try h.get("/dev/items")
             #expect(unsigned.status == 403)
             #expect(unsigned.bodyText == #"{"message":"Missing Authentication Token"}"#)
