@@ -149,7 +149,8 @@ public final class SigV4Verifier: Sendable {
         else {
             return .refused(Self.incomplete(.malformedSignedHeaders(auth.signedHeaders.joined(separator: ";"))))
         }
-        let sts = SigV4.stringToSign(amzDate: amzDate, scope: auth.credential.scope, canonicalRequest: canonical)
+        // The string to sign carries the time in ISO 8601 basic form, also when a Date header gave it.
+        let sts = SigV4.stringToSign(amzDate: stamp, scope: auth.credential.scope, canonicalRequest: canonical)
         let computed = SigV4.signature(key: signingKey(key, date: auth.credential.date, region: region, loop: loop), stringToSign: sts)
         guard constantTimeEquals(Array(computed.utf8), Array(auth.signature.utf8)) else {
             return .refused(Refusal(
