@@ -1,0 +1,42 @@
+/// An IAM wildcard pattern: `*` matches any run of characters (also none), `?` exactly one.
+/// Compiled once when a policy loads; matching walks bytes without allocating.
+public struct Wildcard: Sendable, Equatable {
+    let pattern: [UInt8]
+    let ignoreCase: Bool
+    let isLiteral: Bool
+
+    public init(_ pattern: String, ignoreCase: Bool = false) {
+        self.ignoreCase = ignoreCase
+        let bytes = Array(pattern.utf8)
+        self.pattern = ignoreCase ? bytes.map(Self.lower) : bytes
+        isLiteral = !bytes.contains(0x2A) && !bytes.contains(0x3F)
+    }
+
+    static func lower(_ c: UInt8) -> UInt8 { c >= 0x41 && c <= 0x5A ? c + 32 : c }
+
+    public func matches(_ text: String) -> Bool {
+        var t = Array(text.utf8)
+        if ignoreCase { t = t.map(Self.lower) }
+        if isLiteral { return t == pattern }
+        // Greedy with backtracking to the last star: linear in practice, no recursion.
+        var p = 0, s = 0, star = -1, mark = 0
+        while s < t.count {
+            if p < pattern.count && (pattern[p] == 0x3F || pattern[p] == t[s]) {
+                p += 1
+                s += 1
+            } else if p < pattern.count && pattern[p] == 0x2A {
+                star = p
+                mark = s
+                p += 1
+            } else if star >= 0 {
+                p = star + 1
+                mark += 1
+                s = mark
+            } else {
+                return false
+            }
+        }
+        while p < pattern.count && pattern[p] == 0x2A { p += 1 }
+        return p == pattern.count
+    }
+}
