@@ -1,3 +1,4 @@
+import PortcullisCore
 public import PortcullisTLS
 
 /// SigV4 (`AWS4-HMAC-SHA256`) as a verifier recomputes it for a service other than S3: the
@@ -98,21 +99,10 @@ public enum SigV4 {
 
     /// The signature of `stringToSign` as lower-case hex.
     public static func signature(key: HMACKey, stringToSign: String) -> String {
-        hexString(key.authenticationCode(for: Array(stringToSign.utf8)))
+        Hex.lowercase(key.authenticationCode(for: Array(stringToSign.utf8)))
     }
 
     public static func hexSHA256(_ bytes: some Collection<UInt8>) -> String {
-        hexString(Digest.hash(.sha256, bytes))
-    }
-
-    static func hexString(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count * 2)
-        for b in bytes {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 0x0F)])
-        }
-        return String(decoding: out, as: UTF8.self)
+        Hex.lowercase(Digest.hash(.sha256, bytes))
     }
 }

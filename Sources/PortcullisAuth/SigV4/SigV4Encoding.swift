@@ -1,3 +1,5 @@
+import PortcullisCore
+
 /// The byte-level rules of SigV4's canonical request for services other than S3 (what API
 /// Gateway recomputes; docs/ARCHITECTURE.md, "SigV4"): URI encoding with upper-case hex, path
 /// normalisation, and query decoding. Pure functions over bytes: no Foundation, no allocation
@@ -33,7 +35,7 @@ enum SigV4Encoding {
         var i = 0
         while i < b.count {
             let c = b[i]
-            if c == 0x25, i + 2 < b.count, let h = hexValue(b[i + 1]), let l = hexValue(b[i + 2]) {
+            if c == 0x25, i + 2 < b.count, let h = Hex.value(b[i + 1]), let l = Hex.value(b[i + 2]) {
                 out.append(h << 4 | l)
                 i += 3
                 continue
@@ -42,15 +44,6 @@ enum SigV4Encoding {
             i += 1
         }
         return out
-    }
-
-    static func hexValue(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 0x30...0x39: return c - 0x30
-        case 0x41...0x46: return c - 0x41 + 10
-        case 0x61...0x66: return c - 0x61 + 10
-        default: return nil
-        }
     }
 
     /// RFC 3986 dot-segment removal with repeated slashes collapsed: `/a//b/./c/../` is `/a/b/`.

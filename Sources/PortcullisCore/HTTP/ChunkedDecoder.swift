@@ -38,7 +38,7 @@ public struct ChunkedDecoder: Sendable {
                 let c = p[i]
                 switch state {
                 case .size:
-                    if let d = hexValue(c) {
+                    if let d = Hex.value(c) {
                         guard digits < 15 else { throw .malformed }
                         remaining = remaining << 4 | Int64(d)
                         digits += 1
@@ -112,16 +112,6 @@ public struct ChunkedDecoder: Sendable {
                 }
             }
             return i
-        }
-    }
-
-    @inline(__always)
-    private func hexValue(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 48...57: return c - 48
-        case 65...70: return c - 55
-        case 97...102: return c - 87
-        default: return nil
         }
     }
 }

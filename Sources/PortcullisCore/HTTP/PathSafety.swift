@@ -18,7 +18,7 @@ public enum PathSafety {
                 if c == UInt8(ascii: "\\") { return "backslash in path" }
                 if c == UInt8(ascii: "#") { return "fragment in request target" }
                 if c == UInt8(ascii: "%") {
-                    guard e + 2 < n, let hi = hex(p[e + 1]), let lo = hex(p[e + 2]) else { return "invalid percent-encoding in path" }
+                    guard e + 2 < n, let hi = Hex.value(p[e + 1]), let lo = Hex.value(p[e + 2]) else { return "invalid percent-encoding in path" }
                     let decoded = hi << 4 | lo
                     switch decoded {
                     case UInt8(ascii: "."): dots += 1
@@ -38,12 +38,4 @@ public enum PathSafety {
         return nil
     }
 
-    static func hex(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 48...57: return c - 48
-        case 65...70: return c - 55
-        case 97...102: return c - 87
-        default: return nil
-        }
-    }
 }

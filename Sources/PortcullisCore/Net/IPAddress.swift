@@ -107,7 +107,7 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
             }
             var value: UInt32 = 0
             var digits = 0
-            while i < n, let h = hex(b[i]) {
+            while i < n, let h = Hex.value(b[i]) {
                 value = value << 4 | UInt32(h)
                 digits += 1
                 guard digits <= 4 else { return nil }
@@ -137,14 +137,6 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
         return .v6(hi, lo)
     }
 
-    static func hex(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 48...57: return c - 48
-        case 65...70: return c - 55
-        case 97...102: return c - 87
-        default: return nil
-        }
-    }
 }
 
 /// An address block such as 10.0.0.0/8 or 2001:db8::/32. A bare address is a /32 or /128.
