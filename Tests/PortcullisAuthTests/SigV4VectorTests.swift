@@ -63,12 +63,9 @@ import Testing
         func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name }?.1 }
 
         /// Query parameters decoded, for reading the presigned X-Amz-* values.
+        /// Decoded as the verifier decodes them.
         var queryParameters: [(String, String)] {
-            query.split(separator: 0x26).map { part in
-                let s = part.split(separator: 0x3D, maxSplits: 1, omittingEmptySubsequences: false)
-                let decode = { (b: ArraySlice<UInt8>) in String(decoding: SigV4Encoding.decode(b, plusAsSpace: true), as: UTF8.self) }
-                return (decode(s[0]), s.count > 1 ? decode(s[1]) : "")
-            }
+            SigV4Request(method: method, wirePath: path, wireQuery: query, headers: headers).queryParameters
         }
     }
 

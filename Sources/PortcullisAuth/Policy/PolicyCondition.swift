@@ -86,7 +86,8 @@ public struct PolicyCondition: Sendable {
                 guard let t = PolicyTime.parse(s) else { throw PolicyError(path: path, message: "\"\(s)\" is not a date (ISO 8601 or seconds since 1970)") }
                 out.append(.number(Double(t)))
             case .IpAddress, .NotIpAddress:
-                guard let c = CIDR(s) ?? CIDR(s + (s.contains(":") ? "/128" : "/32")) else {
+                // A bare address is a /32 or /128 block.
+                guard let c = CIDR(s) else {
                     throw PolicyError(path: path, message: "\"\(s)\" is not an IP address or CIDR block")
                 }
                 out.append(.cidr(c))
