@@ -51,10 +51,17 @@ let package = Package(
             dependencies: [nioCore],
             swiftSettings: hotPath
         ),
+        // IAM policies: the JSON grammar compiled once, evaluation, API Gateway's combination tables.
+        // Pure: no I/O, no event loops; the gateway, `check` and `policy simulate` share it.
+        .target(
+            name: "PortcullisPolicy",
+            dependencies: ["PortcullisCore"],
+            swiftSettings: hotPath
+        ),
         // YAML -> validated, immutable config values; errors carry file:line:column and key path.
         .target(
             name: "PortcullisConfig",
-            dependencies: ["PortcullisCore", .product(name: "Yams", package: "Yams")],
+            dependencies: ["PortcullisCore", "PortcullisPolicy", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
         // Outgoing HTTP/1.1 with keep-alive pools per event loop: key sets, discovery, external authorizers.
@@ -66,14 +73,16 @@ let package = Package(
         // Authorizer steps (none, ip; later jwt, sigv4, api keys, external) and their outcomes.
         .target(
             name: "PortcullisAuth",
-            dependencies: ["PortcullisCore", "PortcullisConfig", "PortcullisTLS", "PortcullisHTTPClient", nioCore, nioPosix, logging],
+            dependencies: [
+                "PortcullisCore", "PortcullisConfig", "PortcullisPolicy", "PortcullisTLS", "PortcullisHTTPClient", nioCore, nioPosix, logging,
+            ],
             swiftSettings: strict
         ),
         // Server pipeline, router, request phases, upstream pools, gateway responses, access log.
         .target(
             name: "PortcullisProxy",
             dependencies: [
-                "PortcullisCore", "PortcullisConfig", "PortcullisAuth", "PortcullisTLS",
+                "PortcullisCore", "PortcullisConfig", "PortcullisAuth", "PortcullisPolicy", "PortcullisTLS",
                 nioCore, nioPosix, nioHTTP1, logging,
             ],
             swiftSettings: hotPath
@@ -81,7 +90,7 @@ let package = Package(
         .executableTarget(
             name: "portcullis",
             dependencies: [
-                "PortcullisProxy", "PortcullisConfig", "PortcullisCore", "PortcullisAuth", "PortcullisTLS",
+                "PortcullisProxy", "PortcullisConfig", "PortcullisCore", "PortcullisAuth", "PortcullisPolicy", "PortcullisTLS",
                 nioCore, nioPosix, logging,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -98,11 +107,16 @@ let package = Package(
         ),
         .testTarget(
             name: "PortcullisAuthTests",
-            dependencies: ["PortcullisAuth", "PortcullisCore", "PortcullisConfig", "PortcullisTLS", nioCore, nioEmbedded, nioPosix, logging],
+            dependencies: [
+                "PortcullisAuth", "PortcullisCore", "PortcullisConfig", "PortcullisPolicy", "PortcullisTLS", nioCore, nioEmbedded, nioPosix, logging,
+            ],
             exclude: ["Fixtures"]),
         .testTarget(
             name: "PortcullisProxyTests",
-            dependencies: ["PortcullisProxy", "PortcullisCore", "PortcullisConfig", "PortcullisAuth", nioCore, nioEmbedded, nioPosix, nioHTTP1, logging]
+            dependencies: [
+                "PortcullisProxy", "PortcullisCore", "PortcullisConfig", "PortcullisAuth", "PortcullisPolicy", nioCore, nioEmbedded, nioPosix, nioHTTP1,
+                logging,
+            ]
         ),
     ]
 )

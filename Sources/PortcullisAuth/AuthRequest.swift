@@ -18,6 +18,8 @@ public struct AuthRequest: Sendable {
     public var payloadHash: String?
     /// The listener the request arrived on.
     public var listener: ListenerFacts
+    /// The request came over TLS (aws:SecureTransport).
+    public var secureTransport: Bool
 
     /// What phases may know of a listener: whether it is private, and the VPC and VPC endpoint
     /// its requests come from (the aws:SourceVpc and aws:SourceVpce condition keys).
@@ -55,8 +57,9 @@ public struct AuthRequest: Sendable {
     public init(
         head: HTTPRequestHead, clientIP: IPAddress?, requestID: String, resourcePath: String,
         pathParameters: [(String, String)], api: APIRef, clientCertificate: ClientCertificate? = nil, payloadHash: String? = nil,
-        listener: ListenerFacts = ListenerFacts(name: "")
+        listener: ListenerFacts = ListenerFacts(name: ""), secureTransport: Bool = false
     ) {
+        self.secureTransport = secureTransport
         self.clientCertificate = clientCertificate
         self.payloadHash = payloadHash
         self.listener = listener

@@ -15,6 +15,7 @@ extension ConfigLoader {
         var api = APIConfig(
             name: "", id: "", stage: "", region: "us-east-1", account: "000000000000", hosts: [.any], listeners: [],
             notFound: .rest, routes: [], gatewayResponses: [:])
+        var policyNode: (Node, String)? = nil
         for (key, v, p) in r.mapping(node, path, allowed: apiKeys) {
             switch key {
             case "name": api.name = r.string(v, p) ?? ""
@@ -40,6 +41,7 @@ extension ConfigLoader {
             case "routes":
                 api.routes = r.sequence(v, p).compactMap { parseRoute(r, $0.0, $0.1, refs: refs) }
             case "gateway_responses": api.gatewayResponses = parseGatewayResponses(r, v, p)
+            case "resource_policy": policyNode = (v, p)
             case "endpoint":
                 let s = r.string(v, p) ?? ""
                 if let e = APIEndpointType(rawValue: s) { api.endpoint = e } else {
@@ -51,6 +53,10 @@ extension ConfigLoader {
         }
         if api.name.isEmpty { r.fail(node, "\(path).name", "every API needs a name") }
         if api.id.isEmpty { api.id = api.name }
+        if let (v, p) = policyNode {
+            // After the loop: short resources need the API's region, account and id.
+            api.resourcePolicy = parsePolicy(r, v, p, executeAPI: "arn:aws:execute-api:\(api.region):\(api.account):\(api.id)")
+        }
         if api.routes.isEmpty { r.fail(node, "\(path).routes", "an API needs at least one route") }
         if api.endpoint == .private {
             let served = api.listeners.isEmpty ? refs.listeners : api.listeners

@@ -1,3 +1,4 @@
+import PortcullisCore
 import Yams
 
 extension ConfigLoader {

@@ -1,9 +1,10 @@
+import PortcullisCore
 import Foundation
 import Yams
 
 extension ConfigLoader {
-    static let sigv4Keys = ["type", "credentials_file", "credentials", "max_skew"]
-    static let credentialKeys = ["access_key_id", "secret", "principal", "status", "session_token", "expires"]
+    static let sigv4Keys = ["type", "credentials_file", "credentials", "max_skew", "policies_dir"]
+    static let credentialKeys = ["access_key_id", "secret", "principal", "status", "session_token", "expires", "groups"]
 
     /// `type: sigv4`: keys inline (`credentials:`) or in a YAML file of their own
     /// (`credentials_file:`, `{credentials: [...]}`), whose problems are reported with that
@@ -37,6 +38,8 @@ extension ConfigLoader {
                     r.fail(v, p, "\(file) is not valid YAML: \(error)")
                 }
                 r.absorb(fileReader)
+            case "policies_dir":
+                c.policies = parsePolicyDir(r, v, p)
             case "max_skew":
                 if let d = r.duration(v, p) {
                     if d < .seconds(1) || d > .seconds(3600) { r.fail(v, p, "max_skew must be between 1s and 1h (API Gateway: 5m)") } else { c.maxSkew = d }
@@ -45,6 +48,14 @@ extension ConfigLoader {
             }
         }
         if !sawKeys { r.fail(node, "\(path).credentials_file", "a sigv4 authorizer needs credentials_file (or an inline credentials list)") }
+        if let set = c.policies {
+            for k in c.keys {
+                for g in k.groups where set.groups[g] == nil {
+                    r.fail(node, path, "access key \(k.accessKeyID) is in group \(g), which has no policies in policies_dir/groups/"
+                        + Suggest.hint(for: g, in: set.groups.keys))
+                }
+            }
+        }
         var seen: Set<String> = []
         for k in c.keys where !seen.insert(k.accessKeyID).inserted {
             r.fail(node, path, "access key \(k.accessKeyID) is listed twice")
@@ -71,6 +82,7 @@ extension ConfigLoader {
                     case let s: r.fail(v, kp, "status is Active or Inactive, not \"\(s ?? "")\"")
                     }
                 case "session_token": k.sessionToken = r.string(v, kp)
+                case "groups": k.groups = r.strings(v, kp)
                 case "expires":
                     guard let s = r.string(v, kp) else { continue }
                     if let t = ISO8601DateFormatter().date(from: s) { k.expires = Int64(t.timeIntervalSince1970) } else {

@@ -1,3 +1,4 @@
+public import PortcullisPolicy
 public import PortcullisCore
 
 /// A whole, validated config file. Immutable once loaded; a reload builds a new one.
@@ -116,6 +117,9 @@ public struct APIConfig: Sendable {
     public var notFound: NotFoundStyle
     public var routes: [RouteConfig]
     public var gatewayResponses: [GatewayResponseType: GatewayResponseOverride]
+    /// `resource_policy:` (a file or inline), compiled; its short resources (`execute-api:/*`)
+    /// expanded with this API's region, account and id.
+    public var resourcePolicy: PolicyDocument? = nil
 }
 
 /// One entry of a route's `auth:` list: every entry must allow; `any_of` allows if one does.
@@ -218,6 +222,9 @@ public enum TLSMinimumVersion: String, Sendable, CaseIterable {
 /// `type: sigv4`: the access keys that may sign, and the clock skew allowed.
 public struct SigV4AuthorizerConfig: Sendable {
     public var keys: [SigV4KeyConfig] = []
+    /// `policies_dir`: identity policies by user, role and group. Nil: every active key may
+    /// invoke (subject to the resource policy), as before identity policies existed.
+    public var policies: IdentityPolicySet? = nil
     /// API Gateway allows 5 minutes each way.
     public var maxSkew: Duration = .seconds(300)
     public init() {}
@@ -233,4 +240,6 @@ public struct SigV4KeyConfig: Sendable {
     /// Temporary credentials: the token requests must carry and when it expires (seconds since 1970).
     public var sessionToken: String?
     public var expires: Int64?
+    /// The IAM groups whose policies (`policies_dir/groups/NAME.json`) apply to this key's principal.
+    public var groups: [String] = []
 }

@@ -1,3 +1,4 @@
+import PortcullisCore
 import Foundation
 import Yams
 

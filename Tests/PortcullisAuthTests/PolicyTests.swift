@@ -1,7 +1,7 @@
 import PortcullisCore
 import Testing
 
-@testable import PortcullisAuth
+@testable import PortcullisPolicy
 
 /// The IAM policy engine: grammar, wildcards, condition operators, IAM's deny-allow rule, API
 /// Gateway's combination of identity and resource policies, and random policies checked against

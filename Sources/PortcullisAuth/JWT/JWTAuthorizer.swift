@@ -168,15 +168,18 @@ public final class JWTAuthorizer: Sendable {
     /// The identity of a verified token, built once (then cached with it).
     func makeVerified(_ claims: JSONValue) -> VerifiedToken {
         var map: [String: String] = [:]
+        var lists: [String: [String]] = [:]
         for (k, v) in claims.objectValue ?? [:] {
             if let t = v.claimText { map[k] = t }
+            if let a = v.arrayValue { lists[k] = a.compactMap(\.claimText) }
         }
         var headers: [(String, String)] = []
         for (header, claim) in forwardClaims {
             // Verified claims are still text from outside: never let one break a header line.
             if let v = map[claim], v.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x7F }) { headers.append((header, v)) }
         }
-        let identity = Identity(principal: map[principalClaim] ?? "", authorizer: name, claims: map, upstreamHeaders: headers)
+        let identity = Identity(
+            principal: map[principalClaim] ?? "", authorizer: name, kind: .jwt, claims: map, listClaims: lists, upstreamHeaders: headers)
         return VerifiedToken(claims: claims, identity: identity)
     }
 }

@@ -9,11 +9,15 @@ public import PortcullisCore
 public struct SigV4Step: Sendable {
     public let name: String
     public let verifier: SigV4Verifier
+    /// The principals' identity policies (`policies_dir`), evaluated by the resource-policy
+    /// phase; nil when the authorizer has none (every verified key may invoke).
+    public let identityPolicies: IdentityPolicies?
     let clock: JWTClock
 
-    public init(name: String, verifier: SigV4Verifier, clock: JWTClock = .system) {
+    public init(name: String, verifier: SigV4Verifier, identityPolicies: IdentityPolicies? = nil, clock: JWTClock = .system) {
         self.name = name
         self.verifier = verifier
+        self.identityPolicies = identityPolicies
         self.clock = clock
     }
 
@@ -26,7 +30,13 @@ public struct SigV4Step: Sendable {
                 sessionToken: $0.sessionToken, expires: $0.expires)
         }
         let (seconds, _) = c.maxSkew.components
-        return SigV4Step(name: name, verifier: SigV4Verifier(credentials: keys, maxSkewSeconds: seconds, group: group), clock: clock)
+        let policies = c.policies.map { set in
+            IdentityPolicies(
+                byAccessKey: Dictionary(
+                    c.keys.map { ($0.accessKeyID, set.policies(principal: $0.principal, groups: $0.groups)) }, uniquingKeysWith: { a, _ in a }))
+        }
+        return SigV4Step(
+            name: name, verifier: SigV4Verifier(credentials: keys, maxSkewSeconds: seconds, group: group), identityPolicies: policies, clock: clock)
     }
 
     public func decide(_ request: AuthRequest, on loop: (any EventLoop)? = nil) -> AuthDecision {
@@ -47,7 +57,7 @@ public struct SigV4Step: Sendable {
             return .refuse(r)
         case .verified(let key):
             let identity = Identity(
-                principal: key.principalARN, authorizer: name,
+                principal: key.principalARN, authorizer: name, kind: .iam,
                 claims: ["accountId": key.accountID, "userArn": key.principalARN, "accessKey": key.accessKeyID, "caller": key.accessKeyID],
                 consumedHeaders: ["authorization", "x-amz-security-token"])
             return .allow(identity)

@@ -1,12 +1,27 @@
 /// Who the caller is, as established by the authorizer chain. Later steps (resource policy,
 /// API keys, header mapping, access log) read it; the proxy core never interprets it.
 public struct Identity: Sendable {
+    /// What kind of authorizer vouched for it: resource policies combine with each kind by its
+    /// own rule (API Gateway's tables; docs/ARCHITECTURE.md, "Resource policy").
+    public enum Kind: Sendable, Equatable {
+        /// A JWT or Cognito user-pool token: the resource policy alone must allow.
+        case jwt
+        /// A SigV4-signed request: identity policies and resource policy together.
+        case iam
+        /// An external (Lambda-style) authorizer.
+        case external
+    }
+
     /// The principal (`sub`, an IAM user ARN, an API key id, ...).
     public var principal: String
     /// Which authorizer established it.
     public var authorizer: String
+    public var kind: Kind
     /// Claims or context values (`$context.authorizer.claims.NAME`, `$context.authorizer.KEY`).
     public var claims: [String: String]
+    /// Claims that are lists (`cognito:groups`), one entry per element: multi-valued condition
+    /// keys for policies (`ForAnyValue:StringEquals` on `claims:cognito:groups`).
+    public var listClaims: [String: [String]]
     /// Headers the authorizer asks to send upstream (`forward_claims`, mapped identity);
     /// the proxy adds them after removing any client-sent header of the same name.
     public var upstreamHeaders: [(String, String)]
@@ -15,12 +30,14 @@ public struct Identity: Sendable {
     public var consumedHeaders: [String]
 
     public init(
-        principal: String, authorizer: String, claims: [String: String] = [:], upstreamHeaders: [(String, String)] = [],
-        consumedHeaders: [String] = []
+        principal: String, authorizer: String, kind: Kind = .external, claims: [String: String] = [:],
+        listClaims: [String: [String]] = [:], upstreamHeaders: [(String, String)] = [], consumedHeaders: [String] = []
     ) {
         self.principal = principal
         self.authorizer = authorizer
+        self.kind = kind
         self.claims = claims
+        self.listClaims = listClaims
         self.upstreamHeaders = upstreamHeaders
         self.consumedHeaders = consumedHeaders
     }

@@ -1,6 +1,7 @@
 import NIOCore
 import PortcullisAuth
 import PortcullisCore
+import PortcullisPolicy
 
 /// The admission phases a route runs after it matched, compiled once per snapshot and run in
 /// this order (docs/ARCHITECTURE.md, "Admission"): private-listener check, ip rules and
@@ -12,26 +13,32 @@ enum AdmissionStep: AdmissionPhase, Sendable {
     case privateEndpoint
     /// One entry of the route's `auth:` list (`PortcullisAuth/AuthRequirement.swift`).
     case authorize(AuthRequirement)
+    /// The API's resource policy and the identity policies of SigV4 principals
+    /// (`PortcullisAuth/Access/ResourcePolicyPhase.swift`).
+    case resourcePolicy(ResourcePolicyPhase)
 
     func admit(_ request: AuthRequest, identity: Identity?, on loop: any EventLoop) -> Eventually<PhaseOutcome> {
         switch self {
         case .privateEndpoint: return .now(PrivateEndpoint.admit(request))
         case .authorize(let requirement): return requirement.admit(request, identity: identity, on: loop)
+        case .resourcePolicy(let phase): return .now(phase.admit(request, identity: identity))
         }
     }
 
     var needsBody: Bool {
         switch self {
-        case .privateEndpoint: return false
+        case .privateEndpoint, .resourcePolicy: return false
         case .authorize(let requirement): return requirement.needsBody
         }
     }
 
     /// A route's phases, in admission order: the private-listener check of a private API, address
-    /// rules, then the authorizers that establish an identity, each group in `auth:` list order.
-    static func compile(auth: [AuthRequirement], privateAPI: Bool = false) -> [AdmissionStep] {
+    /// rules, then the authorizers that establish an identity, each group in `auth:` list order,
+    /// then the resource policy (with identity policies) when the API or an authorizer has one.
+    static func compile(auth: [AuthRequirement], privateAPI: Bool = false, resourcePolicy: PolicyDocument? = nil) -> [AdmissionStep] {
         let rules = auth.filter(\.isAddressRule)
         let identity = auth.filter { !$0.isAddressRule }
-        return (privateAPI ? [.privateEndpoint] : []) + (rules + identity).map(AdmissionStep.authorize)
+        let policy = ResourcePolicyPhase.forRoute(resource: resourcePolicy, steps: auth).map(AdmissionStep.resourcePolicy)
+        return (privateAPI ? [.privateEndpoint] : []) + (rules + identity).map(AdmissionStep.authorize) + (policy.map { [$0] } ?? [])
     }
 }

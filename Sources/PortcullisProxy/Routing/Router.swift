@@ -159,7 +159,7 @@ final class CompiledAPI: Sendable {
         let entries = c.routes.map { r -> ([Substring], CompiledRoute) in
             let segs = r.path.split(separator: "/", omittingEmptySubsequences: true)
             let auth = AuthCompiler.compile(r.auth, authorizers: steps, scopes: r.scopes, claims: r.claims)
-            let phases = AdmissionStep.compile(auth: auth, privateAPI: c.endpoint == .private)
+            let phases = AdmissionStep.compile(auth: auth, privateAPI: c.endpoint == .private, resourcePolicy: c.resourcePolicy)
             let route = CompiledRoute(r, phases: phases, upstreamIndex: upstreams[r.upstream] ?? -1)
             return (segs, route)
         }

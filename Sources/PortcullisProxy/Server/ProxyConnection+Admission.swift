@@ -49,7 +49,7 @@ extension ProxyConnection {
         let subject = AuthRequest(
             head: h, clientIP: clientIP(h), requestID: request.id.string, resourcePath: route.template,
             pathParameters: pathParameters(h), api: api.apiRef, clientCertificate: tls?.clientCertificate, payloadHash: payloadHash,
-            listener: cachedView?.facts ?? AuthRequest.ListenerFacts(name: listener.name))
+            listener: cachedView?.facts ?? AuthRequest.ListenerFacts(name: listener.name), secureTransport: tls != nil)
         request.admission = Admission(route.phases)
         admissionStepped(request.admission!.run(subject, on: loop.loop), subject)
     }

@@ -1,5 +1,5 @@
 /// An IAM wildcard pattern: `*` matches any run of characters (also none), `?` exactly one.
-/// Compiled once when a policy loads; matching walks bytes without allocating.
+/// Compiled once when a policy loads; matching walks the text's own bytes without allocating.
 public struct Wildcard: Sendable, Equatable {
     let pattern: [UInt8]
     let ignoreCase: Bool
@@ -12,16 +12,28 @@ public struct Wildcard: Sendable, Equatable {
         isLiteral = !bytes.contains(0x2A) && !bytes.contains(0x3F)
     }
 
+    /// The pattern as written (lower-cased if it ignores case).
+    public var text: String { String(decoding: pattern, as: UTF8.self) }
+
     static func lower(_ c: UInt8) -> UInt8 { c >= 0x41 && c <= 0x5A ? c + 32 : c }
 
     public func matches(_ text: String) -> Bool {
-        var t = Array(text.utf8)
-        if ignoreCase { t = t.map(Self.lower) }
-        if isLiteral { return t == pattern }
+        if let r = text.utf8.withContiguousStorageIfAvailable({ matches($0) }) { return r }
+        return Array(text.utf8).withUnsafeBufferPointer { matches($0) }
+    }
+
+    func matches(_ t: UnsafeBufferPointer<UInt8>) -> Bool {
+        let fold = ignoreCase
+        @inline(__always) func at(_ i: Int) -> UInt8 { fold ? Self.lower(t[i]) : t[i] }
+        if isLiteral {
+            guard t.count == pattern.count else { return false }
+            for i in 0..<t.count where at(i) != pattern[i] { return false }
+            return true
+        }
         // Greedy with backtracking to the last star: linear in practice, no recursion.
         var p = 0, s = 0, star = -1, mark = 0
         while s < t.count {
-            if p < pattern.count && (pattern[p] == 0x3F || pattern[p] == t[s]) {
+            if p < pattern.count && (pattern[p] == 0x3F || pattern[p] == at(s)) {
                 p += 1
                 s += 1
             } else if p < pattern.count && pattern[p] == 0x2A {

@@ -1,26 +1,60 @@
 public import PortcullisCore
-import PortcullisConfig
 
 /// An IAM policy document compiled for evaluation: statements with their wildcards and
 /// conditions ready, built once when the policy loads.
 public struct PolicyDocument: Sendable {
     public var statements: [PolicyStatement]
+    /// Resources that can match no request (`.../api-id/` for `.../api-id/*`): a policy
+    /// attached to an API refuses to load with these; the simulator prints them as warnings.
+    public var deadResources: [PolicyError] = []
 
     /// Parses IAM's JSON grammar: Version, Statement (an object or a list), Sid, Effect,
     /// Principal / NotPrincipal, Action / NotAction, Resource / NotResource, Condition.
-    public static func parse(_ json: JSONValue) throws(PolicyError) -> PolicyDocument {
-        guard let top = json.objectValue else { throw PolicyError(path: "", message: "a policy is a JSON object with a Statement") }
-        for key in top.keys where !["Version", "Id", "Statement"].contains(key) {
-            throw PolicyError(path: key, message: "unknown policy element \"\(key)\"")
+    /// `executeAPI` (`arn:aws:execute-api:REGION:ACCOUNT:API_ID`) expands API Gateway's short
+    /// resource form `execute-api:/STAGE/METHOD/PATH` as API Gateway does when a policy is saved.
+    public static func parse(_ json: JSONValue, executeAPI: String? = nil) throws(PolicyError) -> PolicyDocument {
+        let (doc, errors) = compile(json, executeAPI: executeAPI)
+        if let first = errors.first { throw first }
+        return doc!
+    }
+
+    /// Every problem of a policy, each statement checked on its own (for `check`, which reports
+    /// them all), with the document when the grammar holds (dead resources aside).
+    public static func compile(_ json: JSONValue, executeAPI: String? = nil) -> (PolicyDocument?, [PolicyError]) {
+        guard let top = json.objectValue else { return (nil, [PolicyError(path: "", message: "a policy is a JSON object with a Statement")]) }
+        var errors: [PolicyError] = []
+        for key in top.keys.sorted() where !["Version", "Id", "Statement"].contains(key) {
+            errors.append(PolicyError(path: key, message: "unknown policy element \"\(key)\"" + Suggest.hint(for: key, in: ["Version", "Id", "Statement"])))
         }
         if let v = top["Version"], v.stringValue != "2012-10-17" && v.stringValue != "2008-10-17" {
-            throw PolicyError(path: "Version", message: "Version is \"2012-10-17\"")
+            errors.append(PolicyError(path: "Version", message: "Version is \"2012-10-17\""))
         }
-        guard let st = top["Statement"] else { throw PolicyError(path: "Statement", message: "a policy needs a Statement") }
+        guard let st = top["Statement"] else { return (nil, errors + [PolicyError(path: "Statement", message: "a policy needs a Statement")]) }
         let list = st.arrayValue ?? [st]
         var out: [PolicyStatement] = []
-        for (i, s) in list.enumerated() { out.append(try PolicyStatement.parse(s, path: "Statement[\(i)]")) }
-        return PolicyDocument(statements: out)
+        var dead: [PolicyError] = []
+        for (i, s) in list.enumerated() {
+            do {
+                out.append(try PolicyStatement.parse(s, path: "Statement[\(i)]", executeAPI: executeAPI, dead: &dead))
+            } catch {
+                errors.append(error)
+            }
+        }
+        if !errors.isEmpty { return (nil, errors + dead) }
+        return (PolicyDocument(statements: out, deadResources: dead), [])
+    }
+
+    /// Why an execute-api resource matches nothing, if it cannot: a method ARN always goes on
+    /// after the API id with `/STAGE/METHOD/PATH` (three slashes at least), so a pattern without
+    /// wildcards and with fewer slashes there never matches.
+    static func deadResource(_ r: String) -> String? {
+        let parts = r.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
+        guard parts.count == 6, parts[0] == "arn", parts[2] == "execute-api" else { return nil }
+        let rest = parts[5]
+        guard !rest.contains("*"), !rest.contains("?"), rest.filter({ $0 == "/" }).count < 3 else { return nil }
+        let fix = r.hasSuffix("/") ? r + "*" : r + "/*"
+        return "\"\(r)\" matches no request: after the API id a method ARN goes on with /STAGE/METHOD/PATH "
+            + "(like .../\(rest.split(separator: "/").first ?? "api-id")/prod/GET/pets); for every method of the API write \"\(fix)\""
     }
 }
 
@@ -67,7 +101,9 @@ public struct PolicyStatement: Sendable {
 
     static let elements = ["Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource", "NotResource", "Condition"]
 
-    static func parse(_ json: JSONValue, path: String) throws(PolicyError) -> PolicyStatement {
+    static func parse(
+        _ json: JSONValue, path: String, executeAPI: String? = nil, dead: inout [PolicyError]
+    ) throws(PolicyError) -> PolicyStatement {
         guard let o = json.objectValue else { throw PolicyError(path: path, message: "a statement is a JSON object") }
         for key in o.keys where !elements.contains(key) {
             throw PolicyError(path: "\(path).\(key)", message: "unknown statement element \"\(key)\"" + Suggest.hint(for: key, in: elements))
@@ -96,8 +132,17 @@ public struct PolicyStatement: Sendable {
         guard let (actions, notAction) = try pair("Action", "NotAction") else {
             throw PolicyError(path: "\(path).Action", message: "a statement needs Action or NotAction")
         }
-        guard let (resources, notResource) = try pair("Resource", "NotResource") else {
+        guard var (resources, notResource) = try pair("Resource", "NotResource") else {
             throw PolicyError(path: "\(path).Resource", message: "a statement needs Resource or NotResource")
+        }
+        if let executeAPI {
+            resources = resources.map { $0.hasPrefix("execute-api:") ? executeAPI + $0.dropFirst(12) : $0 }
+        }
+        let resourceKey = notResource ? "NotResource" : "Resource"
+        for (i, r) in resources.enumerated() {
+            guard let why = PolicyDocument.deadResource(r) else { continue }
+            let single = o[resourceKey]?.stringValue != nil
+            dead.append(PolicyError(path: single ? "\(path).\(resourceKey)" : "\(path).\(resourceKey)[\(i)]", message: why))
         }
         var principals: [PrincipalPattern]? = nil
         var notPrincipal = false

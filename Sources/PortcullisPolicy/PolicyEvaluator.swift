@@ -1,19 +1,23 @@
 /// What one request is, for policies: who asks (nil: anonymous), the action, the resource, and
-/// the condition keys with their values (multi-valued where a claim is a list).
-public struct PolicyRequest: Sendable {
+/// where its condition values come from.
+public struct PolicyRequest<Context: PolicyContext> {
     public var principal: String?
     public var action: String
     public var resource: String
-    /// Condition keys, lower-cased.
-    public var keys: [String: [String]]
+    public var context: Context
 
-    public init(principal: String?, action: String, resource: String, keys: [String: [String]] = [:]) {
+    public init(principal: String?, action: String, resource: String, context: Context) {
         self.principal = principal
         self.action = action
         self.resource = resource
-        var lowered: [String: [String]] = [:]
-        for (k, v) in keys { lowered[k.lowercased()] = v }
-        self.keys = lowered
+        self.context = context
+    }
+}
+
+extension PolicyRequest where Context == PolicyKeys {
+    /// A request with its condition values given by name (the simulator, tests).
+    public init(principal: String?, action: String, resource: String, keys: [String: [String]] = [:]) {
+        self.init(principal: principal, action: action, resource: resource, context: PolicyKeys(keys))
     }
 }
 
@@ -27,7 +31,7 @@ public enum PolicyDecision: Sendable, Equatable {
 public enum PolicyEvaluator {
     /// IAM's rule for one side (identity or resource): an explicit Deny wins, then an Allow; no
     /// matching statement is an implicit deny.
-    public static func evaluate(_ policies: [PolicyDocument], _ r: PolicyRequest) -> PolicyDecision {
+    public static func evaluate<C>(_ policies: [PolicyDocument], _ r: PolicyRequest<C>) -> PolicyDecision {
         var allow: PolicyDecision? = nil
         for policy in policies {
             for s in policy.statements where applies(s, r) {
@@ -38,14 +42,14 @@ public enum PolicyEvaluator {
         return allow ?? .implicitlyDenied
     }
 
-    static func applies(_ s: PolicyStatement, _ r: PolicyRequest) -> Bool {
+    static func applies<C>(_ s: PolicyStatement, _ r: PolicyRequest<C>) -> Bool {
         if let principals = s.principals {
             let named = principals.contains { $0.matches(r.principal) }
             if named == s.notPrincipal { return false }
         }
         if s.actions.contains(where: { $0.matches(r.action) }) == s.notAction { return false }
         if s.resources.contains(where: { $0.matches(r.resource) }) == s.notResource { return false }
-        for c in s.conditions where !c.holds(r.keys[c.key]) { return false }
+        for c in s.conditions where !c.holds(r.context.values(for: c.key)) { return false }
         return true
     }
 

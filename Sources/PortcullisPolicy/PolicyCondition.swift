@@ -28,8 +28,7 @@ public struct PolicyCondition: Sendable {
     public var op: Operator
     public var qualifier: SetQualifier
     public var ifExists: Swift.Bool
-    /// Condition keys are case-insensitive: kept lower-cased.
-    public var key: String
+    public var key: ConditionKey
     let values: [Value]
 
     /// A policy value compiled for its operator.
@@ -67,7 +66,7 @@ public struct PolicyCondition: Sendable {
                     default: throw PolicyError(path: p, message: "condition values are strings, numbers or booleans")
                     }
                 }
-                out.append(PolicyCondition(op: op, qualifier: qualifier, ifExists: ifExists, key: key.lowercased(), values: try compile(op, raw, p)))
+                out.append(PolicyCondition(op: op, qualifier: qualifier, ifExists: ifExists, key: ConditionKey(key), values: try compile(op, raw, p)))
             }
         }
         return out
@@ -101,13 +100,13 @@ public struct PolicyCondition: Sendable {
         return out
     }
 
-    /// Whether the condition holds for the request's values of its key (nil: the key is absent).
-    func holds(_ context: [String]?) -> Swift.Bool {
+    /// Whether the condition holds for the request's values of its key.
+    func holds(_ context: ConditionValues) -> Swift.Bool {
         if op == .Null {
             let wantsAbsent = values.contains { if case .text("true") = $0 { return true } else { return false } }
-            return (context == nil || context!.isEmpty) == wantsAbsent
+            return context.isEmpty == wantsAbsent
         }
-        guard let context, !context.isEmpty else {
+        if context.isEmpty {
             if ifExists { return true }
             // ForAllValues over nothing holds; a negated operator holds on a missing key.
             return qualifier == .forAllValues || op.isNegated
@@ -172,7 +171,7 @@ enum PolicyTime {
         guard digits.count == 8 || digits.count == 14, s.count <= 25 else { return nil }
         let d = Array(digits.utf8).map { Int64($0 - 48) }
         func num(_ a: Int, _ n: Int) -> Int64 { d[a..<a + n].reduce(0) { $0 * 10 + $1 } }
-        if digits.count == 8 { return SigV4Time.epoch(year: num(0, 4), month: num(4, 2), day: num(6, 2), hour: 0, minute: 0, second: 0) }
-        return SigV4Time.epoch(year: num(0, 4), month: num(4, 2), day: num(6, 2), hour: num(8, 2), minute: num(10, 2), second: num(12, 2))
+        if digits.count == 8 { return CivilTime.epoch(year: num(0, 4), month: num(4, 2), day: num(6, 2), hour: 0, minute: 0, second: 0) }
+        return CivilTime.epoch(year: num(0, 4), month: num(4, 2), day: num(6, 2), hour: num(8, 2), minute: num(10, 2), second: num(12, 2))
     }
 }

@@ -1,0 +1,79 @@
+public import PortcullisCore
+public import PortcullisPolicy
+
+/// The condition keys of one request, for policies: resolved only when a condition names them,
+/// from the request, the listener it came in on and the identity the authorizers established.
+/// (docs/ARCHITECTURE.md, "Resource policy", lists the keys.)
+public struct RequestConditions: PolicyContext {
+    public let request: AuthRequest
+    public let identity: Identity?
+    /// Seconds since 1970: aws:CurrentTime and aws:EpochTime.
+    public let now: Int64
+
+    public init(request: AuthRequest, identity: Identity?, now: Int64) {
+        self.request = request
+        self.identity = identity
+        self.now = now
+    }
+
+    public func values(for key: ConditionKey) -> ConditionValues {
+        switch key {
+        case .sourceIP: return request.clientIP.map { .one($0.description) } ?? .absent
+        case .vpcSourceIP:
+            // Behind a VPC endpoint the caller's own address (API Gateway's aws:VpcSourceIp).
+            guard request.listener.isPrivate, let ip = request.clientIP else { return .absent }
+            return .one(ip.description)
+        case .sourceVpc: return request.listener.vpc.map(ConditionValues.one) ?? .absent
+        case .sourceVpce: return request.listener.vpce.map(ConditionValues.one) ?? .absent
+        case .secureTransport: return .one(request.secureTransport ? "true" : "false")
+        case .currentTime: return .one(Self.iso8601(now))
+        case .epochTime: return .one(String(now))
+        case .userAgent: return request.head.headers.first(named: "user-agent").map(ConditionValues.one) ?? .absent
+        case .referer: return request.head.headers.first(named: "referer").map(ConditionValues.one) ?? .absent
+        case .principalArn, .principalAccount, .principalType, .username, .userid:
+            guard let identity, identity.kind == .iam else { return .absent }
+            return Self.iamValue(key, identity)
+        case .claim(let name):
+            guard let identity, identity.kind == .jwt else { return .absent }
+            if let list = identity.listClaims[name] { return ConditionValues(list) }
+            return identity.claims[name].map(ConditionValues.one) ?? .absent
+        case .context(let name):
+            guard let identity, identity.kind == .external else { return .absent }
+            return identity.claims[name].map(ConditionValues.one) ?? .absent
+        case .other: return .absent
+        }
+    }
+
+    /// The aws:Principal* keys of a SigV4 identity (its claims hold the ARN, account and key).
+    static func iamValue(_ key: ConditionKey, _ identity: Identity) -> ConditionValues {
+        let arn = identity.principal
+        let resource = arn.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false).last ?? ""
+        switch key {
+        case .principalArn: return .one(arn)
+        case .principalAccount: return identity.claims["accountId"].map(ConditionValues.one) ?? .absent
+        case .principalType:
+            if resource.hasPrefix("user/") { return .one("User") }
+            if resource.hasPrefix("assumed-role/") { return .one("AssumedRole") }
+            if resource == "root" { return .one("Account") }
+            return .absent
+        case .username:
+            // IAM users only, as in AWS.
+            guard resource.hasPrefix("user/") else { return .absent }
+            return .one(String(resource.split(separator: "/").last ?? ""))
+        case .userid:
+            // AWS gives the user's unique id; Portcullis has none, so the access key id stands for it.
+            return identity.claims["accessKey"].map(ConditionValues.one) ?? .absent
+        default: return .absent
+        }
+    }
+
+    /// `2026-11-30T12:00:00Z`, as aws:CurrentTime reads.
+    static func iso8601(_ t: Int64) -> String {
+        let b = Array(SigV4Time.format(t).utf8)  // YYYYMMDDTHHMMSSZ
+        var out: [UInt8] = []
+        out.reserveCapacity(20)
+        out += b[0..<4] + [0x2D] + b[4..<6] + [0x2D] + b[6..<8] + [0x54]
+        out += b[9..<11] + [0x3A] + b[11..<13] + [0x3A] + b[13..<15] + [0x5A]
+        return String(decoding: out, as: UTF8.self)
+    }
+}
