@@ -98,7 +98,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "PortcullisCoreTests", dependencies: ["PortcullisCore", nioCore, nioEmbedded]),
-        .testTarget(name: "PortcullisConfigTests", dependencies: ["PortcullisConfig", "PortcullisCore"]),
+        .testTarget(name: "PortcullisConfigTests", dependencies: ["PortcullisConfig", "PortcullisCore", "PortcullisPolicy"]),
         .testTarget(
             name: "PortcullisTLSTests", dependencies: ["PortcullisTLS", nioCore, nioEmbedded, nioPosix], exclude: ["Fixtures"]),
         .testTarget(

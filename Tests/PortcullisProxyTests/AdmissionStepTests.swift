@@ -1,5 +1,6 @@
 import PortcullisAuth
 import PortcullisCore
+import PortcullisPolicy
 import Testing
 
 @testable import PortcullisProxy
@@ -14,6 +15,7 @@ import Testing
             case .privateEndpoint: return "private"
             case .authorize(.step(let s)): return s.name
             case .authorize(.anyOf(let list)): return "any(" + list.map(\.name).joined(separator: ",") + ")"
+            case .resourcePolicy: return "policy"
             }
         }
     }
@@ -24,5 +26,9 @@ import Testing
         #expect(AdmissionStep.compile(auth: []).isEmpty)
         // A private API checks the listener before anything else.
         #expect(Self.names(AdmissionStep.compile(auth: auth, privateAPI: true)) == ["private", "office", "vpn", "any(a,b)"])
+        // The resource policy runs after the authorizers: it needs the identity they establish.
+        let policy = try! PolicyDocument.parse(JSONValue.parse(#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}}"#))
+        #expect(Self.names(AdmissionStep.compile(auth: auth, privateAPI: true, resourcePolicy: policy)) == ["private", "office", "vpn", "any(a,b)", "policy"])
+        #expect(Self.names(AdmissionStep.compile(auth: [], resourcePolicy: policy)) == ["policy"])
     }
 }
