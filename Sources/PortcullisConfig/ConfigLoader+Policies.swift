@@ -28,6 +28,42 @@ public struct IdentityPolicySet: Sendable {
 }
 
 extension ConfigLoader {
+    /// One policy file on its own (`portcullis policy simulate`): the same reader and grammar as
+    /// the gateway's. Resources that match nothing come back as warnings, not errors: IAM accepts
+    /// them, and the simulator shows what they do.
+    public static func loadPolicyFile(_ path: String) throws(ConfigError) -> (PolicyDocument, warnings: [ConfigIssue]) {
+        let r = YAMLReader(file: path, environment: [:])
+        var doc: PolicyDocument? = nil
+        var warnings: [ConfigIssue] = []
+        if let (reader, root) = policyFile(r, nil, "", path) {
+            var lines: [String: Node] = [:]
+            let (compiled, errors) = PolicyDocument.compile(jsonValue(root, "", &lines))
+            for e in errors { reader.fail(position(e.path, lines) ?? root, e.path, e.message) }
+            doc = compiled
+            if let compiled {
+                let dead = YAMLReader(file: path, environment: [:])
+                for d in compiled.deadResources { dead.fail(position(d.path, lines) ?? root, d.path, d.message) }
+                warnings = dead.issues
+            }
+            r.absorb(reader)
+        }
+        guard r.issues.isEmpty, let doc else { throw ConfigError(r.issues) }
+        return (doc, warnings)
+    }
+
+    /// The node of a JSON path, or of the nearest enclosing element that has one.
+    /// The grammar names a lone statement or value `[0]`, as if in a list of one: both spellings
+    /// are tried, and the deeper match wins.
+    static func position(_ path: String, _ lines: [String: Node]) -> Node? {
+        var best: String? = nil
+        for candidate in [path, path.replacingOccurrences(of: "[0]", with: "")] {
+            var key = candidate
+            while lines[key] == nil, let cut = key.lastIndex(where: { $0 == "." || $0 == "[" }) { key = String(key[..<cut]) }
+            if lines[key] != nil && key.count > (best?.count ?? -1) { best = key }
+        }
+        return best.flatMap { lines[$0] }
+    }
+
     /// A policy given inline (a YAML or JSON mapping) or as a file name (JSON, or YAML).
     /// Problems name the file and line of the element at fault and its JSON path.
     static func parsePolicy(_ r: YAMLReader, _ node: Node, _ path: String, executeAPI: String?) -> PolicyDocument? {
@@ -63,11 +99,8 @@ extension ConfigLoader {
         var lines: [String: Node] = [:]
         let json = jsonValue(node, "", &lines)
         func report(_ e: PolicyError) {
-            // The element itself, or the nearest enclosing one that has a position.
-            var key = e.path
-            while lines[key] == nil, let cut = key.lastIndex(where: { $0 == "." || $0 == "[" }) { key = String(key[..<cut]) }
             let where_ = path.isEmpty ? e.path : (e.path.isEmpty ? path : "\(path).\(e.path)")
-            r.fail(lines[key] ?? node, where_, e.message)
+            r.fail(position(e.path, lines) ?? node, where_, e.message)
         }
         let (doc, errors) = PolicyDocument.compile(json, executeAPI: executeAPI)
         for e in errors { report(e) }

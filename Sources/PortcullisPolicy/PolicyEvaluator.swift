@@ -32,14 +32,21 @@ public enum PolicyEvaluator {
     /// IAM's rule for one side (identity or resource): an explicit Deny wins, then an Allow; no
     /// matching statement is an implicit deny.
     public static func evaluate<C>(_ policies: [PolicyDocument], _ r: PolicyRequest<C>) -> PolicyDecision {
-        var allow: PolicyDecision? = nil
-        for policy in policies {
-            for s in policy.statements where applies(s, r) {
-                if s.effect == .Deny { return .explicitlyDenied(sid: s.sid) }
-                if allow == nil { allow = .allowed(sid: s.sid) }
+        explain(policies, r).decision
+    }
+
+    /// The decision with the statement that made it: which policy of the list and which of its
+    /// statements (0-based; nil for an implicit deny). The first matching Deny decides, else the
+    /// first matching Allow.
+    public static func explain<C>(_ policies: [PolicyDocument], _ r: PolicyRequest<C>) -> (decision: PolicyDecision, at: (policy: Int, statement: Int)?) {
+        var allow: (PolicyDecision, (Int, Int))? = nil
+        for (p, policy) in policies.enumerated() {
+            for (i, s) in policy.statements.enumerated() where applies(s, r) {
+                if s.effect == .Deny { return (.explicitlyDenied(sid: s.sid), (p, i)) }
+                if allow == nil { allow = (.allowed(sid: s.sid), (p, i)) }
             }
         }
-        return allow ?? .implicitlyDenied
+        return allow.map { ($0.0, $0.1) } ?? (.implicitlyDenied, nil)
     }
 
     static func applies<C>(_ s: PolicyStatement, _ r: PolicyRequest<C>) -> Bool {
