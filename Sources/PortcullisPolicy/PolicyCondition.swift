@@ -54,6 +54,10 @@ public struct PolicyCondition: Sendable {
             guard let op = Operator(rawValue: String(rest)) else {
                 throw PolicyError(path: "\(path).\(name)", message: "unknown condition operator \"\(name)\"")
             }
+            // IAM allows IfExists on every operator but Null, which is itself the existence test.
+            if op == .Null && ifExists {
+                throw PolicyError(path: "\(path).\(name)", message: "Null takes no IfExists: it already tests whether the key exists")
+            }
             guard let keys = block.objectValue else { throw PolicyError(path: "\(path).\(name)", message: "expected {\"key\": value or list}") }
             for (key, v) in keys.sorted(by: { $0.key < $1.key }) {
                 let p = "\(path).\(name).\(key)"
@@ -79,7 +83,7 @@ public struct PolicyCondition: Sendable {
             case .StringLike, .StringNotLike, .ArnLike, .ArnNotLike, .ArnEquals, .ArnNotEquals: out.append(.pattern(Wildcard(s)))
             case .StringEqualsIgnoreCase, .StringNotEqualsIgnoreCase: out.append(.folded(s.lowercased()))
             case .NumericEquals, .NumericNotEquals, .NumericLessThan, .NumericLessThanEquals, .NumericGreaterThan, .NumericGreaterThanEquals:
-                guard let d = Double(s) else { throw PolicyError(path: path, message: "\"\(s)\" is not a number") }
+                guard let d = PolicyNumber.parse(s) else { throw PolicyError(path: path, message: "\"\(s)\" is not a number") }
                 out.append(.number(d))
             case .DateEquals, .DateNotEquals, .DateLessThan, .DateLessThanEquals, .DateGreaterThan, .DateGreaterThanEquals:
                 guard let t = PolicyTime.parse(s) else { throw PolicyError(path: path, message: "\"\(s)\" is not a date (ISO 8601 or seconds since 1970)") }
@@ -138,7 +142,7 @@ public struct PolicyCondition: Sendable {
             guard let ip = IPAddress(v)?.unmapped else { return false }
             return values.contains { if case .cidr(let c) = $0 { return c.contains(ip) } else { return false } }
         case .NumericEquals, .NumericNotEquals, .NumericLessThan, .NumericLessThanEquals, .NumericGreaterThan, .NumericGreaterThanEquals:
-            guard let x = Double(v) else { return false }
+            guard let x = PolicyNumber.parse(v) else { return false }
             return compare(x)
         case .DateEquals, .DateNotEquals, .DateLessThan, .DateLessThanEquals, .DateGreaterThan, .DateGreaterThanEquals:
             guard let t = PolicyTime.parse(v) else { return false }
@@ -163,11 +167,29 @@ public struct PolicyCondition: Sendable {
     }
 }
 
+/// Numbers as IAM writes them: decimal, optionally signed, with a fraction; not `nan`, `inf` or
+/// hex, which Swift's `Double(_:)` would also accept.
+enum PolicyNumber {
+    static func parse(_ s: String) -> Double? {
+        var digits = 0
+        for (i, c) in s.utf8.enumerated() {
+            switch c {
+            case 0x30...0x39: digits += 1
+            case 0x2B, 0x2D: if i != 0 { return nil }
+            case 0x2E: continue
+            default: return nil
+            }
+        }
+        guard digits > 0, s.utf8.filter({ $0 == 0x2E }).count <= 1 else { return nil }
+        return Double(s)
+    }
+}
+
 /// Policy dates: ISO 8601 (`2026-01-01T00:00:00Z`, or a date alone) or seconds since 1970.
 enum PolicyTime {
     static func parse(_ s: String) -> Int64? {
         if let n = Int64(s) { return n }
-        let digits = s.filter { $0.isNumber }
+        let digits = s.filter { $0.isASCII && $0.isNumber }
         guard digits.count == 8 || digits.count == 14, s.count <= 25 else { return nil }
         let d = Array(digits.utf8).map { Int64($0 - 48) }
         func num(_ a: Int, _ n: Int) -> Int64 { d[a..<a + n].reduce(0) { $0 * 10 + $1 } }

@@ -34,8 +34,10 @@ public struct Wildcard: Sendable, Equatable {
         var p = 0, s = 0, star = -1, mark = 0
         while s < t.count {
             if p < pattern.count && (pattern[p] == 0x3F || pattern[p] == at(s)) {
-                p += 1
                 s += 1
+                // `?` is one character: the continuation bytes of a multi-byte one go with it.
+                if pattern[p] == 0x3F { while s < t.count && t[s] & 0xC0 == 0x80 { s += 1 } }
+                p += 1
             } else if p < pattern.count && pattern[p] == 0x2A {
                 star = p
                 mark = s

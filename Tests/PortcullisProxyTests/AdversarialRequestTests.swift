@@ -43,6 +43,19 @@ import Testing
         }
     }
 
+    /// Raw bytes above ASCII pass as UTF-8 (as nginx lets them through); anything else is 400,
+    /// since an upstream could decode it in another charset.
+    @Test func rawPathBytesMustBeUTF8() async throws {
+        try await withHarness { h in
+            for (bytes, status) in [([0xC3, 0xA9] as [UInt8], 200), ([0xFF], 400), ([0xC3], 400), ([0xE2, 0x82], 400), ([0xED, 0xA0, 0x80], 400)] {
+                let c = try h.connect()
+                c.send(Array("GET /demo/files/".utf8) + bytes + Array(" HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+                let r = try c.readResponse()
+                #expect(r.status == status, "\(bytes)")
+            }
+        }
+    }
+
     @Test func dotsInsideNamesAreFine() async throws {
         try await withHarness { h in
             let r = try h.get("/demo/files/a.b/c..d/...")

@@ -43,10 +43,18 @@ public struct SigV4Authorization: Sendable, Equatable {
                 return .failure(.malformedPair(String(pair), header: value))
             }
             let key = pair[..<eq], v = pair[pair.index(after: eq)...]
+            // A repeated parameter is refused: taking the first or the last would be a guess that
+            // whoever reads the header next may make the other way.
             switch key {
-            case "Credential": credential = v
-            case "SignedHeaders": signed = v
-            case "Signature": signature = v
+            case "Credential":
+                if credential != nil { return .failure(.repeatedParameter("Credential")) }
+                credential = v
+            case "SignedHeaders":
+                if signed != nil { return .failure(.repeatedParameter("SignedHeaders")) }
+                signed = v
+            case "Signature":
+                if signature != nil { return .failure(.repeatedParameter("Signature")) }
+                signature = v
             default: break
             }
         }
@@ -80,6 +88,11 @@ public struct SigV4Authorization: Sendable, Equatable {
             case .success(nil): return .failure(.missingQueryParameter(name))
             }
         }
+        // The verifier reads these once more (time, lifetime, token) while the canonical query
+        // signs every copy: one of each, or which one counts would be a guess.
+        for name in ["X-Amz-Date", "X-Amz-Expires", "X-Amz-Security-Token"] {
+            if case .failure(let f) = one(name) { return .failure(f) }
+        }
         guard found["X-Amz-Algorithm"] == SigV4.algorithm else { return .failure(.unsupportedAlgorithm(found["X-Amz-Algorithm"] ?? "")) }
         return make(credential: found["X-Amz-Credential"]![...], signedHeaders: found["X-Amz-SignedHeaders"]![...], signature: sig[...])
     }
@@ -87,7 +100,11 @@ public struct SigV4Authorization: Sendable, Equatable {
     private static func make(credential: Substring, signedHeaders: Substring, signature: Substring) -> Result<SigV4Authorization, SigV4Failure> {
         guard let c = Credential(credential) else { return .failure(.malformedCredential(String(credential))) }
         let names = signedHeaders.split(separator: ";", omittingEmptySubsequences: false).map { String($0) }
-        guard !names.isEmpty, names.count <= 64, names.allSatisfy({ !$0.isEmpty && $0 == $0.lowercased() }) else {
+        // SigV4 defines the list as the distinct lower-case names in byte order, as every SDK
+        // writes it; one in another order or with a repeat is refused, not verified as written.
+        guard !names.isEmpty, names.count <= 64, names.allSatisfy({ !$0.isEmpty && $0 == $0.lowercased() }),
+            zip(names, names.dropFirst()).allSatisfy({ $0.utf8.lexicographicallyPrecedes($1.utf8) })
+        else {
             return .failure(.malformedSignedHeaders(String(signedHeaders)))
         }
         guard names.contains("host") else { return .failure(.hostNotSigned) }
@@ -109,6 +126,8 @@ public enum SigV4Failure: Error, Sendable, Equatable {
     case duplicateParameter(String)
     case missingQueryParameter(String)
     case unsupportedAlgorithm(String)
+    case repeatedParameter(String)
+    case headerAndQuerySignature
 
     /// The client-facing message (API Gateway's wording where it has one).
     public var message: String {
@@ -133,6 +152,11 @@ public enum SigV4Failure: Error, Sendable, Equatable {
             return "AWS query-string parameters must include '\(p)'. Re-examine the query-string parameters."
         case .unsupportedAlgorithm(let a):
             return "X-Amz-Algorithm only supports 'AWS4-HMAC-SHA256', not '\(a)'."
+        case .repeatedParameter(let p):
+            return "Authorization header requires exactly one '\(p)' parameter."
+        case .headerAndQuerySignature:
+            // S3's wording for the same refusal.
+            return "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified"
         }
     }
 }

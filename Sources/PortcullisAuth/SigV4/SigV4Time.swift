@@ -19,14 +19,20 @@ enum SigV4Time {
         return epoch(year: y, month: mo, day: d, hour: h, minute: mi, second: se)
     }
 
-    /// Seconds since 1970 of an IMF-fixdate `Date` header; nil otherwise.
+    /// Seconds since 1970 of an IMF-fixdate `Date` header; nil otherwise. Each number is plain
+    /// digits of its width (a four-digit year): a client's `Int64`-sized year would overflow the
+    /// date arithmetic, and an overflow traps the process.
     static func parseHTTPDate(_ s: some StringProtocol) -> Int64? {
-        let parts = s.split(separator: " ")
-        guard parts.count == 6, parts[5] == "GMT", let d = Int64(parts[1]), let y = Int64(parts[3]) else { return nil }
+        func number(_ t: Substring, _ widths: ClosedRange<Int>) -> Int64? {
+            guard widths.contains(t.utf8.count), t.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+            return Int64(t)
+        }
+        let parts = s.split(separator: " ").map { Substring($0) }
+        guard parts.count == 6, parts[5] == "GMT", let d = number(parts[1], 1...2), let y = number(parts[3], 4...4) else { return nil }
         let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
         guard let m = months.firstIndex(of: String(parts[2])) else { return nil }
         let t = parts[4].split(separator: ":")
-        guard t.count == 3, let h = Int64(t[0]), let mi = Int64(t[1]), let se = Int64(t[2]) else { return nil }
+        guard t.count == 3, let h = number(t[0], 1...2), let mi = number(t[1], 1...2), let se = number(t[2], 1...2) else { return nil }
         return epoch(year: y, month: Int64(m + 1), day: d, hour: h, minute: mi, second: se)
     }
 

@@ -73,6 +73,11 @@ public final class SigV4Verifier: Sendable {
         var presignedExpiry: Int64? = nil
         var token = r.header("x-amz-security-token")
         if let header = r.header("authorization") {
+            // A presigned query beside the header names a second signer; an upstream that reads
+            // presigned URLs would believe that one. Refused whichever is valid, as S3 does.
+            if !r.wireQuery.isEmpty, r.queryParameters.contains(where: { $0.0 == "X-Amz-Signature" }) {
+                return .refused(Self.incomplete(.headerAndQuerySignature))
+            }
             switch SigV4Authorization.parse(header: header) {
             case .failure(let f): return .refused(Self.incomplete(f))
             case .success(let a): auth = a

@@ -4,8 +4,23 @@
 /// another route's path, a route's authorizer could be skipped. Refusing is what API Gateway's
 /// front does for such paths too (400).
 public enum PathSafety {
+    static func isUTF8(_ p: UnsafeRawBufferPointer) -> Bool {
+        var it = p.makeIterator()
+        var decoder = UTF8()
+        while true {
+            switch decoder.decode(&it) {
+            case .scalarValue: continue
+            case .emptyInput: return true
+            case .error: return false
+            }
+        }
+    }
+
     public static func problem(in p: UnsafeRawBufferPointer) -> String? {
         guard p.first == UInt8(ascii: "/") else { return "the request target must start with /" }
+        // Raw bytes above ASCII are tolerated as UTF-8 (some clients send it unencoded), never as
+        // anything else: an upstream might decode other bytes in another charset.
+        if p.contains(where: { $0 >= 0x80 }) && !isUTF8(p) { return "path is not UTF-8; percent-encode its bytes" }
         var i = 0
         let n = p.count
         while i < n {

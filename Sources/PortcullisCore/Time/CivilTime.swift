@@ -1,7 +1,11 @@
 /// UTC calendar arithmetic without Foundation: SigV4 dates, policy dates, the aws:CurrentTime key.
 public enum CivilTime {
     public static func epoch(year: Int64, month: Int64, day: Int64, hour: Int64, minute: Int64, second: Int64) -> Int64? {
-        guard (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61 else { return nil }
+        // Four-digit years only: a client-sized number would overflow the arithmetic, and an
+        // overflow traps the process.
+        guard (0...9999).contains(year), (1...12).contains(month), (1...31).contains(day), (0..<24).contains(hour),
+            (0..<60).contains(minute), (0..<61).contains(second)
+        else { return nil }
         // Days from the civil date (Howard Hinnant's algorithm).
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
