@@ -22,6 +22,13 @@
 #                          connection is a full handshake); 1 = tickets + cache on everywhere
 #   JWT_TOKENS=50000       jwt_unique: distinct tokens minted and cycled through (more than
 #                          Portcullis's FIFO token cache holds, 10,000, so no request hits it)
+#   SIGV4_URLS=1000        sigv4: presigned URLs made with `portcullis sign` and cycled through
+#   SIGV4_EXPIRES=3600     sigv4: their lifetime in seconds (the scenario must end before it)
+#
+# sigv4 and resource_policy are Portcullis against Portcullis: one process, a guarded route and
+# a plain route of the same config, each a target of its own (measured alternately, like the
+# proxies of the other scenarios); the table's ratios are against the plain route. Run them with
+# UPSTREAM=stub so that the upstream costs little beside the proxy.
 #
 # Exit status: 0 ok; 1 setup failure; 3 the run completed but some target had socket errors
 # or non-2xx answers (the figures are written but suspect).
@@ -67,11 +74,13 @@ QUIET_WAIT=${QUIET_WAIT:-30}        # seconds to wait before a round for foreign
 TLS_RESUME=${TLS_RESUME:-0}         # TLS scenarios: 0 full handshakes only, 1 resumption allowed
 JWT_TOKENS=${JWT_TOKENS:-50000}     # jwt_unique: distinct tokens cycled through
 JWT_ISSUER=bench JWT_AUDIENCE=bench # iss / aud of the tokens and of both verifiers
+SIGV4_URLS=${SIGV4_URLS:-1000}      # sigv4: presigned URLs in the pool
+SIGV4_EXPIRES=${SIGV4_EXPIRES:-3600} # sigv4: their lifetime (seconds)
 PYTHON=${PYTHON:-python3}           # with PyJWT and cryptography (mints the JWT scenarios' tokens)
 case $TLS_RESUME in 0|1) ;; *) echo "run.sh: TLS_RESUME must be 0 or 1 (got '$TLS_RESUME')" >&2; exit 1 ;; esac
 
 # Every scenario this runner knows; "all" runs them in this order.
-ALL_SCENARIOS="plain tls_keepalive tls_handshake jwt_cached jwt_unique"
+ALL_SCENARIOS="plain tls_keepalive tls_handshake jwt_cached jwt_unique sigv4 resource_policy"
 
 # ---------------------------------------------------------------------------------------------
 # CPU pinning (taskset). The machine this was written on has 2 cores shared by wrk, the proxy
@@ -272,6 +281,10 @@ start_upstream() {
 # Measuring. A scenario starts its targets and calls add_target for each, then measure_scenario.
 ACTIVE=()              # target names in this scenario, in table order
 declare -A URL=()      # target -> URL wrk loads
+declare -A TPROC=()    # target -> the process serving it (several routes of one process: sigv4...)
+declare -A UPATH=()    # target -> the path the upstream must see in the smoke check (default /hello)
+COMPARE_TO="nginx haproxy"   # the reference targets the table divides by, when present
+SUBJECTS=portcullis    # the targets whose ratios get a summary line (Portcullis/nginx: ...) and JSON
 WRK_EXTRA=()           # extra wrk arguments for this scenario (headers...)
 WRK_SCRIPT=            # wrk -s script for this scenario (default wrk/report.lua)
 WRK_ENV=()             # NAME=VALUE environment for wrk (read by the scenario's script)
@@ -288,8 +301,8 @@ SCENARIO_JSON=()       # one JSON object per scenario, joined at the end
 
 want_target() { [[ " $TARGETS " == *" $1 "* ]]; }
 
-add_target() {  # add_target NAME URL
-  ACTIVE+=("$1"); URL[$1]=$2
+add_target() {  # add_target NAME URL [PROCESS]: PROCESS (default NAME) serves it; CPU is counted on it
+  ACTIVE+=("$1"); URL[$1]=$2; TPROC[$1]=${3:-$1}
 }
 
 cpu_ticks() {  # cpu_ticks PGID -> utime+stime (clock ticks) of every process in that group
@@ -329,11 +342,11 @@ smoke_check() {  # one request through each target: status 200, path stripped, h
     code=${body##*$'\n'}; body=${body%$'\n'*}
     if [[ $code != 200 ]]; then
       log "$t: GET ${URL[$t]} answered ${code:-nothing}: $body"
-      log "$t output:"; tail -n 20 "$WORK/$t.log" | sed 's/^/    /' >&2
+      log "$t output:"; tail -n 20 "$WORK/${TPROC[$t]}.log" | sed 's/^/    /' >&2
       die "$t does not answer 200; refusing to benchmark error responses"
     fi
-    local lc=${body,,} miss=()
-    [[ $lc == *'"/hello'* && $lc != *'/bench/hello'* ]] || miss+=("path not stripped to /hello")
+    local lc=${body,,} miss=() up=${UPATH[$t]:-/hello}
+    [[ $lc == *"\"path\":\"${up,,}"* ]] || miss+=("path not stripped to $up")
     local h
     for h in x-forwarded-for x-forwarded-proto x-forwarded-host x-request-id; do
       [[ $lc == *"$h"* ]] || miss+=("$h missing")
@@ -344,7 +357,7 @@ smoke_check() {  # one request through each target: status 200, path stripped, h
       log "WARNING $t: upstream saw: $body"
       log "WARNING $t: $(IFS=';'; echo "${miss[*]}")"
     else
-      log "$t ok: upstream saw /hello with X-Forwarded-* and X-Request-Id"
+      log "$t ok: upstream saw $up with X-Forwarded-* and X-Request-Id"
     fi
   done
 }
@@ -381,9 +394,9 @@ measure_once() {
   local t=$1 out=$2 s0 b0 c0 u0 c1 u1 b1 s1 o0 o1 reqs
   o0=$(passive_opens)
   s0=$(self_ticks); b0=$(busy_ticks)
-  c0=$(cpu_ticks "${PID[$t]}"); u0=$(cpu_ticks "${PID[upstream]}")
+  c0=$(cpu_ticks "${PID[${TPROC[$t]}]}"); u0=$(cpu_ticks "${PID[upstream]}")
   M_J=$(run_wrk "$t" "$DURATION" "$out")
-  c1=$(cpu_ticks "${PID[$t]}"); u1=$(cpu_ticks "${PID[upstream]}")
+  c1=$(cpu_ticks "${PID[${TPROC[$t]}]}"); u1=$(cpu_ticks "${PID[upstream]}")
   b1=$(busy_ticks); s1=$(self_ticks)
   o1=$(passive_opens)
   reqs=$(jnum "$M_J" requests)
@@ -456,29 +469,36 @@ measure_scenario() {  # measure_scenario NAME DESCRIPTION
     for t in "${ACTIVE[@]}"; do PLAIN_RPS[$t]=${MRPS[$t]} PLAIN_CPU[$t]=${MCPU[$t]} PLAIN_P99[$t]=${MP99[$t]}; done
   fi
 
-  local refs=() ref
-  for ref in nginx haproxy; do [[ -n ${MRPS[$ref]:-} ]] && refs+=("$ref"); done
+  local refs=() ref tw=11
+  for ref in $COMPARE_TO; do [[ -n ${MRPS[$ref]:-} ]] && refs+=("$ref"); done
+  for t in "${ACTIVE[@]}"; do ((${#t} <= tw)) || tw=${#t}; done   # target column width
+  declare -A RW=()                                                # ratio column widths
+  for ref in "${refs[@]}"; do RW[$ref]=$(( ${#ref} + 4 > 11 ? ${#ref} + 4 : 11 )); done
 
   {
     echo
     echo "== scenario $scen: $desc"
     echo "   wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency${LOAD_DESC:+ $LOAD_DESC}, median of $ROUNDS rounds, pin=$PIN, upstream=$UPSTREAM"
-    printf '%-11s %9s %9s %9s %7s %8s %5s %8s %6s' target 'req/s' p99 p50 spread 'cpu/req' wrk conn/req other
-    for ref in "${refs[@]}"; do printf ' %11s %11s' "rps/$ref" "p99/$ref"; done
+    printf "%-${tw}s %9s %9s %9s %7s %8s %5s %8s %6s" target 'req/s' p99 p50 spread 'cpu/req' wrk conn/req other
+    for ref in "${refs[@]}"; do printf " %${RW[$ref]}s %${RW[$ref]}s" "rps/$ref" "p99/$ref"; done
     printf ' %s\n' errors
     for t in "${ACTIVE[@]}"; do
-      printf '%-11s %9.0f %9s %9s %6s%% %6sus %4s%% %8s %5s%%' "$t" "${MRPS[$t]}" "$(fmt_us "${MP99[$t]}")" \
+      printf "%-${tw}s %9.0f %9s %9s %6s%% %6sus %4s%% %8s %5s%%" "$t" "${MRPS[$t]}" "$(fmt_us "${MP99[$t]}")" \
         "$(fmt_us "${MP50[$t]}")" "${SPREAD[$t]}" "${MCPU[$t]}" "${MWRK[$t]}" "${MCONN[$t]}" "${MOTHER[$t]}"
       for ref in "${refs[@]}"; do
-        printf ' %11s %11s' "$(ratio "${MRPS[$t]}" "${MRPS[$ref]}")" "$(ratio "${MP99[$t]}" "${MP99[$ref]}")"
+        printf " %${RW[$ref]}s %${RW[$ref]}s" "$(ratio "${MRPS[$t]}" "${MRPS[$ref]}")" "$(ratio "${MP99[$t]}" "${MP99[$ref]}")"
       done
       printf ' %s\n' "${ERRS[$t]}$( ((ERRS[$t] == 0)) || echo ' (!)')"
     done
-    if [[ -n ${MRPS[portcullis]:-} ]]; then
+    local sub sname
+    for sub in $SUBJECTS; do
+      [[ -n ${MRPS[$sub]:-} ]] || continue
+      sname=$sub
+      [[ $sname == portcullis ]] && sname=Portcullis
       for ref in "${refs[@]}"; do
-        echo "Portcullis/$ref: req/s $(ratio "${MRPS[portcullis]}" "${MRPS[$ref]}")x, p99 $(ratio "${MP99[portcullis]}" "${MP99[$ref]}")x, cpu/req $(ratio "${MCPU[portcullis]}" "${MCPU[$ref]}")x"
+        echo "$sname/$ref: req/s $(ratio "${MRPS[$sub]}" "${MRPS[$ref]}")x, p99 $(ratio "${MP99[$sub]}" "${MP99[$ref]}")x, cpu/req $(ratio "${MCPU[$sub]}" "${MCPU[$ref]}")x$([[ $sub == portcullis ]] || awk -v a="${MCPU[$sub]}" -v b="${MCPU[$ref]}" 'BEGIN { printf " (%+.1fus per request)", a - b }')"
       done
-    fi
+    done
     local sat=() cap=()
     for t in "${ACTIVE[@]}"; do
       awk -v w="${MWRK[$t]}" 'BEGIN { exit !(w >= 90) }' && sat+=("$t")
@@ -516,11 +536,13 @@ measure_scenario() {  # measure_scenario NAME DESCRIPTION
       pj+="${pj:+,}\"$t\":{\"rps\":$(ratio "${MRPS[$t]}" "${PLAIN_RPS[$t]}"),\"cpu_us_per_req_delta\":$(awk -v a="${MCPU[$t]}" -v b="${PLAIN_CPU[$t]}" 'BEGIN { printf "%.1f", a - b }')}"
     fi
   done
-  if [[ -n ${MRPS[portcullis]:-} ]]; then
+  local sub
+  for sub in $SUBJECTS; do
+    [[ -n ${MRPS[$sub]:-} ]] || continue
     for ref in "${refs[@]}"; do
-      rj+="${rj:+,}\"portcullis/$ref\":{\"rps\":$(ratio "${MRPS[portcullis]}" "${MRPS[$ref]}"),\"p99\":$(ratio "${MP99[portcullis]}" "${MP99[$ref]}"),\"cpu_per_req\":$(ratio "${MCPU[portcullis]}" "${MCPU[$ref]}")}"
+      rj+="${rj:+,}\"$sub/$ref\":{\"rps\":$(ratio "${MRPS[$sub]}" "${MRPS[$ref]}"),\"p99\":$(ratio "${MP99[$sub]}" "${MP99[$ref]}"),\"cpu_per_req\":$(ratio "${MCPU[$sub]}" "${MCPU[$ref]}")}"
     done
-  fi
+  done
   local ld=${LOAD_DESC//\\/\\\\}; ld=${ld//\"/\\\"}
   SCENARIO_JSON+=("\"$scen\":{\"status\":\"measured\",\"description\":\"$desc\",\"load\":\"$ld\",\"targets\":{$tj},\"ratios\":{$rj},\"vs_plain\":{$pj}${SCENARIO_JSON_EXTRA:+,$SCENARIO_JSON_EXTRA}}")
 }
@@ -533,9 +555,10 @@ skip_scenario() {  # skip_scenario NAME REASON
 
 stop_targets() {
   local t
-  for t in "${ACTIVE[@]}"; do stop_proc "$t"; done
-  ACTIVE=() URL=() WRK_EXTRA=() CHECK_URL_ARGS=() WRK_ENV=() RENDER_VARS=()
+  for t in "${ACTIVE[@]}"; do stop_proc "${TPROC[$t]}"; done   # (a process already stopped: no-op)
+  ACTIVE=() URL=() TPROC=() UPATH=() WRK_EXTRA=() CHECK_URL_ARGS=() WRK_ENV=() RENDER_VARS=()
   WRK_SCRIPT= SMOKE_PROTO=http SCENARIO_CHECK= LOAD_DESC= SCENARIO_NOTE= SCENARIO_JSON_EXTRA=
+  COMPARE_TO="nginx haproxy" SUBJECTS=portcullis
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -810,6 +833,161 @@ scenario_jwt_unique() {
   SCENARIO_JSON_EXTRA="\"jwt\":{\"tokens\":$JWT_TOKENS,\"minted_by\":\"PyJWT\"}"
   measure_scenario jwt_unique "JWT RS256, a different token on every request, plain HTTP keep-alive, GET $BENCH_PATH"
   JWT_GOOD=()
+  stop_targets
+}
+
+# ---------------------------------------------------------------------------------------------
+# Portcullis against Portcullis (sigv4, resource_policy): one process, a guarded route and a
+# plain route of one config, each its own target (the runner measures them alternately and
+# counts the same process's CPU for whichever is under load). The plain route is the reference
+# of the table (COMPARE_TO), the guarded one its subject. nginx and HAProxy have no SigV4 or IAM
+# policies: they are not in these scenarios.
+route_targets() {  # route_targets SCENARIO TEMPLATE: start the Portcullis process both targets share
+  if ! want_target portcullis; then
+    return 1
+  fi
+  [[ $UPSTREAM == stub ]] || log "$1: UPSTREAM=$UPSTREAM; UPSTREAM=stub keeps the upstream's cost small beside the proxy's"
+  need_port PORT_PORTCULLIS
+  start_portcullis portcullis "$2" "$PORT_PORTCULLIS"
+  COMPARE_TO=plain-route
+}
+
+expect_status() {  # expect_status WANT LABEL CURL-ARGS...: one request; logs and returns 1 when the status differs
+  local want=$1 label=$2 code; shift 2
+  code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@" || true)
+  if [[ $code != "$want" ]]; then
+    log "$label: answered ${code:-nothing}, expected $want"
+    return 1
+  fi
+  CHECKED+=("$label $code")
+}
+CHECKED=()
+
+# SigV4 material (scenario sigv4): SIGV4_URLS presigned URLs for /bench/sigv4/item-N?x=N, made
+# with the gateway's own `portcullis sign` (one process each, NCPU at a time), for the key of
+# portcullis-sigv4.yaml. A presigned URL may be sent again and again within its lifetime, and
+# the gateway caches the signing key per key, day and region, so each request costs a canonical
+# request, a SHA-256 and one HMAC: cycling a pool is what many clients reusing URLs look like.
+SIGV4_KEY=AKIAPORTCULLISBENCH1
+SIGV4_SECRET=bench-secret-0123456789abcdefghijklmnop   # as in portcullis-sigv4.yaml
+SIGV4_REGION=eu-west-1
+sigv4_sign() {  # sigv4_sign SECRET EXPIRES URL -> a presigned URL on stdout
+  "$BIN" sign --access-key "$SIGV4_KEY" --secret "$1" --region "$SIGV4_REGION" --presign --expires "$2" "$3"
+}
+
+sigv4_pool() {  # sigv4_pool BASE -> SIGV4_POOL: a file of path?query lines (BASE = http://host:port)
+  local base=$1 d=$WORK/sigv4 t0 n u secs
+  # The URLs must outlive the scenario: worst case every round waits QUIET_WAIT and is re-run.
+  local worst=$(( 2 * (WARMUP + PAUSE) + ROUNDS * 2 * (1 + BUSY_RETRIES) * (DURATION + PAUSE + QUIET_WAIT + 2) + 60 ))
+  ((worst < SIGV4_EXPIRES)) \
+    || die "sigv4: the scenario may last up to ${worst}s, longer than the presigned URLs (SIGV4_EXPIRES=$SIGV4_EXPIRES); raise SIGV4_EXPIRES (at most 604800)"
+  mkdir -p "$d"
+  sigv4_sign "$SIGV4_SECRET" "$SIGV4_EXPIRES" "$base/bench/sigv4/item-1?x=1" >/dev/null || die "portcullis sign failed (does $BIN have the sign command?)"
+  log "sigv4: signing $SIGV4_URLS presigned URLs with portcullis sign ($NCPU at a time)..."
+  t0=$(date +%s%N)
+  seq 1 "$SIGV4_URLS" | xargs -P "$NCPU" -I{} "$BIN" sign --access-key "$SIGV4_KEY" --secret "$SIGV4_SECRET" \
+      --region "$SIGV4_REGION" --presign --expires "$SIGV4_EXPIRES" "$base/bench/sigv4/item-{}?x={}" \
+    | sed "s#^$base##" >"$d/urls.txt" || die "portcullis sign failed while making the pool"
+  secs=$(awk -v ns=$(( $(date +%s%N) - t0 )) 'BEGIN { printf "%.1f", ns / 1e9 }')
+  n=$(grep -c '^/bench/sigv4/item-[0-9]*?x=[0-9]*&X-Amz-' "$d/urls.txt" || true); u=$(sort -u "$d/urls.txt" | grep -c . || true)
+  ((n == SIGV4_URLS && u == n)) || die "$d/urls.txt has $n presigned targets ($u distinct), expected $SIGV4_URLS"
+  log "sigv4: $n presigned URLs in ${secs}s (valid ${SIGV4_EXPIRES}s; ~$(awk '{ s += length($0) } END { printf "%d", s / NR }' "$d/urls.txt") bytes of path and query each)"
+  SIGV4_POOL=$d/urls.txt
+}
+
+# sigv4_check: the guarded route answers 200 to presigned URLs of the pool and 403 to a tampered
+# signature (one hex digit changed), to no signature, to a signature of another path, to a
+# signature by a wrong secret and to an expired URL; the plain route answers 200 without any.
+sigv4_check() {
+  local base=${URL[sigv4-route]%%/bench/*} first last sig bad=0 other expired
+  first=$(head -n1 "$SIGV4_POOL") last=$(tail -n1 "$SIGV4_POOL")
+  sig=${first##*X-Amz-Signature=}
+  local flip=${sig:0:${#sig}-1}$([[ ${sig: -1} == 0 ]] && echo 1 || echo 0)
+  other=$(sigv4_sign "not-the-$SIGV4_SECRET" 600 "$base/bench/sigv4/item-1?x=1") || die "portcullis sign failed"
+  expired=$(sigv4_sign "$SIGV4_SECRET" 1 "$base/bench/sigv4/item-1?x=1") || die "portcullis sign failed"
+  CHECKED=()
+  expect_status 200 "presigned (first of the pool)" "$base$first" || bad=1
+  expect_status 200 "presigned (last of the pool)" "$base$last" || bad=1
+  expect_status 403 "signature with one digit changed" "$base${first%X-Amz-Signature=*}X-Amz-Signature=$flip" || bad=1
+  expect_status 403 "no signature" "$base${first%%\?*}" || bad=1
+  expect_status 403 "signature of another path" "$base${last%%\?*}?${first#*\?}" || bad=1
+  expect_status 403 "signed with a wrong secret" "$other" || bad=1
+  sleep 2
+  expect_status 403 "expired (X-Amz-Expires=1, 2s ago)" "$expired" || bad=1
+  expect_status 200 "plain route, no signature" "$base/bench/plain/item-1" || bad=1
+  log "sigv4 check: $(printf '%s; ' "${CHECKED[@]}")"
+  ((bad == 0)) || die "the sigv4 route does not accept exactly the valid presigned URLs; refusing to benchmark it"
+  log "sigv4 check passed: presigned URLs 200; tampered, unsigned, other-path, wrong-secret and expired ones 403"
+}
+
+# SigV4, presigned URLs (query-string signatures) on /bench/sigv4/{proxy+}, against the plain
+# route /bench/plain/{proxy+} of the same process with the same URLs (the query, signature
+# included, is sent to both and forwarded upstream by both): the difference is the verification.
+scenario_sigv4() {
+  route_targets sigv4 "$HERE/portcullis-sigv4.yaml" || { skip_scenario sigv4 "Portcullis against Portcullis: TARGETS has no portcullis"; return 0; }
+  local base="http://127.0.0.1:$PORT_PORTCULLIS" first item
+  wait_ready portcullis "$base/bench/plain/hello"
+  sigv4_pool "$base"
+  first=$(head -n1 "$SIGV4_POOL"); item=${first#/bench/sigv4/}; item=${item%%\?*}
+  add_target plain-route "$base/bench/plain/${first#/bench/sigv4/}" portcullis
+  add_target sigv4-route "$base$first" portcullis
+  UPATH[plain-route]=/plain/$item UPATH[sigv4-route]=/sigv4/$item
+  SUBJECTS=sigv4-route
+  SCENARIO_CHECK=sigv4_check
+  WRK_SCRIPT=$HERE/wrk/url-pool.lua
+  WRK_ENV=(BENCH_URLS="$SIGV4_POOL" BENCH_WRK_THREADS="$THREADS")
+  LOAD_DESC="-s wrk/url-pool.lua ($SIGV4_URLS presigned URLs, cycled; the same targets under /bench/plain/ for plain-route)"
+  SCENARIO_NOTE="(one Portcullis process, two routes of one API measured alternately: /bench/plain/{proxy+} without authorizer, /bench/sigv4/{proxy+} with type: sigv4; identical requests apart from that path segment)"
+  SCENARIO_JSON_EXTRA="\"sigv4\":{\"presigned_urls\":$SIGV4_URLS,\"expires_s\":$SIGV4_EXPIRES,\"signed_by\":\"portcullis sign\"}"
+  measure_scenario sigv4 "SigV4 presigned URLs (HMAC-SHA256) vs the same requests on a route without authorizer, one process, plain HTTP keep-alive"
+  stop_targets
+}
+
+# resource_policy_check: the guarded API refuses (403) what its Deny statements name and callers
+# outside its networks (X-Forwarded-For from a trusted 127.0.0.1), and admits the load's request
+# and a partner's GET; the API without policy and the allow-all one admit all of them.
+POLICY_UA="portcullis-bench/1.0 (wrk)"
+resource_policy_check() {
+  local base=${URL[policy-route]%%/guard/*} bad=0
+  CHECKED=()
+  expect_status 200 "guarded: GET from 127.0.0.1" -A "$POLICY_UA" "$base/guard/hello" || bad=1
+  expect_status 403 "guarded: User-Agent some-bad-bot (DenyBadBots)" -A "some-bad-bot/2.1" "$base/guard/hello" || bad=1
+  expect_status 403 "guarded: User-Agent sqlmap (DenyBadBots)" -A "sqlmap/1.7.2#stable" "$base/guard/hello" || bad=1
+  expect_status 403 "guarded: DELETE (DenyDeletes)" -A "$POLICY_UA" -X DELETE "$base/guard/hello" || bad=1
+  expect_status 403 "guarded: from 203.0.113.7 (no Allow; DenyUnknownNetworks)" -A "$POLICY_UA" -H "X-Forwarded-For: 203.0.113.7" "$base/guard/hello" || bad=1
+  expect_status 200 "guarded: GET from partner 198.51.100.7 (AllowPartnerReadOnly)" -A "$POLICY_UA" -H "X-Forwarded-For: 198.51.100.7" "$base/guard/hello" || bad=1
+  expect_status 403 "guarded: PUT from partner 198.51.100.7 (GET only)" -A "$POLICY_UA" -X PUT -H "X-Forwarded-For: 198.51.100.7" "$base/guard/hello" || bad=1
+  expect_status 200 "plain: User-Agent some-bad-bot" -A "some-bad-bot/2.1" "$base/bench/hello" || bad=1
+  expect_status 200 "plain: DELETE from 203.0.113.7" -X DELETE -H "X-Forwarded-For: 203.0.113.7" "$base/bench/hello" || bad=1
+  expect_status 200 "allow-all: DELETE from 203.0.113.7 by some-bad-bot" -A "some-bad-bot/2.1" -X DELETE -H "X-Forwarded-For: 203.0.113.7" "$base/allow/hello" || bad=1
+  log "resource policy check: $(printf '%s; ' "${CHECKED[@]}")"
+  ((bad == 0)) || die "the resource policy does not decide as written; refusing to benchmark it"
+  log "resource policy check passed: each statement decides as written; the API without policy admits everything"
+}
+
+# Resource policy: five statements (conf/resource-policy-bench.json: two Allows, three Denies,
+# each with a resource or condition to test per request) on API "guarded" (/guard), against
+# API "bench" (/bench) without a policy, same process, same route, same request. A third target,
+# API "allow-all" (/allow, one unconditional Allow), separates what any policy phase costs
+# (the admission path, the method ARN) from what evaluating the five statements adds.
+scenario_resource_policy() {
+  BENCH_CONF_DIR=$HERE/conf
+  RENDER_VARS=(BENCH_CONF_DIR)
+  route_targets resource_policy "$HERE/portcullis-policy.yaml" || { skip_scenario resource_policy "Portcullis against Portcullis: TARGETS has no portcullis"; return 0; }
+  local base="http://127.0.0.1:$PORT_PORTCULLIS"
+  CHECK_URL_ARGS=(-A "$POLICY_UA")
+  wait_ready portcullis "$base$BENCH_PATH"
+  add_target plain-route "$base$BENCH_PATH" portcullis
+  add_target policy-route "$base/guard${BENCH_PATH#/bench}" portcullis
+  add_target allow1-route "$base/allow${BENCH_PATH#/bench}" portcullis
+  UPATH[plain-route]=${BENCH_PATH#/bench} UPATH[policy-route]=${BENCH_PATH#/bench} UPATH[allow1-route]=${BENCH_PATH#/bench}
+  SUBJECTS="policy-route allow1-route"
+  SCENARIO_CHECK=resource_policy_check
+  WRK_EXTRA=(-H "User-Agent: $POLICY_UA")
+  LOAD_DESC="-H \"User-Agent: $POLICY_UA\""
+  SCENARIO_NOTE="(one Portcullis process, the same open route in three APIs measured in turn: /bench without resource policy, /guard with the 5 statements of conf/resource-policy-bench.json, /allow with one unconditional Allow; the caller is anonymous, 127.0.0.1)"
+  SCENARIO_JSON_EXTRA="\"resource_policy\":{\"file\":\"benchmarks/conf/resource-policy-bench.json\",\"statements\":5,\"allow1_route\":\"one unconditional Allow, inline in portcullis-policy.yaml\"}"
+  measure_scenario resource_policy "IAM resource policy (5 statements, anonymous caller) vs the same route of an API without one, one process, plain HTTP keep-alive, GET ${BENCH_PATH#/bench}"
   stop_targets
 }
 
