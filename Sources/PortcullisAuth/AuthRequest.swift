@@ -1,3 +1,4 @@
+import NIOCore
 public import PortcullisCore
 public import PortcullisTLS
 
@@ -72,10 +73,31 @@ public struct AuthRequest: Sendable {
     }
 
     /// `arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/METHOD/PATH`, as API Gateway names the method.
+    /// Built straight from the prefix made at load and the head's bytes: one allocation.
     public var methodARN: String {
-        var path = head.path
-        if !api.stage.isEmpty, path.hasPrefix("/" + api.stage) { path.removeFirst(api.stage.count + 1) }
-        return api.arnPrefix + head.method.name + path
+        let h = head
+        let method = h.method.name
+        let stageBytes = api.stage.utf8.count
+        return h.headers.raw.withUnsafeReadableBytes { p in
+            var path = UnsafeRawBufferPointer(rebasing: p[Int(h.targetStart)..<Int(h.targetStart + h.pathLength)])
+            // The stage is the base path: `/dev/items` is resource `/items` of stage dev.
+            if stageBytes > 0, path.count > stageBytes, path[0] == 0x2F,
+                api.stage.utf8.elementsEqual(path[1...stageBytes]), path.count == stageBytes + 1 || path[stageBytes + 1] == 0x2F
+            {
+                path = UnsafeRawBufferPointer(rebasing: path[(stageBytes + 1)...])
+            }
+            // The stage's root (`/dev`) is resource `/`, as API Gateway writes it.
+            let root = path.isEmpty
+            let count = api.arnPrefix.utf8.count + method.utf8.count + max(path.count, 1)
+            return String(unsafeUninitializedCapacity: count) { out in
+                var i = 0
+                for b in api.arnPrefix.utf8 { out[i] = b; i += 1 }
+                for b in method.utf8 { out[i] = b; i += 1 }
+                for b in path { out[i] = b; i += 1 }
+                if root { out[i] = 0x2F; i += 1 }
+                return i
+            }
+        }
     }
 }
 

@@ -1,3 +1,5 @@
+public import PortcullisCore
+
 /// A condition key, recognised once when a policy loads so that a request resolves it by a
 /// `switch` instead of comparing names. IAM's keys are case-insensitive; the names after the
 /// `claims:` and `context:` prefixes are kept as written (JWT claim names are case-sensitive).
@@ -50,6 +52,8 @@ public enum ConditionValues: Sendable {
     case absent
     case one(String)
     case many([String])
+    /// An address (aws:SourceIp): compared as one by IpAddress conditions, as text by the others.
+    case address(IPAddress)
 
     public init(_ list: [String]?) {
         guard let list, !list.isEmpty else {
@@ -62,7 +66,7 @@ public enum ConditionValues: Sendable {
     var isEmpty: Bool {
         switch self {
         case .absent: return true
-        case .one: return false
+        case .one, .address: return false
         case .many(let l): return l.isEmpty
         }
     }
@@ -72,6 +76,7 @@ public enum ConditionValues: Sendable {
         case .absent: return false
         case .one(let v): return test(v)
         case .many(let l): return l.contains(where: test)
+        case .address(let ip): return test(ip.description)
         }
     }
 
@@ -80,6 +85,7 @@ public enum ConditionValues: Sendable {
         case .absent: return true
         case .one(let v): return test(v)
         case .many(let l): return l.allSatisfy(test)
+        case .address(let ip): return test(ip.description)
         }
     }
 }

@@ -115,6 +115,11 @@ public struct PolicyCondition: Sendable {
             // ForAllValues over nothing holds; a negated operator holds on a missing key.
             return qualifier == .forAllValues || op.isNegated
         }
+        if case .address(let ip) = context, op == .IpAddress || op == .NotIpAddress {
+            // An address compared as one, without writing it out and reading it back.
+            let inside = values.contains { if case .cidr(let c) = $0 { return c.contains(ip.unmapped) } else { return false } }
+            return op == .NotIpAddress ? !inside : inside
+        }
         switch qualifier {
         case .forAllValues: return context.allSatisfy(matchesOne)
         case .forAnyValue: return context.contains(where: matchesOne)

@@ -125,7 +125,13 @@ import Testing
         r.secureTransport = true
         let jwt = Identity(principal: "s", authorizer: "c", kind: .jwt, claims: ["sub": "s", "cognito:groups": "a,b"], listClaims: ["cognito:groups": ["a", "b"]])
         let c = RequestConditions(request: r, identity: jwt, now: 1_767_225_600)
-        func one(_ k: String) -> String? { if case .one(let v) = c.values(for: ConditionKey(k)) { return v } else { return nil } }
+        func one(_ k: String) -> String? {
+            switch c.values(for: ConditionKey(k)) {
+            case .one(let v): return v
+            case .address(let ip): return ip.description
+            default: return nil
+            }
+        }
         #expect(one("aws:SourceIp") == "192.0.2.7")
         #expect(one("aws:VpcSourceIp") == "192.0.2.7")
         #expect(one("aws:sourcevpc") == "vpc-1")
@@ -153,6 +159,22 @@ import Testing
         #expect(plain.values(for: .sourceVpce).isAbsent)
         #expect(plain.values(for: .vpcSourceIP).isAbsent)
         if case .one(let v) = plain.values(for: .secureTransport) { #expect(v == "false") } else { Issue.record("no SecureTransport") }
+    }
+
+    /// The method ARN: the stage is the base path (cut on a segment boundary), the stage root is
+    /// resource `/`, the query is not part of it.
+    @Test func methodARN() {
+        func arn(_ target: String, stage: String = "demo") -> String {
+            var r = JWTFixtures.request(target: target)
+            r.api = .init(id: "abc", stage: stage, region: "eu-west-1", account: "123456789012")
+            return r.methodARN
+        }
+        let p = "arn:aws:execute-api:eu-west-1:123456789012:abc"
+        #expect(arn("/demo/items/1?x=2") == "\(p)/demo/GET/items/1")
+        #expect(arn("/demo/") == "\(p)/demo/GET/")
+        #expect(arn("/demo") == "\(p)/demo/GET/")
+        #expect(arn("/demonstration/x") == "\(p)/demo/GET/demonstration/x")
+        #expect(arn("/items", stage: "") == "\(p)/$default/GET/items")
     }
 
     @Test func multiValuedClaimsWorkWithSetOperators() {

@@ -18,11 +18,11 @@ public struct RequestConditions: PolicyContext {
 
     public func values(for key: ConditionKey) -> ConditionValues {
         switch key {
-        case .sourceIP: return request.clientIP.map { .one($0.description) } ?? .absent
+        case .sourceIP: return request.clientIP.map(ConditionValues.address) ?? .absent
         case .vpcSourceIP:
             // Behind a VPC endpoint the caller's own address (API Gateway's aws:VpcSourceIp).
             guard request.listener.isPrivate, let ip = request.clientIP else { return .absent }
-            return .one(ip.description)
+            return .address(ip)
         case .sourceVpc: return request.listener.vpc.map(ConditionValues.one) ?? .absent
         case .sourceVpce: return request.listener.vpce.map(ConditionValues.one) ?? .absent
         case .secureTransport: return .one(request.secureTransport ? "true" : "false")

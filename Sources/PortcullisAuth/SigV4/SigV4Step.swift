@@ -13,12 +13,29 @@ public struct SigV4Step: Sendable {
     /// phase; nil when the authorizer has none (every verified key may invoke).
     public let identityPolicies: IdentityPolicies?
     let clock: JWTClock
+    /// The identity of each access key, made once (not per request).
+    let identities: [String: Identity]
+    let recent: VerifiedRequests
 
-    public init(name: String, verifier: SigV4Verifier, identityPolicies: IdentityPolicies? = nil, clock: JWTClock = .system) {
+    public init(
+        name: String, verifier: SigV4Verifier, identityPolicies: IdentityPolicies? = nil, clock: JWTClock = .system,
+        group: (any EventLoopGroup)? = nil
+    ) {
         self.name = name
         self.verifier = verifier
         self.identityPolicies = identityPolicies
         self.clock = clock
+        var ids: [String: Identity] = [:]
+        for key in verifier.credentials.values { ids[key.accessKeyID] = Self.identity(key, authorizer: name) }
+        identities = ids
+        recent = VerifiedRequests(group: group)
+    }
+
+    static func identity(_ key: SigV4Credential, authorizer: String) -> Identity {
+        Identity(
+            principal: key.principalARN, authorizer: authorizer, kind: .iam,
+            claims: ["accountId": key.accountID, "userArn": key.principalARN, "accessKey": key.accessKeyID, "caller": key.accessKeyID],
+            consumedHeaders: ["authorization", "x-amz-security-token"])
     }
 
     public static func compile(
@@ -36,30 +53,33 @@ public struct SigV4Step: Sendable {
                     c.keys.map { ($0.accessKeyID, set.policies(principal: $0.principal, groups: $0.groups)) }, uniquingKeysWith: { a, _ in a }))
         }
         return SigV4Step(
-            name: name, verifier: SigV4Verifier(credentials: keys, maxSkewSeconds: seconds, group: group), identityPolicies: policies, clock: clock)
+            name: name, verifier: SigV4Verifier(credentials: keys, maxSkewSeconds: seconds, group: group), identityPolicies: policies, clock: clock,
+            group: group)
     }
 
     public func decide(_ request: AuthRequest, on loop: (any EventLoop)? = nil) -> AuthDecision {
         let h = request.head
+        let now = Int64(clock.now())
+        let hasBody = h.framing != .none
+        let payloadHash = request.payloadHash ?? (hasBody ? "" : SigV4.emptyPayloadHash)
+        let cacheKey = VerifiedRequests.key(h, region: request.api.region, payloadHash: payloadHash)
+        if let cacheKey, let identity = recent.lookup(cacheKey, now: now, on: loop) { return .allow(identity) }
+
         let (path, query) = h.headers.raw.withUnsafeReadableBytes { p -> ([UInt8], [UInt8]) in
             let start = Int(h.targetStart), pathEnd = start + Int(h.pathLength), end = start + Int(h.targetLength)
             let q = pathEnd < end ? Array(p[(pathEnd + 1)..<end]) : []
             return (Array(p[start..<pathEnd]), q)
         }
-        let hasBody = h.framing != .none
-        let signed = SigV4Request(
-            method: h.method.name, wirePath: path, wireQuery: query, headers: h.headers.pairs,
-            payloadHash: request.payloadHash ?? (hasBody ? "" : SigV4.emptyPayloadHash))
-        switch verifier.verify(signed, region: request.api.region, now: Int64(clock.now()), on: loop) {
+        let signed = SigV4Request(method: h.method.name, wirePath: path, wireQuery: query, headers: h.headers.pairs, payloadHash: payloadHash)
+        let (verdict, window) = verifier.verifyWithWindow(signed, region: request.api.region, now: now, on: loop)
+        switch verdict {
         case .absent(let r):
             return .abstain(r)
         case .refused(let r):
             return .refuse(r)
         case .verified(let key):
-            let identity = Identity(
-                principal: key.principalARN, authorizer: name, kind: .iam,
-                claims: ["accountId": key.accountID, "userArn": key.principalARN, "accessKey": key.accessKeyID, "caller": key.accessKeyID],
-                consumedHeaders: ["authorization", "x-amz-security-token"])
+            let identity = identities[key.accessKeyID] ?? Self.identity(key, authorizer: name)
+            if let cacheKey, let window { recent.remember(cacheKey, identity, window: window, on: loop) }
             return .allow(identity)
         }
     }
