@@ -7,7 +7,13 @@ public import PortcullisTLS
 public struct AuthRequest: Sendable {
     public var head: HTTPRequestHead
     public var clientIP: IPAddress?
-    public var requestID: String
+    /// The request id, written out only when asked (logs): most requests never need the text.
+    public var id: RequestID?
+    var requestIDText: String?
+    public var requestID: String {
+        get { requestIDText ?? id?.string ?? "" }
+        set { requestIDText = newValue }
+    }
     /// The matched route's template (`/items/{id}`) and its parameters.
     public var resourcePath: String
     public var pathParameters: [(String, String)]
@@ -24,11 +30,16 @@ public struct AuthRequest: Sendable {
 
     /// What phases may know of a listener: whether it is private, and the VPC and VPC endpoint
     /// its requests come from (the aws:SourceVpc and aws:SourceVpce condition keys).
-    public struct ListenerFacts: Sendable, Equatable {
-        public var name: String
-        public var isPrivate: Bool
-        public var vpc: String?
-        public var vpce: String?
+    /// A class: made once per listener and snapshot, so a request holds one reference.
+    public final class ListenerFacts: Sendable, Equatable {
+        public let name: String
+        public let isPrivate: Bool
+        public let vpc: String?
+        public let vpce: String?
+
+        public static func == (a: ListenerFacts, b: ListenerFacts) -> Bool {
+            a.name == b.name && a.isPrivate == b.isPrivate && a.vpc == b.vpc && a.vpce == b.vpce
+        }
 
         public init(name: String, isPrivate: Bool = false, vpc: String? = nil, vpce: String? = nil) {
             self.name = name
@@ -38,8 +49,9 @@ public struct AuthRequest: Sendable {
         }
     }
 
-    /// The API identity needed for ARNs and messages.
-    public struct APIRef: Sendable {
+    /// The API identity needed for ARNs and messages. A class: made once per API at load, so a
+    /// request holds one reference instead of five strings.
+    public final class APIRef: Sendable {
         public let id: String
         public let stage: String
         public let region: String
@@ -56,7 +68,7 @@ public struct AuthRequest: Sendable {
     }
 
     public init(
-        head: HTTPRequestHead, clientIP: IPAddress?, requestID: String, resourcePath: String,
+        head: HTTPRequestHead, clientIP: IPAddress?, requestID: String? = nil, id: RequestID? = nil, resourcePath: String,
         pathParameters: [(String, String)], api: APIRef, clientCertificate: ClientCertificate? = nil, payloadHash: String? = nil,
         listener: ListenerFacts = ListenerFacts(name: ""), secureTransport: Bool = false
     ) {
@@ -66,7 +78,8 @@ public struct AuthRequest: Sendable {
         self.listener = listener
         self.head = head
         self.clientIP = clientIP
-        self.requestID = requestID
+        self.requestIDText = requestID
+        self.id = id
         self.resourcePath = resourcePath
         self.pathParameters = pathParameters
         self.api = api

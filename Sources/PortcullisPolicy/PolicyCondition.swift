@@ -105,6 +105,7 @@ public struct PolicyCondition: Sendable {
     }
 
     /// Whether the condition holds for the request's values of its key.
+    @usableFromInline
     func holds(_ context: ConditionValues) -> Swift.Bool {
         if op == .Null {
             let wantsAbsent = values.contains { if case .text("true") = $0 { return true } else { return false } }

@@ -73,6 +73,7 @@ public enum PrincipalPattern: Sendable, Equatable {
     case arn(Wildcard)
     case account(String)
 
+    @usableFromInline
     func matches(_ principal: String?) -> Bool {
         switch self {
         case .anyone: return true

@@ -31,6 +31,7 @@ public enum PolicyDecision: Sendable, Equatable {
 public enum PolicyEvaluator {
     /// IAM's rule for one side (identity or resource): an explicit Deny wins, then an Allow; no
     /// matching statement is an implicit deny.
+    @inlinable
     public static func evaluate<C>(_ policies: [PolicyDocument], _ r: PolicyRequest<C>) -> PolicyDecision {
         explain(policies, r).decision
     }
@@ -38,6 +39,7 @@ public enum PolicyEvaluator {
     /// The decision with the statement that made it: which policy of the list and which of its
     /// statements (0-based; nil for an implicit deny). The first matching Deny decides, else the
     /// first matching Allow.
+    @inlinable
     public static func explain<C>(_ policies: [PolicyDocument], _ r: PolicyRequest<C>) -> (decision: PolicyDecision, at: (policy: Int, statement: Int)?) {
         var allow: (PolicyDecision, (Int, Int))? = nil
         for (p, policy) in policies.enumerated() {
@@ -49,6 +51,7 @@ public enum PolicyEvaluator {
         return allow.map { ($0.0, $0.1) } ?? (.implicitlyDenied, nil)
     }
 
+    @inlinable
     static func applies<C>(_ s: PolicyStatement, _ r: PolicyRequest<C>) -> Bool {
         if let principals = s.principals {
             let named = principals.contains { $0.matches(r.principal) }

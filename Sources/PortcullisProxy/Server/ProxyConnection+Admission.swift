@@ -47,7 +47,7 @@ extension ProxyConnection {
     func admit(payloadHash: String?) {
         guard let h = request.head, let route = request.route, let api = request.api else { return }
         let subject = AuthRequest(
-            head: h, clientIP: clientIP(h), requestID: request.id.string, resourcePath: route.template,
+            head: h, clientIP: clientIP(h), id: request.id, resourcePath: route.template,
             pathParameters: pathParameters(h), api: api.apiRef, clientCertificate: tls?.clientCertificate, payloadHash: payloadHash,
             listener: cachedView?.facts ?? AuthRequest.ListenerFacts(name: listener.name), secureTransport: tls != nil)
         request.admission = Admission(route.phases)
