@@ -42,8 +42,11 @@ public enum PolicyEvaluator {
     @inlinable
     public static func explain<C>(_ policies: [PolicyDocument], _ r: PolicyRequest<C>) -> (decision: PolicyDecision, at: (policy: Int, statement: Int)?) {
         var allow: (PolicyDecision, (Int, Int))? = nil
-        for (p, policy) in policies.enumerated() {
-            for (i, s) in policy.statements.enumerated() where applies(s, r) {
+        // Indices, not copies: a statement is a struct of arrays, and copying one per request
+        // would retain each of them.
+        for p in policies.indices {
+            for i in policies[p].statements.indices where applies(policies[p].statements[i], r) {
+                let s = policies[p].statements[i]
                 if s.effect == .Deny { return (.explicitlyDenied(sid: s.sid), (p, i)) }
                 if allow == nil { allow = (.allowed(sid: s.sid), (p, i)) }
             }

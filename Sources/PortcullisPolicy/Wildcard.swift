@@ -4,12 +4,19 @@ public struct Wildcard: Sendable, Equatable {
     let pattern: [UInt8]
     let ignoreCase: Bool
     let isLiteral: Bool
+    /// The common shapes, decided at load: `*` alone, and one trailing `*` after literal text
+    /// (`arn:...:api-id/*`), matched without the general loop.
+    let matchesAll: Bool
+    let literalPrefix: Int?
 
     public init(_ pattern: String, ignoreCase: Bool = false) {
         self.ignoreCase = ignoreCase
         let bytes = Array(pattern.utf8)
         self.pattern = ignoreCase ? bytes.map(Self.lower) : bytes
         isLiteral = !bytes.contains(0x2A) && !bytes.contains(0x3F)
+        matchesAll = !bytes.isEmpty && bytes.allSatisfy { $0 == 0x2A }
+        let stars = bytes.filter { $0 == 0x2A }.count
+        literalPrefix = bytes.last == 0x2A && stars == 1 && !bytes.contains(0x3F) ? bytes.count - 1 : nil
     }
 
     /// The pattern as written (lower-cased if it ignores case).
@@ -25,9 +32,11 @@ public struct Wildcard: Sendable, Equatable {
     func matches(_ t: UnsafeBufferPointer<UInt8>) -> Bool {
         let fold = ignoreCase
         @inline(__always) func at(_ i: Int) -> UInt8 { fold ? Self.lower(t[i]) : t[i] }
-        if isLiteral {
-            guard t.count == pattern.count else { return false }
-            for i in 0..<t.count where at(i) != pattern[i] { return false }
+        if matchesAll { return true }
+        if isLiteral || literalPrefix != nil {
+            let n = literalPrefix ?? pattern.count
+            guard isLiteral ? t.count == n : t.count >= n else { return false }
+            for i in 0..<n where at(i) != pattern[i] { return false }
             return true
         }
         // Greedy with backtracking to the last star: linear in practice, no recursion.
