@@ -16,7 +16,16 @@ public struct AuthRequest: Sendable {
     }
     /// The matched route's template (`/items/{id}`) and its parameters.
     public var resourcePath: String
-    public var pathParameters: [(String, String)]
+    /// The route's parameters as offsets into the path; `pathParameters` writes them out.
+    public var pathParameterSpans: [PathParameterSpan]
+    /// The route's parameters by name, made when a phase asks (an external authorizer's event).
+    public var pathParameters: [(String, String)] {
+        guard !pathParameterSpans.isEmpty else { return [] }
+        let h = head
+        return h.headers.raw.withUnsafeReadableBytes { p in
+            pathParameterSpans.map { ($0.name, String(decoding: p[Int(h.targetStart) + $0.start..<Int(h.targetStart) + $0.end], as: UTF8.self)) }
+        }
+    }
     public var api: APIRef
     /// The verified client certificate of a mutual-TLS connection.
     public var clientCertificate: ClientCertificate?
@@ -69,7 +78,7 @@ public struct AuthRequest: Sendable {
 
     public init(
         head: HTTPRequestHead, clientIP: IPAddress?, requestID: String? = nil, id: RequestID? = nil, resourcePath: String,
-        pathParameters: [(String, String)], api: APIRef, clientCertificate: ClientCertificate? = nil, payloadHash: String? = nil,
+        pathParameters: [PathParameterSpan] = [], api: APIRef, clientCertificate: ClientCertificate? = nil, payloadHash: String? = nil,
         listener: ListenerFacts = ListenerFacts(name: ""), secureTransport: Bool = false
     ) {
         self.secureTransport = secureTransport
@@ -81,7 +90,7 @@ public struct AuthRequest: Sendable {
         self.requestIDText = requestID
         self.id = id
         self.resourcePath = resourcePath
-        self.pathParameters = pathParameters
+        self.pathParameterSpans = pathParameters
         self.api = api
     }
 

@@ -177,6 +177,13 @@ import Testing
         #expect(arn("/items", stage: "") == "\(p)/$default/GET/items")
     }
 
+    @Test func pathParametersAreWrittenOutOnlyWhenAsked() {
+        var r = JWTFixtures.request(target: "/demo/items/42/tags/a%20b?x=1")
+        // Offsets into the path, as the router binds them.
+        r.pathParameterSpans = [.init(name: "id", start: 12, end: 14), .init(name: "tag", start: 20, end: 25)]
+        #expect(r.pathParameters.map { "\($0.0)=\($0.1)" } == ["id=42", "tag=a%20b"])
+    }
+
     @Test func multiValuedClaimsWorkWithSetOperators() {
         let policy = Self.doc(
             #"{"Statement":{"Effect":"Allow","Principal":"*","Action":"execute-api:Invoke","Resource":"execute-api:/*","Condition":{"ForAnyValue:StringEquals":{"claims:cognito:groups":"admin"}}}}"#)

@@ -12,6 +12,9 @@ public import PortcullisPolicy
 /// A denial is ACCESS_DENIED 403 naming the principal, the action and the method ARN.
 public struct ResourcePolicyPhase: Sendable {
     public let resource: PolicyDocument?
+    /// `resource` as the one-element list the evaluator takes, made once (an array literal per
+    /// request would allocate).
+    let resourceList: [PolicyDocument]
     /// The SigV4 authorizers of the route that have identity policies, by name.
     let identityPolicies: [(authorizer: String, policies: IdentityPolicies)]
     let clock: JWTClock
@@ -20,6 +23,7 @@ public struct ResourcePolicyPhase: Sendable {
 
     public init(resource: PolicyDocument?, identityPolicies: [(authorizer: String, policies: IdentityPolicies)], clock: JWTClock = .system) {
         self.resource = resource
+        resourceList = resource.map { [$0] } ?? []
         self.identityPolicies = identityPolicies
         self.clock = clock
     }
@@ -47,8 +51,8 @@ public struct ResourcePolicyPhase: Sendable {
         let context = RequestConditions(request: request, identity: identity, now: Int64(clock.now()))
         guard let identity, identity.kind == .iam else {
             // Not an IAM principal: anonymous to policies, and the resource policy must allow.
-            guard let resource else { return .pass }
-            let d = PolicyEvaluator.evaluate([resource], PolicyRequest(principal: nil, action: Self.action, resource: arn, context: context))
+            guard resource != nil else { return .pass }
+            let d = PolicyEvaluator.evaluate(resourceList, PolicyRequest(principal: nil, action: Self.action, resource: arn, context: context))
             return outcome(d, principal: nil, arn: arn, side: "resource policy")
         }
         let principal = identity.principal
@@ -58,8 +62,8 @@ public struct ResourcePolicyPhase: Sendable {
         if let set = identityPolicies.first(where: { $0.authorizer == identity.authorizer })?.policies {
             decision = PolicyEvaluator.evaluate(set.policies(forAccessKey: identity.claims["accessKey"] ?? ""), asked)
         }
-        if let resource {
-            let r = PolicyEvaluator.evaluate([resource], asked)
+        if resource != nil {
+            let r = PolicyEvaluator.evaluate(resourceList, asked)
             let same = identity.claims["accountId"] == request.api.account
             let combined = PolicyEvaluator.combine(identity: decision, resource: r, sameAccount: same)
             side = Self.which(combined, identity: decision, resource: r, sameAccount: same)

@@ -59,11 +59,7 @@ final class CompiledRoute: Sendable {
 
 /// A path parameter bound during matching, as offsets into the request path: Strings are made
 /// only when a later phase asks for the value.
-struct ParamRange {
-    let name: String
-    let start: Int
-    let end: Int
-}
+typealias ParamRange = PathParameterSpan
 
 /// Path templates of one API as a segment trie over bytes: literal beats `{param}` beats
 /// `{greedy+}`, so the most specific template wins whatever the order in the file. Matching walks

@@ -48,7 +48,7 @@ extension ProxyConnection {
         guard let h = request.head, let route = request.route, let api = request.api else { return }
         let subject = AuthRequest(
             head: h, clientIP: clientIP(h), id: request.id, resourcePath: route.template,
-            pathParameters: pathParameters(h), api: api.apiRef, clientCertificate: tls?.clientCertificate, payloadHash: payloadHash,
+            pathParameters: request.params, api: api.apiRef, clientCertificate: tls?.clientCertificate, payloadHash: payloadHash,
             listener: cachedView?.facts ?? AuthRequest.ListenerFacts(name: listener.name), secureTransport: tls != nil)
         request.admission = Admission(route.phases)
         admissionStepped(request.admission!.run(subject, on: loop.loop), subject)
@@ -133,14 +133,6 @@ extension ProxyConnection {
             end = colon
         }
         return UnsafeRawBufferPointer(rebasing: v[0..<end])
-    }
-
-    /// Path parameters as Strings, made only for phases that read them.
-    func pathParameters(_ h: HTTPRequestHead) -> [(String, String)] {
-        guard !request.params.isEmpty else { return [] }
-        return h.headers.raw.withUnsafeReadableBytes { p in
-            request.params.map { ($0.name, String(decoding: p[Int(h.targetStart) + $0.start..<Int(h.targetStart) + $0.end], as: UTF8.self)) }
-        }
     }
 }
 
