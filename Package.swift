@@ -58,6 +58,12 @@ let package = Package(
             dependencies: ["PortcullisCore"],
             swiftSettings: hotPath
         ),
+        // Token buckets (one atomic word each), quota periods and counters, their state store.
+        .target(
+            name: "PortcullisThrottle",
+            dependencies: ["PortcullisCore"],
+            swiftSettings: hotPath
+        ),
         // YAML -> validated, immutable config values; errors carry file:line:column and key path.
         .target(
             name: "PortcullisConfig",
@@ -98,6 +104,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "PortcullisCoreTests", dependencies: ["PortcullisCore", nioCore, nioEmbedded]),
+        .testTarget(name: "PortcullisThrottleTests", dependencies: ["PortcullisThrottle"]),
         .testTarget(name: "PortcullisConfigTests", dependencies: ["PortcullisConfig", "PortcullisCore", "PortcullisPolicy"]),
         .testTarget(
             name: "PortcullisTLSTests", dependencies: ["PortcullisTLS", nioCore, nioEmbedded, nioPosix], exclude: ["Fixtures"]),
