@@ -67,7 +67,7 @@ let package = Package(
         // YAML -> validated, immutable config values; errors carry file:line:column and key path.
         .target(
             name: "PortcullisConfig",
-            dependencies: ["PortcullisCore", "PortcullisPolicy", .product(name: "Yams", package: "Yams")],
+            dependencies: ["PortcullisCore", "PortcullisPolicy", "PortcullisThrottle", "PortcullisTLS", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
         // Outgoing HTTP/1.1 with keep-alive pools per event loop: key sets, discovery, external authorizers.
@@ -105,7 +105,7 @@ let package = Package(
         ),
         .testTarget(name: "PortcullisCoreTests", dependencies: ["PortcullisCore", nioCore, nioEmbedded]),
         .testTarget(name: "PortcullisThrottleTests", dependencies: ["PortcullisThrottle"]),
-        .testTarget(name: "PortcullisConfigTests", dependencies: ["PortcullisConfig", "PortcullisCore", "PortcullisPolicy"]),
+        .testTarget(name: "PortcullisConfigTests", dependencies: ["PortcullisConfig", "PortcullisCore", "PortcullisPolicy", "PortcullisThrottle"]),
         .testTarget(
             name: "PortcullisTLSTests", dependencies: ["PortcullisTLS", nioCore, nioEmbedded, nioPosix], exclude: ["Fixtures"]),
         .testTarget(

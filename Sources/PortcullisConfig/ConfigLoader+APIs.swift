@@ -4,11 +4,11 @@ import Yams
 extension ConfigLoader {
     static let apiKeys = [
         "name", "id", "stage", "region", "account", "hosts", "listeners", "not_found", "routes", "gateway_responses",
-        "resource_policy", "endpoint",
+        "resource_policy", "endpoint", "throttle", "api_key_source",
     ]
     static let routeKeys = [
         "path", "methods", "upstream", "auth", "websocket", "set_headers", "remove_headers", "timeout", "max_body_size",
-        "scopes", "api_key_required", "claims",
+        "scopes", "api_key_required", "claims", "throttle",
     ]
 
     static func parseAPI(_ r: YAMLReader, _ node: Node, _ path: String, refs: References) -> APIConfig? {
@@ -42,6 +42,16 @@ extension ConfigLoader {
                 api.routes = r.sequence(v, p).compactMap { parseRoute(r, $0.0, $0.1, refs: refs) }
             case "gateway_responses": api.gatewayResponses = parseGatewayResponses(r, v, p)
             case "resource_policy": policyNode = (v, p)
+            case "throttle": api.throttle = parseThrottle(r, v, p, allowPer: false)
+            case "api_key_source":
+                let s = r.string(v, p) ?? ""
+                if s == "HEADER" { api.apiKeySource = .header } else if s.hasPrefix("AUTHORIZER") {
+                    // AUTHORIZER reads the identity's `usageIdentifierKey`; `AUTHORIZER:claim` names a JWT claim.
+                    let claim = s.split(separator: ":", maxSplits: 1).dropFirst().first.map(String.init) ?? "usageIdentifierKey"
+                    api.apiKeySource = .authorizer(claim: claim)
+                } else {
+                    r.fail(v, p, "api_key_source is HEADER (x-api-key) or AUTHORIZER[:claim] (the authorizer's usageIdentifierKey or a JWT claim)")
+                }
             case "endpoint":
                 let s = r.string(v, p) ?? ""
                 if let e = APIEndpointType(rawValue: s) { api.endpoint = e } else {
@@ -108,6 +118,8 @@ extension ConfigLoader {
                 route.scopes = r.strings(v, p)
                 if route.scopes.count > 10 { r.fail(v, p, "at most 10 scopes per route (as API Gateway allows)") }
             case "claims": route.claims = parseClaimRules(r, v, p)
+            case "api_key_required": route.apiKeyRequired = r.bool(v, p) ?? false
+            case "throttle": route.throttle = parseThrottle(r, v, p, allowPer: true)
             default:
                 r.fail(v, p, "\(key) is not supported yet by this version of Portcullis")
             }

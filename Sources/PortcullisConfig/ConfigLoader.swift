@@ -7,7 +7,7 @@ import Yams
 public enum ConfigLoader {
     static let topKeys = [
         "workers", "listeners", "limits", "access_log", "trusted_proxies", "shutdown_grace", "apis",
-        "authorizers", "upstreams", "gateway_responses", "admin", "state",
+        "authorizers", "upstreams", "gateway_responses", "admin", "state", "state_dir", "throttle", "usage_plans", "api_keys",
     ]
 
     public static func load(
@@ -56,6 +56,10 @@ public enum ConfigLoader {
             case "authorizers": config.authorizers = parseAuthorizers(r, value, path)
             case "upstreams": config.upstreams = parseUpstreams(r, value, path)
             case "gateway_responses": config.gatewayResponses = parseGatewayResponses(r, value, path)
+            case "state_dir": config.stateDir = r.string(value, path).map(r.resolvePath)
+            case "throttle": config.throttle = parseThrottle(r, value, path, allowPer: false)
+            case "usage_plans": config.usagePlans = parseUsagePlans(r, value, path)
+            case "api_keys": config.apiKeys = parseAPIKeys(r, value, path)
             default: break  // admin, state: reserved for later issues, accepted as mappings
             }
         }
@@ -64,7 +68,9 @@ public enum ConfigLoader {
             listeners: config.listeners.map(\.name), privateListeners: Set(config.listeners.filter(\.isPrivate).map(\.name)))
         config.apis = apiNodes.compactMap { parseAPI(r, $0.0, $0.1, refs: refs) }
         checkGlobal(r, config, root)
+        checkUsage(r, config, root)
         if !r.issues.isEmpty { throw ConfigError(r.issues) }
+        config.warnings = r.warnings
         return config
     }
 

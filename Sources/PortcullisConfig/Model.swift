@@ -15,6 +15,14 @@ public struct PortcullisConfig: Sendable {
     public var authorizers: [String: AuthorizerConfig]
     public var upstreams: [String: UpstreamConfig]
     public var gatewayResponses: [GatewayResponseType: GatewayResponseOverride]
+    /// Where quota counters live (`state_dir`, relative to the config file).
+    public var stateDir: String? = nil
+    /// The default throttle of every API stage (API Gateway's account level); nil: none.
+    public var throttle: ThrottleConfig? = nil
+    public var usagePlans: [String: UsagePlanConfig] = [:]
+    public var apiKeys: [APIKeyConfig] = []
+    /// Problems that did not stop the config from loading.
+    public var warnings: [ConfigIssue] = []
 }
 
 public struct ListenerConfig: Sendable, Equatable {
@@ -120,6 +128,10 @@ public struct APIConfig: Sendable {
     /// `resource_policy:` (a file or inline), compiled; its short resources (`execute-api:/*`)
     /// expanded with this API's region, account and id.
     public var resourcePolicy: PolicyDocument? = nil
+    /// The stage's throttle (API Gateway's stage default method throttling).
+    public var throttle: ThrottleConfig? = nil
+    /// Where `api_key_required` routes read the key.
+    public var apiKeySource: APIKeySource = .header
 }
 
 /// One entry of a route's `auth:` list: every entry must allow; `any_of` allows if one does.
@@ -159,6 +171,10 @@ public struct RouteConfig: Sendable {
     public var claims: [ClaimRuleConfig] = []
     /// Where the route starts in its file, for messages about it at runtime.
     public var line: Int
+    /// API Gateway's `apiKeyRequired`: a key of a usage plan of this API stage must come along.
+    public var apiKeyRequired: Bool = false
+    /// The route's own throttle (API Gateway's method throttling), optionally per client or principal.
+    public var throttle: ThrottleConfig? = nil
 }
 
 public struct AuthorizerConfig: Sendable {

@@ -8,6 +8,9 @@ final class YAMLReader {
     let file: String
     let environment: [String: String]
     private(set) var issues: [ConfigIssue] = []
+    /// Problems that do not stop the config from loading (a plain key value): `check` prints
+    /// them, `run` logs them.
+    private(set) var warnings: [ConfigIssue] = []
 
     init(file: String, environment: [String: String]) {
         self.file = file
@@ -17,6 +20,12 @@ final class YAMLReader {
     /// Takes over the problems found by a reader of another file (a credentials file).
     func absorb(_ other: YAMLReader) {
         issues += other.issues
+        warnings += other.warnings
+    }
+
+    func warn(_ node: Node?, _ path: String, _ message: String) {
+        let mark = node?.mark
+        warnings.append(ConfigIssue(file: file, line: mark?.line ?? 0, column: mark?.column ?? 0, keyPath: path, message: message))
     }
 
     func fail(_ node: Node?, _ path: String, _ message: String) {

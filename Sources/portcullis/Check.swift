@@ -15,7 +15,8 @@ struct Check: ParsableCommand {
 
     func run() throws {
         switch ConfigValidation.validate(path: config) {
-        case .success:
+        case .success(let c):
+            for w in c.warnings { printError("portcullis: warning: \(w)") }
             print("portcullis: the configuration file \(config) syntax is ok")
             print("portcullis: configuration file \(config) test is successful")
         case .failure(let e):

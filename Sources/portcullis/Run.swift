@@ -32,6 +32,7 @@ struct Run: AsyncParsableCommand {
             printError(e.description)
             throw ExitCode(1)
         }
+        for w in loaded.warnings { logger.warning("config", metadata: ["warning": "\(w)"]) }
         let server: PortcullisServer
         do {
             server = try PortcullisServer(config: loaded, logger: logger)
@@ -56,6 +57,7 @@ struct Run: AsyncParsableCommand {
                 Systemd.notify("RELOADING=1\nMONOTONIC_USEC=\(Systemd.monotonicMicros())")
                 switch ConfigValidation.validate(path: config) {
                 case .success(let c):
+                    for w in c.warnings { logger.warning("config", metadata: ["warning": "\(w)"]) }
                     do {
                         try server.reload(c)
                         grace = c.shutdownGrace
