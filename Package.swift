@@ -88,7 +88,7 @@ let package = Package(
         .target(
             name: "PortcullisProxy",
             dependencies: [
-                "PortcullisCore", "PortcullisConfig", "PortcullisAuth", "PortcullisPolicy", "PortcullisTLS",
+                "PortcullisCore", "PortcullisConfig", "PortcullisAuth", "PortcullisPolicy", "PortcullisThrottle", "PortcullisTLS",
                 nioCore, nioPosix, nioHTTP1, logging,
             ],
             swiftSettings: hotPath

@@ -16,6 +16,9 @@ import Testing
             case .authorize(.step(let s)): return s.name
             case .authorize(.anyOf(let list)): return "any(" + list.map(\.name).joined(separator: ",") + ")"
             case .resourcePolicy: return "policy"
+            case .apiKey: return "api_key"
+            case .throttle: return "throttle"
+            case .quota: return "quota"
             }
         }
     }

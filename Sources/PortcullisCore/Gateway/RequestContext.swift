@@ -10,6 +10,8 @@ public struct Identity: Sendable {
         case iam
         /// An external (Lambda-style) authorizer.
         case external
+        /// Only an API key (a route with `api_key_required` and no authorizer).
+        case apiKey
     }
 
     /// The principal (`sub`, an IAM user ARN, an API key id, ...).
@@ -28,6 +30,10 @@ public struct Identity: Sendable {
     /// Lower-case names of request headers that carried the credentials the authorizer checked
     /// (a SigV4 Authorization header, its session token): they do not go upstream.
     public var consumedHeaders: [String]
+    /// The API key the request came with, once the API-key phase accepted it
+    /// (`$context.identity.apiKeyId`), and the usage plan it was admitted under.
+    public var apiKeyID: String? = nil
+    public var usagePlan: String? = nil
 
     public init(
         principal: String, authorizer: String, kind: Kind = .external, claims: [String: String] = [:],

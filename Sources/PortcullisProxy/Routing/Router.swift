@@ -147,7 +147,7 @@ final class CompiledAPI: Sendable {
     let responder: GatewayResponder
     let apiRef: AuthRequest.APIRef
 
-    init(_ c: APIConfig, steps: [String: AuthStep], upstreams: [String: Int], responder: GatewayResponder) {
+    init(_ c: APIConfig, steps: [String: AuthStep], upstreams: [String: Int], responder: GatewayResponder, usage: UsageCompiler) {
         config = APIConfigRef(name: c.name, notFound: c.notFound)
         hosts = c.hosts
         listeners = Set(c.listeners)
@@ -155,7 +155,8 @@ final class CompiledAPI: Sendable {
         let entries = c.routes.map { r -> ([Substring], CompiledRoute) in
             let segs = r.path.split(separator: "/", omittingEmptySubsequences: true)
             let auth = AuthCompiler.compile(r.auth, authorizers: steps, scopes: r.scopes, claims: r.claims)
-            let phases = AdmissionStep.compile(auth: auth, privateAPI: c.endpoint == .private, resourcePolicy: c.resourcePolicy)
+            let phases = AdmissionStep.compile(
+                auth: auth, privateAPI: c.endpoint == .private, resourcePolicy: c.resourcePolicy, usage: usage.phases(api: c, route: r))
             let route = CompiledRoute(r, phases: phases, upstreamIndex: upstreams[r.upstream] ?? -1)
             return (segs, route)
         }

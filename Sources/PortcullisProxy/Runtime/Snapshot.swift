@@ -2,6 +2,7 @@ import NIOCore
 import NIOPosix
 import PortcullisAuth
 import PortcullisConfig
+import PortcullisThrottle
 import PortcullisCore
 import PortcullisTLS
 
@@ -34,7 +35,8 @@ final class Snapshot: Sendable {
     /// - Parameter ticketKeys: session-ticket keys shared by every snapshot of a server, so that
     ///   clients resume TLS sessions across reloads.
     init(
-        _ config: PortcullisConfig, environment: AuthEnvironment = .offline, ticketKeys: TLSSessionTicketKeys? = nil
+        _ config: PortcullisConfig, environment: AuthEnvironment = .offline, ticketKeys: TLSSessionTicketKeys? = nil,
+        usage: UsageState = UsageState()
     ) throws(ConfigError) {
         self.config = config
         let steps = AuthCompiler.compileSteps(config.authorizers, environment: environment)
@@ -90,8 +92,11 @@ final class Snapshot: Sendable {
         self.groups = groups.values.sorted { $0.index < $1.index }
         let indexes = groups.mapValues(\.index)
         var routers: [String: Router] = [:]
+        let usageCompiler = UsageCompiler(config, state: usage)
         let apis = config.apis.map { api in
-            CompiledAPI(api, steps: steps, upstreams: indexes, responder: GatewayResponder(global: config.gatewayResponses, api: api.gatewayResponses))
+            CompiledAPI(
+                api, steps: steps, upstreams: indexes, responder: GatewayResponder(global: config.gatewayResponses, api: api.gatewayResponses),
+                usage: usageCompiler)
         }
         for l in config.listeners {
             routers[l.name] = Router(apis: apis.filter { $0.listeners.isEmpty || $0.listeners.contains(l.name) })

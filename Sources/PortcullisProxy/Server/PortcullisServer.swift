@@ -3,6 +3,7 @@ import Glibc
 #endif
 public import Logging
 import NIOConcurrencyHelpers
+import PortcullisThrottle
 public import NIOCore
 public import NIOPosix
 public import PortcullisConfig
@@ -20,6 +21,8 @@ public final class PortcullisServer: Sendable {
     private let state: NIOLockedValueBox<State>
     /// Outlives every snapshot: TLS sessions resume across reloads, keys rotate in process.
     private let ticketKeys = TLSSessionTicketKeys()
+    /// Token buckets and quota counters, kept across reloads (`UsageState`).
+    let usage = UsageState()
     /// Upstream endpoint health, one record per endpoint key shared by every loop's pools and kept
     /// across reloads: an endpoint that comes back is readmitted on all loops by one good connect.
     let endpointHealth = EndpointHealthStore()
@@ -37,7 +40,7 @@ public final class PortcullisServer: Sendable {
         let workers = config.workers ?? System.coreCount
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: workers)
         let snapshot = try Snapshot(
-            config, environment: AuthEnvironment(group: group, logger: logger, online: true), ticketKeys: ticketKeys)
+            config, environment: AuthEnvironment(group: group, logger: logger, online: true), ticketKeys: ticketKeys, usage: usage)
         self.logger = logger
         switch config.accessLog {
         case .off: accessLogSink = nil
@@ -139,7 +142,7 @@ public final class PortcullisServer: Sendable {
     /// snapshot to every loop, then bind added listeners and close removed ones.
     public func reload(_ config: PortcullisConfig) throws {
         let snapshot = try Snapshot(
-            config, environment: AuthEnvironment(group: group, logger: logger, online: true), ticketKeys: ticketKeys)
+            config, environment: AuthEnvironment(group: group, logger: logger, online: true), ticketKeys: ticketKeys, usage: usage)
         let old = state.withLockedValue { $0.config }
         let oldKeys = Set(old.listeners.map(Self.key))
         let newKeys = Set(config.listeners.map(Self.key))

@@ -1,0 +1,69 @@
+import PortcullisAuth
+import PortcullisConfig
+import PortcullisCore
+import PortcullisThrottle
+
+/// Builds the API-key, throttle and quota phases of each route from a config, taking buckets
+/// and counters from the server's `UsageState` by stable names, so a reload keeps those whose
+/// limits did not change. Runs when a snapshot is compiled, never per request.
+struct UsageCompiler {
+    let config: PortcullisConfig
+    let state: UsageState
+    let keys: APIKeyTable
+
+    init(_ config: PortcullisConfig, state: UsageState) {
+        self.config = config
+        self.state = state
+        keys = APIKeyTable(config)
+    }
+
+    func phases(api: APIConfig, route: RouteConfig) -> [AdmissionStep] {
+        var out: [AdmissionStep] = []
+        let stage = "\(api.name)/\(api.stage)"
+        var keyBuckets: [String: ThrottlePhase.KeyBuckets] = [:]
+        var counters: [String: QuotaCounter] = [:]
+        if route.apiKeyRequired {
+            out.append(.apiKey(APIKeyPhase(keys: keys, stage: stage, source: api.apiKeySource)))
+            // Plan limits are per key and shared by every stage of the plan (API Gateway's rule):
+            // the bucket and counter names hold the plan and the key, not the stage.
+            for k in config.apiKeys {
+                guard let planName = k.usagePlans.first(where: { covers(config.usagePlans[$0], api) }), let plan = config.usagePlans[planName] else {
+                    continue
+                }
+                var methods: [(RequestMethod, TokenBucket)] = []
+                for s in plan.stages where s.api == api.name {
+                    for (m, t) in (s.methods[route.path] ?? [:]).sorted(by: { $0.key < $1.key }) {
+                        let name = "plan:\(planName):key:\(k.id):method:\(api.name)\(route.path):\(m)"
+                        methods.append((RequestMethod(m), state.bucket(name, rate: t.rate, burst: t.burst)))
+                    }
+                }
+                let planBucket = plan.throttle.map { state.bucket("plan:\(planName):key:\(k.id)", rate: $0.rate, burst: $0.burst) }
+                if !methods.isEmpty || planBucket != nil { keyBuckets[k.id] = .init(methods: methods, plan: planBucket) }
+                if let q = plan.quota {
+                    counters[k.id] = state.quota("quota:\(planName):key:\(k.id)", limit: q.limit, period: q.period, offset: q.offset)
+                }
+            }
+        }
+        var shared: [TokenBucket] = []
+        var perCaller: (ThrottleConfig.Scope, KeyedBuckets)? = nil
+        if let t = route.throttle {
+            let name = "route:\(api.name):\(route.path)"
+            if t.per == .shared {
+                shared.append(state.bucket(name, rate: t.rate, burst: t.burst))
+            } else {
+                perCaller = (t.per, state.keyedBuckets("\(name):\(t.per.rawValue)", rate: t.rate, burst: t.burst))
+            }
+        }
+        if let t = api.throttle { shared.append(state.bucket("stage:\(api.name)", rate: t.rate, burst: t.burst)) }
+        if let t = config.throttle { shared.append(state.bucket("default", rate: t.rate, burst: t.burst)) }
+        if !keyBuckets.isEmpty || perCaller != nil || !shared.isEmpty {
+            out.append(.throttle(ThrottlePhase(keyBuckets: keyBuckets, perCaller: perCaller, shared: shared, clock: state.monotonicNanos)))
+        }
+        if !counters.isEmpty { out.append(.quota(QuotaPhase(counters: counters, clock: state.wallSeconds))) }
+        return out
+    }
+
+    func covers(_ plan: UsagePlanConfig?, _ api: APIConfig) -> Bool {
+        plan?.stages.contains { $0.api == api.name && $0.stage == api.stage } ?? false
+    }
+}
