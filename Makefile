@@ -5,7 +5,7 @@ CONFIG ?= config/portcullis.yaml
 ECHO_LISTEN ?= 127.0.0.1:9001
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the build, the demo and the tests need.
-APT_PACKAGES := libssl-dev pkg-config openssl curl ca-certificates python3 python3-pip wrk
+APT_PACKAGES := libssl-dev libsqlite3-dev pkg-config openssl curl ca-certificates python3 python3-pip wrk
 
 .PHONY: all deps test-deps build release certs run test unit-test system-test check bench clean
 

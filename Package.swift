@@ -58,10 +58,16 @@ let package = Package(
             dependencies: ["PortcullisCore"],
             swiftSettings: hotPath
         ),
+        // System SQLite 3 (Debian libsqlite3-dev): the quota state store's file.
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
         // Token buckets (one atomic word each), quota periods and counters, their state store.
         .target(
             name: "PortcullisThrottle",
-            dependencies: ["PortcullisCore"],
+            dependencies: ["PortcullisCore", "CSQLite"],
             swiftSettings: hotPath
         ),
         // YAML -> validated, immutable config values; errors carry file:line:column and key path.
@@ -121,8 +127,8 @@ let package = Package(
         .testTarget(
             name: "PortcullisProxyTests",
             dependencies: [
-                "PortcullisProxy", "PortcullisCore", "PortcullisConfig", "PortcullisAuth", "PortcullisPolicy", nioCore, nioEmbedded, nioPosix, nioHTTP1,
-                logging,
+                "PortcullisProxy", "PortcullisCore", "PortcullisConfig", "PortcullisAuth", "PortcullisPolicy", "PortcullisThrottle", nioCore, nioEmbedded,
+                nioPosix, nioHTTP1, logging,
             ]
         ),
     ]

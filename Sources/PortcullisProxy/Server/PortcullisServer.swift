@@ -21,8 +21,9 @@ public final class PortcullisServer: Sendable {
     private let state: NIOLockedValueBox<State>
     /// Outlives every snapshot: TLS sessions resume across reloads, keys rotate in process.
     private let ticketKeys = TLSSessionTicketKeys()
-    /// Token buckets and quota counters, kept across reloads (`UsageState`).
-    let usage = UsageState()
+    /// Token buckets and quota counters, kept across reloads, and their store under `state_dir`.
+    let quotas: QuotaPersistence
+    var usage: UsageState { quotas.usage }
     /// Upstream endpoint health, one record per endpoint key shared by every loop's pools and kept
     /// across reloads: an endpoint that comes back is readmitted on all loops by one good connect.
     let endpointHealth = EndpointHealthStore()
@@ -39,8 +40,10 @@ public final class PortcullisServer: Sendable {
     public init(config: PortcullisConfig, logger: Logger) throws {
         let workers = config.workers ?? System.coreCount
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: workers)
+        let quotas = QuotaPersistence(config: config, logger: logger)
+        self.quotas = quotas
         let snapshot = try Snapshot(
-            config, environment: AuthEnvironment(group: group, logger: logger, online: true), ticketKeys: ticketKeys, usage: usage)
+            config, environment: AuthEnvironment(group: group, logger: logger, online: true), ticketKeys: ticketKeys, usage: quotas.usage)
         self.logger = logger
         switch config.accessLog {
         case .off: accessLogSink = nil
@@ -84,6 +87,7 @@ public final class PortcullisServer: Sendable {
     public func start() throws {
         let config = state.withLockedValue { $0.config }
         for l in config.listeners { try bind(l) }
+        quotas.start(on: group.next())
     }
 
     static func key(_ l: ListenerConfig) -> String { "\(l.name)|\(l.host):\(l.port)|\(l.tls != nil)" }
@@ -220,6 +224,7 @@ public final class PortcullisServer: Sendable {
             }.get()
         }
         accessLogSink?.drain()
+        quotas.stop()
         try? await group.shutdownGracefully()
     }
 }
