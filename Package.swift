@@ -102,7 +102,7 @@ let package = Package(
         .executableTarget(
             name: "portcullis",
             dependencies: [
-                "PortcullisProxy", "PortcullisConfig", "PortcullisCore", "PortcullisAuth", "PortcullisPolicy", "PortcullisTLS",
+                "PortcullisProxy", "PortcullisConfig", "PortcullisCore", "PortcullisAuth", "PortcullisPolicy", "PortcullisThrottle", "PortcullisTLS",
                 nioCore, nioPosix, logging,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

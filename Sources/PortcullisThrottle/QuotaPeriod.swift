@@ -33,7 +33,7 @@ public enum QuotaPeriod: String, Sendable, CaseIterable {
     }
 
     /// Days since 1970 of a civil date (Howard Hinnant's algorithm).
-    static func days(year: Int64, month: Int64, day: Int64) -> Int64 {
+    public static func days(year: Int64, month: Int64, day: Int64) -> Int64 {
         let y = month <= 2 ? year - 1 : year
         let era = floorDiv(y, 400)
         let yoe = y - era * 400
@@ -44,7 +44,7 @@ public enum QuotaPeriod: String, Sendable, CaseIterable {
     }
 
     /// The civil date of a day since 1970.
-    static func civil(_ days: Int64) -> (year: Int64, month: Int64, day: Int64) {
+    public static func civil(_ days: Int64) -> (year: Int64, month: Int64, day: Int64) {
         let z = days + 719_468
         let era = floorDiv(z, 146_097)
         let doe = z - era * 146_097

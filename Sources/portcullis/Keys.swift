@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PortcullisConfig
 import PortcullisCore
+import PortcullisThrottle
 import PortcullisTLS
 
 /// `portcullis keys`: the API key store file, edited the way `aws apigateway` manages keys.
@@ -10,7 +11,7 @@ import PortcullisTLS
 struct Keys: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create, list, enable, disable and import API keys (the api_keys file).",
-        subcommands: [KeysCreate.self, KeysList.self, KeysEnable.self, KeysDisable.self, KeysImport.self])
+        subcommands: [KeysCreate.self, KeysList.self, KeysEnable.self, KeysDisable.self, KeysImport.self, KeysUsage.self])
 }
 
 /// Where the key file is: `--file`, or the `api_keys: {file:}` of `--config`.
@@ -169,5 +170,68 @@ struct KeysImport: ParsableCommand {
         }
         try file.write()
         print("imported \(rows.count) keys into \(file.path): \(added) added, \(replaced) replaced")
+    }
+}
+
+/// `portcullis keys usage`: API Gateway's GetUsage for one usage plan, from the quota store.
+struct KeysUsage: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "usage", abstract: "Requests per key and day of a usage plan, in API Gateway's GetUsage shape (JSON).",
+        discussion: """
+            Reads state_dir/quota.sqlite of the config (safe while the gateway runs). Each day holds
+            [used, remaining]: remaining is what was left of the period's quota at the end of that day.
+            Example: portcullis keys usage --config config/part3-api-keys.yaml --plan basic --start 2026-11-01 --end 2026-11-30
+            """)
+    @Option(name: .shortAndLong, help: "The config (its state_dir and usage plans).")
+    var config: String = "config/portcullis.yaml"
+    @Option(help: "The usage plan.") var plan: String
+    @Option(name: .customLong("key"), help: "Only this key id.") var keyID: String?
+    @Option(help: "First day, YYYY-MM-DD (UTC).") var start: String
+    @Option(help: "Last day, YYYY-MM-DD (UTC), included.") var end: String
+
+    func run() throws {
+        let loaded: PortcullisConfig
+        do { loaded = try ConfigLoader.load(path: config) } catch {
+            printError(error.description)
+            throw ExitCode(1)
+        }
+        guard let planConfig = loaded.usagePlans[plan] else {
+            throw ValidationError("unknown usage plan \"\(plan)\"" + Suggest.hint(for: plan, in: loaded.usagePlans.keys))
+        }
+        guard let dir = loaded.stateDir else { throw ValidationError("\(config) has no state_dir: usage is not stored") }
+        guard let from = Self.day(start), let last = Self.day(end), last >= from else {
+            throw ValidationError("--start and --end are dates like 2026-11-30, start not after end")
+        }
+        let store = try SQLiteQuotaStore(path: dir + "/quota.sqlite")
+        let prefix = "quota:\(plan):key:" + (keyID ?? "")
+        let rows = try store.daily(prefix: prefix, from: from, to: last + 86_400)
+        var values: [String: [[Int64]]] = [:]
+        let keys = keyID.map { [$0] } ?? loaded.apiKeys.filter { $0.usagePlans.contains(plan) }.map(\.id)
+        for k in keys {
+            let name = "quota:\(plan):key:\(k)"
+            var series: [[Int64]] = []
+            var day = from
+            while day <= last {
+                let used = rows.first { $0.counter == name && $0.day == day }?.used ?? 0
+                var remaining: Int64 = -1
+                if let q = planConfig.quota {
+                    let periodStart = q.period.start(of: day)
+                    let sofar = rows.filter { $0.counter == name && $0.day >= periodStart && $0.day <= day }.reduce(0) { $0 + $1.used }
+                    remaining = max(0, q.limit - sofar)
+                }
+                series.append([used, remaining])
+                day += 86_400
+            }
+            values[k] = series
+        }
+        let body = values.keys.sorted().map { k in "\"\(k)\":[" + values[k]!.map { "[\($0[0]),\($0[1])]" }.joined(separator: ",") + "]" }.joined(separator: ",")
+        print("{\"usagePlanId\":\"\(plan)\",\"startDate\":\"\(start)\",\"endDate\":\"\(end)\",\"values\":{\(body)}}")
+    }
+
+    /// Seconds since 1970 of a UTC date `YYYY-MM-DD`.
+    static func day(_ s: String) -> Int64? {
+        let p = s.split(separator: "-")
+        guard p.count == 3, let y = Int64(p[0]), let m = Int64(p[1]), let d = Int64(p[2]), p[0].count == 4 else { return nil }
+        return CivilTime.epoch(year: y, month: m, day: d, hour: 0, minute: 0, second: 0)
     }
 }

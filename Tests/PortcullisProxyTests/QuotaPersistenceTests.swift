@@ -81,5 +81,13 @@ import Testing
         second.waitUntilExit()
         // A clean stop writes what was counted last.
         #expect(try store.used(counter: "quota:basic:key:k1", from: QuotaPeriod.DAY.start(of: now), to: QuotaPeriod.DAY.end(of: now)) == 5)
+
+        // The same counts in API Gateway's GetUsage shape: [used, remaining] per day.
+        let (y, m, d) = QuotaPeriod.civil(now / 86_400)
+        let today = String(format: "%04d-%02d-%02d", y, m, d)
+        let usage = try runTool([CommandLineTests.binary, "keys", "usage", "--config", configPath, "--plan", "basic", "--start", today, "--end", today])
+        #expect(usage.code == 0, "\(usage.err)")
+        #expect(usage.out.trimmingCharacters(in: .whitespacesAndNewlines)
+            == #"{"usagePlanId":"basic","startDate":"\#(today)","endDate":"\#(today)","values":{"k1":[[5,0]]}}"#, "\(usage.out)")
     }
 }
