@@ -7,7 +7,7 @@ import Yams
 public enum ConfigLoader {
     static let topKeys = [
         "workers", "listeners", "limits", "access_log", "trusted_proxies", "shutdown_grace", "apis",
-        "authorizers", "upstreams", "gateway_responses", "admin", "state", "state_dir", "throttle", "usage_plans", "api_keys",
+        "authorizers", "upstreams", "gateway_responses", "admin", "state", "state_dir", "throttle", "usage_plans", "api_keys", "rate_limit_headers",
     ]
 
     public static func load(
@@ -60,6 +60,7 @@ public enum ConfigLoader {
             case "throttle": config.throttle = parseThrottle(r, value, path, allowPer: false)
             case "usage_plans": config.usagePlans = parseUsagePlans(r, value, path)
             case "api_keys": config.apiKeys = parseAPIKeys(r, value, path)
+            case "rate_limit_headers": config.rateLimitHeaders = r.bool(value, path) ?? false
             default: break  // admin, state: reserved for later issues, accepted as mappings
             }
         }

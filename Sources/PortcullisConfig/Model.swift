@@ -21,6 +21,8 @@ public struct PortcullisConfig: Sendable {
     public var throttle: ThrottleConfig? = nil
     public var usagePlans: [String: UsagePlanConfig] = [:]
     public var apiKeys: [APIKeyConfig] = []
+    /// Add the IETF RateLimit-Policy and RateLimit fields to 429 answers (beyond API Gateway).
+    public var rateLimitHeaders: Bool = false
     /// Problems that did not stop the config from loading.
     public var warnings: [ConfigIssue] = []
 }

@@ -16,6 +16,7 @@ import Testing
         """
         workers: 2
         access_log: off
+        rate_limit_headers: true
         trusted_proxies: ["127.0.0.1/32"]
         listeners: [{ name: public, listen: "127.0.0.1:0" }]
         usage_plans:
@@ -78,6 +79,9 @@ import Testing
             #expect(method.bodyText == #"{"message":"Too Many Requests"}"#)
             #expect(method.header("x-amzn-ErrorType") == "TooManyRequestsException")
             #expect(Int(method.header("Retry-After") ?? "") ?? 0 > 900)
+            // The IETF fields (rate_limit_headers: true): a bucket of 2 that refills in 2000 s.
+            #expect(method.header("RateLimit-Policy") == #""throttle";q=2;w=2000"#)
+            #expect(method.header("RateLimit")?.hasPrefix(#""throttle";r=0;t="#) == true)
             // PUT has no method limit: it takes the plan's fifth token (the refused GET took none).
             #expect(try get(h, "/demo/items/3", key: Self.alice, method: "PUT").status == 200)
             let plan = try get(h, "/demo/items", key: Self.alice)
@@ -92,6 +96,7 @@ import Testing
                 #expect(q.bodyText == #"{"message":"Limit Exceeded"}"#)
                 #expect(q.header("x-amzn-ErrorType") == "LimitExceededException")
                 #expect(Int(q.header("Retry-After") ?? "") ?? 0 >= 1)
+                #expect(q.header("RateLimit-Policy") == #""quota";q=1;w=86400"#)
             }
 
             // A route throttled per client address: each client has its own bucket.

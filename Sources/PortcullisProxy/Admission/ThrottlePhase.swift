@@ -21,6 +21,8 @@ struct ThrottlePhase: Sendable {
     /// Route (shared), stage, default: in that order.
     let shared: [TokenBucket]
     let clock: @Sendable () -> UInt64
+    /// Add the IETF RateLimit fields to a 429 (`rate_limit_headers: true`).
+    var rateLimitHeaders = false
 
     func admit(_ request: AuthRequest, identity: Identity?) -> PhaseOutcome {
         let now = clock()
@@ -33,7 +35,15 @@ struct ThrottlePhase: Sendable {
             case .throttled(let wait):
                 for t in taken { t.giveBack(now: now) }
                 let seconds = max(1, (wait + 999_999_999) / 1_000_000_000)
-                return Refusal(.THROTTLED, reason: "throttled: \(b.rate)/s burst \(b.burst)", headers: [("Retry-After", String(seconds))])
+                var headers = [("Retry-After", String(seconds))]
+                if rateLimitHeaders {
+                    // draft-ietf-httpapi-ratelimit-headers: the bucket as a quota of `burst` per the
+                    // time it takes to refill, none left, a token back in `seconds`.
+                    let window = max(1, Int((Double(b.burst) / b.rate).rounded(.up)))
+                    headers.append(("RateLimit-Policy", "\"throttle\";q=\(b.burst);w=\(window)"))
+                    headers.append(("RateLimit", "\"throttle\";r=0;t=\(seconds)"))
+                }
+                return Refusal(.THROTTLED, reason: "throttled: \(b.rate)/s burst \(b.burst)", headers: headers)
             }
         }
         if let id = identity?.apiKeyID, let k = keyBuckets[id] {
@@ -67,6 +77,7 @@ struct QuotaPhase: Sendable {
     /// By API key id.
     let counters: [String: QuotaCounter]
     let clock: @Sendable () -> Int64
+    var rateLimitHeaders = false
 
     func admit(_ request: AuthRequest, identity: Identity?) -> PhaseOutcome {
         guard let id = identity?.apiKeyID, let q = counters[id] else { return .pass }
@@ -75,9 +86,14 @@ struct QuotaPhase: Sendable {
         case .admitted:
             return .pass(nil, undo: AdmissionUndo { q.giveBack(now: now) })
         case .exceeded(let resetsAt):
-            return .refuse(Refusal(
-                .QUOTA_EXCEEDED, reason: "quota of key \(id) spent: \(q.limit) per \(q.period.rawValue)",
-                headers: [("Retry-After", String(max(1, resetsAt - now)))]))
+            let reset = max(1, resetsAt - now)
+            var headers = [("Retry-After", String(reset))]
+            if rateLimitHeaders {
+                let window = q.period.end(of: now) - q.period.start(of: now)
+                headers.append(("RateLimit-Policy", "\"quota\";q=\(q.limit);w=\(window)"))
+                headers.append(("RateLimit", "\"quota\";r=0;t=\(reset)"))
+            }
+            return .refuse(Refusal(.QUOTA_EXCEEDED, reason: "quota of key \(id) spent: \(q.limit) per \(q.period.rawValue)", headers: headers))
         }
     }
 }

@@ -57,9 +57,12 @@ struct UsageCompiler {
         if let t = api.throttle { shared.append(state.bucket("stage:\(api.name)", rate: t.rate, burst: t.burst)) }
         if let t = config.throttle { shared.append(state.bucket("default", rate: t.rate, burst: t.burst)) }
         if !keyBuckets.isEmpty || perCaller != nil || !shared.isEmpty {
-            out.append(.throttle(ThrottlePhase(keyBuckets: keyBuckets, perCaller: perCaller, shared: shared, clock: state.monotonicNanos)))
+            out.append(.throttle(ThrottlePhase(
+                keyBuckets: keyBuckets, perCaller: perCaller, shared: shared, clock: state.monotonicNanos, rateLimitHeaders: config.rateLimitHeaders)))
         }
-        if !counters.isEmpty { out.append(.quota(QuotaPhase(counters: counters, clock: state.wallSeconds))) }
+        if !counters.isEmpty {
+            out.append(.quota(QuotaPhase(counters: counters, clock: state.wallSeconds, rateLimitHeaders: config.rateLimitHeaders)))
+        }
         return out
     }
 
