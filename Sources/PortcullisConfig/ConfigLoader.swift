@@ -7,7 +7,7 @@ import Yams
 public enum ConfigLoader {
     static let topKeys = [
         "workers", "listeners", "limits", "access_log", "trusted_proxies", "shutdown_grace", "apis",
-        "authorizers", "upstreams", "gateway_responses", "admin", "state", "state_dir", "throttle", "usage_plans", "api_keys", "rate_limit_headers",
+        "authorizers", "upstreams", "gateway_responses", "admin", "state", "state_dir", "throttle", "usage_plans", "api_keys", "rate_limit_headers", "on_store_error",
     ]
 
     public static func load(
@@ -61,6 +61,12 @@ public enum ConfigLoader {
             case "usage_plans": config.usagePlans = parseUsagePlans(r, value, path)
             case "api_keys": config.apiKeys = parseAPIKeys(r, value, path)
             case "rate_limit_headers": config.rateLimitHeaders = r.bool(value, path) ?? false
+            case "on_store_error":
+                switch r.string(value, path) {
+                case "open": config.failClosedOnStoreError = false
+                case "closed": config.failClosedOnStoreError = true
+                case let s: r.fail(value, path, "on_store_error is open (count in memory, admit) or closed (refuse with 500), not \"\(s ?? "")\"")
+                }
             default: break  // admin, state: reserved for later issues, accepted as mappings
             }
         }

@@ -23,6 +23,9 @@ public struct PortcullisConfig: Sendable {
     public var apiKeys: [APIKeyConfig] = []
     /// Add the IETF RateLimit-Policy and RateLimit fields to 429 answers (beyond API Gateway).
     public var rateLimitHeaders: Bool = false
+    /// When the quota store cannot be opened or written: count in memory and admit (`open`, API
+    /// Gateway's choice), or refuse requests that need a quota with 500 (`closed`).
+    public var failClosedOnStoreError: Bool = false
     /// Problems that did not stop the config from loading.
     public var warnings: [ConfigIssue] = []
 }

@@ -17,6 +17,11 @@ public final class UsageState: Sendable {
     public let store: (any QuotaStore)?
     /// The last store failure, for the server to log (traffic goes on: counters stay in memory).
     private let storeProblems = Mutex<[String]>([])
+    private let healthy = Atomic<Bool>(true)
+
+    /// False while the store (if one was asked for) cannot be opened or written.
+    public var storeHealthy: Bool { healthy.load(ordering: .relaxed) }
+    public func setStoreHealthy(_ ok: Bool) { healthy.store(ok, ordering: .relaxed) }
 
     /// Store failures since the last call, for the server to log.
     public func takeStoreProblems() -> [String] {

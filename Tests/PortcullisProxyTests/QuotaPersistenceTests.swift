@@ -90,4 +90,37 @@ import Testing
         #expect(usage.out.trimmingCharacters(in: .whitespacesAndNewlines)
             == #"{"usagePlanId":"basic","startDate":"\#(today)","endDate":"\#(today)","values":{"k1":[[5,0]]}}"#, "\(usage.out)")
     }
+
+    /// A state_dir that cannot hold the store: `open` (the default) admits and counts in memory,
+    /// `closed` refuses requests that need a quota with 500; other routes are not affected.
+    @Test(arguments: ["open", "closed"])
+    func unusableStore(policy: String) async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("portcullis-badstore-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let blocker = dir.appendingPathComponent("not-a-dir")
+        try Data("x".utf8).write(to: blocker)  // a file where the state folder should be
+        let h = try await Harness(
+            """
+            access_log: off
+            state_dir: \(blocker.path)
+            on_store_error: \(policy)
+            listeners: [{ name: public, listen: "127.0.0.1:0" }]
+            usage_plans:
+              basic: { stages: [{ api: demo, stage: demo }], quota: { limit: 5, period: DAY } }
+            api_keys: { keys: [{ id: k1, usage_plans: [basic], value: "\(Self.key)" }] }
+            apis:
+              - { name: demo, stage: demo, routes: [{ path: /items, upstream: b, api_key_required: true }, { path: /open, upstream: b }] }
+            upstreams:
+              b: { endpoints: ["http://${ECHO}"] }
+            """)
+        do {
+            let r = try h.get("/demo/items", headers: ["x-api-key": Self.key])
+            #expect(r.status == (policy == "open" ? 200 : 500), "\(policy)")
+            #expect(try h.get("/demo/open").status == 200)
+        } catch {
+            Issue.record("\(error)")
+        }
+        await h.stop()
+    }
 }

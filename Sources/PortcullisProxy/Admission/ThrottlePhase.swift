@@ -78,9 +78,14 @@ struct QuotaPhase: Sendable {
     let counters: [String: QuotaCounter]
     let clock: @Sendable () -> Int64
     var rateLimitHeaders = false
+    /// `on_store_error: closed`: refuse while the store is unusable (nil: admit, counting in memory).
+    var failClosed: UsageState? = nil
 
     func admit(_ request: AuthRequest, identity: Identity?) -> PhaseOutcome {
         guard let id = identity?.apiKeyID, let q = counters[id] else { return .pass }
+        if let state = failClosed, !state.storeHealthy {
+            return .refuse(Refusal(.DEFAULT_5XX, reason: "quota store unusable and on_store_error is closed"))
+        }
         let now = clock()
         switch q.take(now: now) {
         case .admitted:

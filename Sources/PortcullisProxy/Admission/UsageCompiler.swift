@@ -61,7 +61,9 @@ struct UsageCompiler {
                 keyBuckets: keyBuckets, perCaller: perCaller, shared: shared, clock: state.monotonicNanos, rateLimitHeaders: config.rateLimitHeaders)))
         }
         if !counters.isEmpty {
-            out.append(.quota(QuotaPhase(counters: counters, clock: state.wallSeconds, rateLimitHeaders: config.rateLimitHeaders)))
+            out.append(.quota(QuotaPhase(
+                counters: counters, clock: state.wallSeconds, rateLimitHeaders: config.rateLimitHeaders,
+                failClosed: config.failClosedOnStoreError ? state : nil)))
         }
         return out
     }

@@ -33,6 +33,7 @@ final class QuotaPersistence: Sendable {
             }
         }
         usage = UsageState(store: store)
+        if config.stateDir != nil && store == nil { usage.setStoreHealthy(false) }
     }
 
     func start(on loop: any EventLoop) {
@@ -53,11 +54,13 @@ final class QuotaPersistence: Sendable {
         for p in usage.takeStoreProblems() { logger.error("quota store", metadata: ["error": "\(p)"]) }
         do {
             try usage.flush()
+            usage.setStoreHealthy(true)
             if failing.withLockedValue({ $0 }) {
                 failing.withLockedValue { $0 = false }
                 logger.notice("quota store writable again")
             }
         } catch {
+            usage.setStoreHealthy(false)
             // Once per outage, not once a second.
             if !failing.withLockedValue({ $0 }) {
                 failing.withLockedValue { $0 = true }
