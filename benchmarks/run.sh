@@ -24,6 +24,9 @@
 #                          Portcullis's FIFO token cache holds, 10,000, so no request hits it)
 #   SIGV4_URLS=1000        sigv4: presigned URLs made with `portcullis sign` and cycled through
 #   SIGV4_EXPIRES=3600     sigv4: their lifetime in seconds (the scenario must end before it)
+#   SIGV4_UNIQUE_URLS=20000  sigv4_unique: presigned URLs made with botocore (tools/sigv4-urls.py),
+#                          each sent once per cycle: far more than the verified-request cache
+#                          holds (2,048 per loop, cleared when full), so no request hits it
 #
 # sigv4 and resource_policy are Portcullis against Portcullis: one process, a guarded route and
 # a plain route of the same config, each a target of its own (measured alternately, like the
@@ -76,11 +79,12 @@ JWT_TOKENS=${JWT_TOKENS:-50000}     # jwt_unique: distinct tokens cycled through
 JWT_ISSUER=bench JWT_AUDIENCE=bench # iss / aud of the tokens and of both verifiers
 SIGV4_URLS=${SIGV4_URLS:-1000}      # sigv4: presigned URLs in the pool
 SIGV4_EXPIRES=${SIGV4_EXPIRES:-3600} # sigv4: their lifetime (seconds)
-PYTHON=${PYTHON:-python3}           # with PyJWT and cryptography (mints the JWT scenarios' tokens)
+SIGV4_UNIQUE_URLS=${SIGV4_UNIQUE_URLS:-20000} # sigv4_unique: distinct presigned URLs (botocore)
+PYTHON=${PYTHON:-python3}           # with PyJWT and cryptography (JWT scenarios), botocore (sigv4_unique)
 case $TLS_RESUME in 0|1) ;; *) echo "run.sh: TLS_RESUME must be 0 or 1 (got '$TLS_RESUME')" >&2; exit 1 ;; esac
 
 # Every scenario this runner knows; "all" runs them in this order.
-ALL_SCENARIOS="plain tls_keepalive tls_handshake jwt_cached jwt_unique sigv4 resource_policy"
+ALL_SCENARIOS="plain tls_keepalive tls_handshake jwt_cached jwt_unique sigv4 sigv4_unique resource_policy"
 
 # ---------------------------------------------------------------------------------------------
 # CPU pinning (taskset). The machine this was written on has 2 cores shared by wrk, the proxy
@@ -875,12 +879,15 @@ sigv4_sign() {  # sigv4_sign SECRET EXPIRES URL -> a presigned URL on stdout
   "$BIN" sign --access-key "$SIGV4_KEY" --secret "$1" --region "$SIGV4_REGION" --presign --expires "$2" "$3"
 }
 
-sigv4_pool() {  # sigv4_pool BASE -> SIGV4_POOL: a file of path?query lines (BASE = http://host:port)
-  local base=$1 d=$WORK/sigv4 t0 n u secs
-  # The URLs must outlive the scenario: worst case every round waits QUIET_WAIT and is re-run.
+sigv4_lifetime_check() {  # the URLs must outlive the scenario: worst case every round waits QUIET_WAIT and is re-run
   local worst=$(( 2 * (WARMUP + PAUSE) + ROUNDS * 2 * (1 + BUSY_RETRIES) * (DURATION + PAUSE + QUIET_WAIT + 2) + 60 ))
   ((worst < SIGV4_EXPIRES)) \
     || die "sigv4: the scenario may last up to ${worst}s, longer than the presigned URLs (SIGV4_EXPIRES=$SIGV4_EXPIRES); raise SIGV4_EXPIRES (at most 604800)"
+}
+
+sigv4_pool() {  # sigv4_pool BASE -> SIGV4_POOL: a file of path?query lines (BASE = http://host:port)
+  local base=$1 d=$WORK/sigv4 t0 n u secs
+  sigv4_lifetime_check
   mkdir -p "$d"
   sigv4_sign "$SIGV4_SECRET" "$SIGV4_EXPIRES" "$base/bench/sigv4/item-1?x=1" >/dev/null || die "portcullis sign failed (does $BIN have the sign command?)"
   log "sigv4: signing $SIGV4_URLS presigned URLs with portcullis sign ($NCPU at a time)..."
@@ -892,6 +899,28 @@ sigv4_pool() {  # sigv4_pool BASE -> SIGV4_POOL: a file of path?query lines (BAS
   n=$(grep -c '^/bench/sigv4/item-[0-9]*?x=[0-9]*&X-Amz-' "$d/urls.txt" || true); u=$(sort -u "$d/urls.txt" | grep -c . || true)
   ((n == SIGV4_URLS && u == n)) || die "$d/urls.txt has $n presigned targets ($u distinct), expected $SIGV4_URLS"
   log "sigv4: $n presigned URLs in ${secs}s (valid ${SIGV4_EXPIRES}s; ~$(awk '{ s += length($0) } END { printf "%d", s / NR }' "$d/urls.txt") bytes of path and query each)"
+  SIGV4_POOL=$d/urls.txt
+}
+
+# sigv4_unique_pool BASE -> SIGV4_POOL: SIGV4_UNIQUE_URLS presigned URLs for
+# /bench/sigv4/item-N?x=N, signed by botocore (tools/sigv4-urls.py; one `portcullis sign`
+# process per URL would take minutes for 20,000), same key, region and lifetime as sigv4's.
+sigv4_unique_pool() {
+  local base=$1 d=$WORK/sigv4-unique t0 n u secs
+  sigv4_lifetime_check
+  "$PYTHON" -c 'import botocore' 2>/dev/null \
+    || die "sigv4_unique needs $PYTHON with botocore (pip install botocore; or PYTHON=...)"
+  mkdir -p "$d"
+  log "sigv4_unique: signing $SIGV4_UNIQUE_URLS presigned URLs with botocore..."
+  t0=$(date +%s%N)
+  "$PYTHON" "$HERE/tools/sigv4-urls.py" --base "$base" --count "$SIGV4_UNIQUE_URLS" --out "$d/urls.txt" \
+    --access-key "$SIGV4_KEY" --secret "$SIGV4_SECRET" --region "$SIGV4_REGION" --expires "$SIGV4_EXPIRES" \
+    || die "tools/sigv4-urls.py failed"
+  secs=$(awk -v ns=$(( $(date +%s%N) - t0 )) 'BEGIN { printf "%.1f", ns / 1e9 }')
+  n=$(grep -c '^/bench/sigv4/item-[0-9]*?x=[0-9]*&X-Amz-.*&X-Amz-Signature=[0-9a-f]\{64\}$' "$d/urls.txt" || true)
+  u=$(sort -u "$d/urls.txt" | grep -c . || true)
+  ((n == SIGV4_UNIQUE_URLS && u == n)) || die "$d/urls.txt has $n presigned targets ($u distinct), expected $SIGV4_UNIQUE_URLS"
+  log "sigv4_unique: $n presigned URLs in ${secs}s (valid ${SIGV4_EXPIRES}s; ~$(awk '{ s += length($0) } END { printf "%d", s / NR }' "$d/urls.txt") bytes of path and query each)"
   SIGV4_POOL=$d/urls.txt
 }
 
@@ -940,6 +969,34 @@ scenario_sigv4() {
   SCENARIO_NOTE="(one Portcullis process, two routes of one API measured alternately: /bench/plain/{proxy+} without authorizer, /bench/sigv4/{proxy+} with type: sigv4; identical requests apart from that path segment)"
   SCENARIO_JSON_EXTRA="\"sigv4\":{\"presigned_urls\":$SIGV4_URLS,\"expires_s\":$SIGV4_EXPIRES,\"signed_by\":\"portcullis sign\"}"
   measure_scenario sigv4 "SigV4 presigned URLs (HMAC-SHA256) vs the same requests on a route without authorizer, one process, plain HTTP keep-alive"
+  stop_targets
+}
+
+# SigV4 with a fresh signature on every request (what AWS SDKs send: each call signed anew):
+# SIGV4_UNIQUE_URLS distinct presigned URLs cycled, so a URL comes back only after
+# SIGV4_UNIQUE_URLS requests, when the verified-request cache (2,048 entries per loop, cleared
+# when full) has long forgotten it: every request is verified in full (query parsed, canonical
+# request, SHA-256, HMAC). Same routes and same comparison as sigv4.
+scenario_sigv4_unique() {
+  route_targets sigv4_unique "$HERE/portcullis-sigv4.yaml" || { skip_scenario sigv4_unique "Portcullis against Portcullis: TARGETS has no portcullis"; return 0; }
+  local base="http://127.0.0.1:$PORT_PORTCULLIS" first item
+  if (( SIGV4_UNIQUE_URLS / THREADS <= 4096 )); then
+    log "WARNING: SIGV4_UNIQUE_URLS=$SIGV4_UNIQUE_URLS over $THREADS wrk thread(s) repeats a URL within 4,096 requests: the verified-request cache may hit"
+  fi
+  wait_ready portcullis "$base/bench/plain/hello"
+  sigv4_unique_pool "$base"
+  first=$(head -n1 "$SIGV4_POOL"); item=${first#/bench/sigv4/}; item=${item%%\?*}
+  add_target plain-route "$base/bench/plain/${first#/bench/sigv4/}" portcullis
+  add_target sigv4-route "$base$first" portcullis
+  UPATH[plain-route]=/plain/$item UPATH[sigv4-route]=/sigv4/$item
+  SUBJECTS=sigv4-route
+  SCENARIO_CHECK=sigv4_check
+  WRK_SCRIPT=$HERE/wrk/url-pool.lua
+  WRK_ENV=(BENCH_URLS="$SIGV4_POOL" BENCH_WRK_THREADS="$THREADS")
+  LOAD_DESC="-s wrk/url-pool.lua ($SIGV4_UNIQUE_URLS distinct presigned URLs, cycled: none repeats within the verified-request cache's reach; the same targets under /bench/plain/ for plain-route)"
+  SCENARIO_NOTE="(one Portcullis process, two routes of one API measured alternately; every sigv4-route request carries a signature the gateway has not seen lately, so each is verified in full)"
+  SCENARIO_JSON_EXTRA="\"sigv4\":{\"presigned_urls\":$SIGV4_UNIQUE_URLS,\"expires_s\":$SIGV4_EXPIRES,\"signed_by\":\"botocore\",\"cache_hits_expected\":0}"
+  measure_scenario sigv4_unique "SigV4 presigned URLs, a fresh signature on every request (HMAC-SHA256, no verified-request cache hit) vs the same requests on a route without authorizer, one process, plain HTTP keep-alive"
   stop_targets
 }
 
