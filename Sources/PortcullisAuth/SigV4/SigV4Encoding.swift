@@ -6,9 +6,15 @@ import PortcullisCore
 /// beyond the output.
 enum SigV4Encoding {
     /// `A-Z a-z 0-9 - . _ ~` stay as they are; every other byte becomes `%XX`.
+    /// (A bit per ASCII byte, tested with a shift: one branch instead of seven comparisons.)
+    @inline(__always)
     static func isUnreserved(_ c: UInt8) -> Bool {
-        (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39) || c == 0x2D || c == 0x2E
-            || c == 0x5F || c == 0x7E
+        // Bytes 0-63: - . 0-9; bytes 64-127: A-Z _ a-z ~.
+        let low: UInt64 = 1 << 0x2D | 1 << 0x2E | 0x3FF << 0x30
+        let high: UInt64 = 0x7FF_FFFE | 1 << (0x5F - 64) | 0x7FF_FFFE << 32 | 1 << (0x7E - 64)
+        if c < 64 { return (low >> UInt64(c)) & 1 == 1 }
+        if c < 128 { return (high >> UInt64(c - 64)) & 1 == 1 }
+        return false
     }
 
     static let hex: [UInt8] = Array("0123456789ABCDEF".utf8)

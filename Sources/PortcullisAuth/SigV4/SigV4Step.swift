@@ -62,16 +62,11 @@ public struct SigV4Step: Sendable {
         let now = Int64(clock.now())
         let hasBody = h.framing != .none
         let payloadHash = request.payloadHash ?? (hasBody ? "" : SigV4.emptyPayloadHash)
-        let cacheKey = VerifiedRequests.key(h, region: request.api.region, payloadHash: payloadHash)
+        let cacheKey = VerifiedRequests.key(h, region: request.api.region, payloadHash: payloadHash).map(VerifiedRequests.Key.init)
         if let cacheKey, let identity = recent.lookup(cacheKey, now: now, on: loop) { return .allow(identity) }
 
-        let (path, query) = h.headers.raw.withUnsafeReadableBytes { p -> ([UInt8], [UInt8]) in
-            let start = Int(h.targetStart), pathEnd = start + Int(h.pathLength), end = start + Int(h.targetLength)
-            let q = pathEnd < end ? Array(p[(pathEnd + 1)..<end]) : []
-            return (Array(p[start..<pathEnd]), q)
-        }
-        let signed = SigV4Request(method: h.method.name, wirePath: path, wireQuery: query, headers: h.headers.pairs, payloadHash: payloadHash)
-        let (verdict, window) = verifier.verifyWithWindow(signed, region: request.api.region, now: now, on: loop)
+        // Read where it lies: no String per header, no copy of the target.
+        let (verdict, window) = verifier.verifyWithWindow(head: h, payloadHash: payloadHash, region: request.api.region, now: now, on: loop)
         switch verdict {
         case .absent(let r):
             return .abstain(r)

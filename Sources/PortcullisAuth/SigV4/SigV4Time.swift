@@ -59,3 +59,59 @@ enum SigV4Time {
         return year + two(m) + two(d) + "T" + two(secs / 3600) + two(secs / 60 % 60) + two(secs % 60) + "Z"
     }
 }
+
+// The same rules over bytes, for the verifier's byte path (no String per request).
+extension SigV4Time {
+    /// `parseAmzDate` of the bytes.
+    static func parseAmzDate(bytes b: UnsafeRawBufferPointer) -> Int64? {
+        guard b.count == 16, b[8] == 0x54, b[15] == 0x5A else { return nil }
+        func num(_ from: Int, _ n: Int) -> Int64? {
+            var v: Int64 = 0
+            for i in from..<from + n {
+                let c = b[i]
+                guard c >= 0x30 && c <= 0x39 else { return nil }
+                v = v * 10 + Int64(c - 0x30)
+            }
+            return v
+        }
+        guard let y = num(0, 4), let mo = num(4, 2), let d = num(6, 2), let h = num(9, 2), let mi = num(11, 2), let se = num(13, 2)
+        else { return nil }
+        return epoch(year: y, month: mo, day: d, hour: h, minute: mi, second: se)
+    }
+
+    /// Appends `format(t)` (16 bytes for the years 0 to 9999, what a parsed date holds).
+    static func appendFormatted(_ t: Int64, to out: inout ByteScratch) {
+        let days = t >= 0 ? t / 86400 : (t - 86399) / 86400
+        let secs = t - days * 86400
+        let z = days + 719468
+        let era = (z >= 0 ? z : z - 146096) / 146097
+        let doe = z - era * 146097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
+        guard (0...9999).contains(y) else {
+            var text = format(t)
+            text.withUTF8 { out.append(UnsafeRawBufferPointer($0)) }
+            return
+        }
+        out.write(maxCount: 16) { p in
+            func two(_ v: Int64, at i: Int) {
+                p[i] = 0x30 + UInt8(v / 10)
+                p[i + 1] = 0x30 + UInt8(v % 10)
+            }
+            two(y / 100, at: 0)
+            two(y % 100, at: 2)
+            two(m, at: 4)
+            two(d, at: 6)
+            p[8] = 0x54
+            two(secs / 3600, at: 9)
+            two(secs / 60 % 60, at: 11)
+            two(secs % 60, at: 13)
+            p[15] = 0x5A
+            return 16
+        }
+    }
+}

@@ -1,5 +1,5 @@
 public import PortcullisCore
-public import PortcullisTLS
+import PortcullisTLS
 public import NIOCore
 
 /// A request as the `sigv4` authorizer sees it: the wire path and query, the headers in received
@@ -44,29 +44,56 @@ public enum SigV4Verdict: Sendable {
 
 /// Verifies SigV4 requests for `execute-api` against a set of access keys, in API Gateway's order
 /// and with its messages: form, credential scope, time, key, session token, then the signature.
-/// Immutable and shared by every loop; signing keys are cached per key, day and region.
+/// Immutable and shared by every loop; each loop has a workspace of its own (scratch buffers,
+/// signing keys cached per key, day and region).
+///
+/// Two implementations of one set of rules: the byte path (`SigV4Verifier+Bytes.swift`) reads
+/// the request's bytes where they lie and allocates next to nothing, and the String path
+/// (`verifyReference`), the readable reference it was checked against, judges what the byte path
+/// leaves to it (text that is not ASCII). SigV4ByteTests holds them to the same verdicts.
 public final class SigV4Verifier: Sendable {
     public static let service = "execute-api"
     let credentials: [String: SigV4Credential]
+    /// The keys in byte order of their access key IDs, for the byte path's binary search.
+    let sortedKeys: [SigV4Credential]
+    let sortedKeyIDs: [[UInt8]]
+    /// Every access key ID is ASCII (where bytes and String equality agree).
+    let keyIDsAreASCII: Bool
     /// Largest difference between the request's time and ours, each way (API Gateway: 5 minutes).
     let maxSkew: Int64
-    /// Signing keys by access key, date and region, one cache per event loop: four HMACs saved
-    /// per request, no lock shared by the loops.
-    private let signingKeys: PerLoop<[String: HMACKey]>
+    /// One workspace per event loop: buffers reused request after request, and four HMACs
+    /// saved per request by the signing-key cache, with no lock shared by the loops.
+    let workspaces: PerLoop<SigV4Workspace>
 
-    /// - Parameter group: the loops requests run on (each gets its own signing-key cache).
+    /// - Parameter group: the loops requests run on (each gets its own workspace).
     public init(credentials: [SigV4Credential], maxSkewSeconds: Int64 = 300, group: (any EventLoopGroup)? = nil) {
         var byID: [String: SigV4Credential] = [:]
         for c in credentials { byID[c.accessKeyID] = c }
         self.credentials = byID
+        let sorted = byID.values.sorted { $0.accessKeyID.utf8.lexicographicallyPrecedes($1.accessKeyID.utf8) }
+        sortedKeys = sorted
+        sortedKeyIDs = sorted.map { Array($0.accessKeyID.utf8) }
+        keyIDsAreASCII = sorted.allSatisfy { $0.accessKeyID.utf8.allSatisfy { $0 < 0x80 } }
         maxSkew = maxSkewSeconds
-        signingKeys = PerLoop(group: group) { [:] }
+        workspaces = PerLoop(group: group) { SigV4Workspace() }
+    }
+
+    /// The index in `sortedKeys` of the key with this access key ID.
+    func keyIndex(_ id: UnsafeRawBufferPointer) -> Int? {
+        var lo = 0, hi = sortedKeyIDs.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            let candidate = sortedKeyIDs[mid]
+            if candidate.elementsEqual(id) { return mid }
+            if candidate.lexicographicallyPrecedes(id) { lo = mid + 1 } else { hi = mid }
+        }
+        return nil
     }
 
     /// - Parameters:
     ///   - region: the API's region: the credential scope must name it.
     ///   - now: seconds since 1970 (injected: tests drive it).
-    ///   - loop: the loop the request runs on, for its signing-key cache.
+    ///   - loop: the loop the request runs on, for its workspace.
     public func verify(_ r: SigV4Request, region: String, now: Int64, on loop: (any EventLoop)? = nil) -> SigV4Verdict {
         verifyWithWindow(r, region: region, now: now, on: loop).verdict
     }
@@ -77,117 +104,65 @@ public final class SigV4Verifier: Sendable {
     public func verifyWithWindow(
         _ r: SigV4Request, region: String, now: Int64, on loop: (any EventLoop)? = nil
     ) -> (verdict: SigV4Verdict, window: ClosedRange<Int64>?) {
-        let auth: SigV4Authorization
-        let amzDate: String
-        var presignedExpiry: Int64? = nil
-        var token = r.header("x-amz-security-token")
-        if let header = r.header("authorization") {
-            // A presigned query beside the header names a second signer; an upstream that reads
-            // presigned URLs would believe that one. Refused whichever is valid, as S3 does.
-            if !r.wireQuery.isEmpty, r.queryParameters.contains(where: { $0.0 == "X-Amz-Signature" }) {
-                return (.refused(Self.incomplete(.headerAndQuerySignature)), nil)
-            }
-            switch SigV4Authorization.parse(header: header) {
-            case .failure(let f): return (.refused(Self.incomplete(f)), nil)
-            case .success(let a): auth = a
-            }
-            guard let d = r.header("x-amz-date") ?? r.header("date") else {
-                return (.refused(Self.incomplete(.incomplete(missing: [], header: header))), nil)
-            }
-            amzDate = d
-        } else {
-            let params = r.queryParameters
-            guard let parsed = SigV4Authorization.parse(query: params) else {
-                return (.absent(Refusal(.MISSING_AUTHENTICATION_TOKEN, reason: "no SigV4 Authorization header or presigned query")), nil)
-            }
-            switch parsed {
-            case .failure(let f): return (.refused(Self.incomplete(f)), nil)
-            case .success(let a): auth = a
-            }
-            guard let d = params.first(where: { $0.0 == "X-Amz-Date" })?.1 else {
-                return (.refused(Self.incomplete(.missingQueryParameter("X-Amz-Date"))), nil)
-            }
-            amzDate = d
-            guard let e = params.first(where: { $0.0 == "X-Amz-Expires" })?.1, let seconds = Int64(e), seconds > 0, seconds <= 604_800 else {
-                return (.refused(Self.incomplete(.missingQueryParameter("X-Amz-Expires"))), nil)
-            }
-            presignedExpiry = seconds
-            token = params.first { $0.0 == "X-Amz-Security-Token" }?.1 ?? token
+        switch byteOutcome(r, region: region, now: now, on: loop) {
+        case .decided(let verdict, let window): return (verdict, window)
+        case .needsReference: return verifyReference(r, region: region, now: now)
         }
+    }
 
-        // The credential scope must name this API's region and execute-api.
-        var scopeProblems = ""
-        if auth.credential.region != region { scopeProblems += "Credential should be scoped to a valid region, not '\(auth.credential.region)'. " }
-        if auth.credential.service != Self.service { scopeProblems += "Credential should be scoped to correct service: '\(Self.service)'. " }
-        if !scopeProblems.isEmpty { return (.refused(Refusal(.INVALID_SIGNATURE, message: scopeProblems, reason: "credential scope \(auth.credential.scope)")), nil) }
+    /// The byte path's verdict on a `SigV4Request` (its strings laid end to end first), or that
+    /// it leaves the request to the String path.
+    func byteOutcome(_ r: SigV4Request, region: String, now: Int64, on loop: (any EventLoop)?) -> ByteOutcome {
+        workspaces.with(loop) { ws -> ByteOutcome in
+            let layout = SigV4Wire.lay(r, into: &ws.wire, spans: &ws.headers)
+            let bytes = ws.wire, spans = ws.headers
+            let o = SigV4Wire.withLaidOut(bytes, layout, spans: spans) { w in
+                verifyBytes(w, payloadHash: r.payloadHash, region: region, now: now, in: &ws)
+            }
+            ws.release()
+            return o
+        }
+    }
 
-        // Time: within the skew (header form), or within the presigned URL's lifetime.
-        guard let signedAt = SigV4Time.parseAmzDate(amzDate) ?? SigV4Time.parseHTTPDate(amzDate) else {
-            return (.refused(Refusal(.INVALID_SIGNATURE, message: "Date must be in ISO-8601 'basic format'. Got '\(amzDate)'. See http://en.wikipedia.org/wiki/ISO_8601", reason: "unreadable request date")), nil)
-        }
-        let stamp = SigV4Time.format(signedAt)
-        guard stamp.hasPrefix(auth.credential.date) else {
-            return (.refused(Refusal(.INVALID_SIGNATURE, message: "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '\(auth.credential.date)' != '\(stamp.prefix(8))', from '\(stamp)'.", reason: "scope date differs from request date")), nil)
-        }
-        if let lifetime = presignedExpiry {
-            if now > signedAt + lifetime {
-                return (.refused(Refusal(.INVALID_SIGNATURE, message: "Signature expired: \(stamp) is now earlier than \(SigV4Time.format(now - lifetime)) (\(SigV4Time.format(now)) - \(lifetime) sec.)", reason: "presigned URL expired")), nil)
+    /// `verifyWithWindow` for a parsed head, read where it lies (the byte path): what the `sigv4`
+    /// authorizer runs for every request the verified-request cache does not know.
+    func verifyWithWindow(
+        head: HTTPRequestHead, payloadHash: String, region: String, now: Int64, on loop: (any EventLoop)?
+    ) -> (verdict: SigV4Verdict, window: ClosedRange<Int64>?) {
+        let outcome = workspaces.with(loop) { ws -> ByteOutcome in
+            SigV4Wire.spans(of: head, into: &ws.headers)
+            let spans = ws.headers
+            let o = SigV4Wire.withHead(head, spans: spans) { w in
+                verifyBytes(w, payloadHash: payloadHash, region: region, now: now, in: &ws)
             }
-            if signedAt > now + maxSkew {
-                return (.refused(Self.notYetCurrent(stamp, now: now, skew: maxSkew)), nil)
-            }
-        } else {
-            if signedAt < now - maxSkew {
-                return (.refused(Refusal(.INVALID_SIGNATURE, message: "Signature expired: \(stamp) is now earlier than \(SigV4Time.format(now - maxSkew)) (\(SigV4Time.format(now)) - \(maxSkew / 60) min.)", reason: "request time too old")), nil)
-            }
-            if signedAt > now + maxSkew { return (.refused(Self.notYetCurrent(stamp, now: now, skew: maxSkew)), nil) }
+            ws.release()
+            return o
         }
+        switch outcome {
+        case .decided(let verdict, let window): return (verdict, window)
+        case .needsReference:
+            let (path, query) = head.headers.raw.withUnsafeReadableBytes { p -> ([UInt8], [UInt8]) in
+                let start = Int(head.targetStart), pathEnd = start + Int(head.pathLength), end = start + Int(head.targetLength)
+                return (Array(p[start..<pathEnd]), pathEnd < end ? Array(p[(pathEnd + 1)..<end]) : [])
+            }
+            let r = SigV4Request(method: head.method.name, wirePath: path, wireQuery: query, headers: head.headers.pairs, payloadHash: payloadHash)
+            return verifyReference(r, region: region, now: now)
+        }
+    }
 
-        // The key: known and active; temporary credentials carry their token and are in date.
-        guard let key = credentials[auth.credential.accessKeyID], key.active else {
-            return (.refused(Self.unrecognized("unknown or inactive access key \(auth.credential.accessKeyID)")), nil)
-        }
-        if let expected = key.sessionToken {
-            guard let token, constantTimeEquals(Array(token.utf8), Array(expected.utf8)) else {
-                return (.refused(Self.unrecognized("session token missing or wrong for \(key.accessKeyID)")), nil)
-            }
-            if let expires = key.expires, now >= expires {
-                return (.refused(Refusal(.EXPIRED_TOKEN, message: "The security token included in the request is expired", reason: "session of \(key.accessKeyID) expired")), nil)
-            }
-        }
-
-        // The signature.
-        guard let canonical = SigV4.canonicalRequest(
-            method: r.method, wirePath: r.wirePath, wireQuery: r.wireQuery, headers: r.headers, signedHeaders: auth.signedHeaders,
-            payloadHash: r.payloadHash, omittingQuery: presignedExpiry == nil ? nil : "X-Amz-Signature")
-        else {
-            return (.refused(Self.incomplete(.malformedSignedHeaders(auth.signedHeaders.joined(separator: ";")))), nil)
-        }
-        // The string to sign carries the time in ISO 8601 basic form, also when a Date header gave it.
-        let sts = SigV4.stringToSign(amzDate: stamp, scope: auth.credential.scope, canonicalRequest: canonical)
-        let computed = SigV4.signature(key: signingKey(key, date: auth.credential.date, region: region, loop: loop), stringToSign: sts)
-        guard constantTimeEquals(Array(computed.utf8), Array(auth.signature.utf8)) else {
-            return (.refused(Refusal(
-                .INVALID_SIGNATURE,
-                message: "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.\n\nThe Canonical String for this request should have been\n'\(canonical)'\n\nThe String-to-Sign should have been\n'\(sts)'\n",
-                reason: "signature mismatch for \(key.accessKeyID)")), nil)
-        }
+    /// The span of times in which a verified request verifies again (see `verifyWithWindow`).
+    static func window(signedAt: Int64, presignedExpiry: Int64?, key: SigV4Credential, maxSkew: Int64) -> ClosedRange<Int64>? {
         var last = presignedExpiry.map { signedAt + $0 } ?? signedAt + maxSkew
         if let expires = key.expires { last = min(last, expires - 1) }
         let first = signedAt - maxSkew
-        return (.verified(key), first <= last ? first...last : nil)
+        return first <= last ? first...last : nil
     }
 
-    private func signingKey(_ c: SigV4Credential, date: String, region: String, loop: (any EventLoop)?) -> HMACKey {
-        let id = c.accessKeyID + "/" + date + "/" + region
-        return signingKeys.with(loop) { keys in
-            if let k = keys[id] { return k }
-            let k = SigV4.signingKey(secret: c.secret, date: date, region: region, service: Self.service)
-            // Days move on: a cache that grew past any plausible working set starts over.
-            if keys.count > 4096 { keys.removeAll() }
-            keys[id] = k
-            return k
-        }
+    static func mismatch(canonical: String, stringToSign sts: String, key: SigV4Credential) -> Refusal {
+        Refusal(
+            .INVALID_SIGNATURE,
+            message: "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.\n\nThe Canonical String for this request should have been\n'\(canonical)'\n\nThe String-to-Sign should have been\n'\(sts)'\n",
+            reason: "signature mismatch for \(key.accessKeyID)")
     }
 
     static func incomplete(_ f: SigV4Failure) -> Refusal {

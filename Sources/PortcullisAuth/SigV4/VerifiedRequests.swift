@@ -21,10 +21,31 @@ public final class VerifiedRequests: Sendable {
     static let capacity = 2048
     static let maxKeyBytes = 4096
 
-    private let tables: PerLoop<[[UInt8]: Entry]>
+    private let tables: PerLoop<[Key: Entry]>
 
     public init(group: (any EventLoopGroup)?) {
         tables = PerLoop(group: group) { [:] }
+    }
+
+    /// A request's bytes as a table key. The hash is taken once, over the bytes as one block
+    /// (`Array`'s own `hash(into:)` feeds the hasher one byte at a time), and serves both the
+    /// lookup and the insertion of a request.
+    struct Key: Hashable, Sendable {
+        let bytes: [UInt8]
+        let hash: Int
+
+        init(_ bytes: [UInt8]) {
+            self.bytes = bytes
+            var h = Hasher()
+            bytes.withUnsafeBytes { h.combine(bytes: $0) }
+            hash = h.finalize()
+        }
+
+        func hash(into hasher: inout Hasher) { hasher.combine(hash) }
+
+        static func == (a: Key, b: Key) -> Bool {
+            a.hash == b.hash && a.bytes.withUnsafeBytes { x in b.bytes.withUnsafeBytes { y in x.elementsEqual(y) } }
+        }
     }
 
     /// The cache key of a request: its head bytes, then the region and the body hash.
@@ -42,6 +63,10 @@ public final class VerifiedRequests: Sendable {
     }
 
     func lookup(_ key: [UInt8], now: Int64, on loop: (any EventLoop)?) -> Identity? {
+        lookup(Key(key), now: now, on: loop)
+    }
+
+    func lookup(_ key: Key, now: Int64, on loop: (any EventLoop)?) -> Identity? {
         tables.with(loop) { table in
             guard let e = table[key] else { return nil }
             guard e.window.contains(now) else {
@@ -52,7 +77,7 @@ public final class VerifiedRequests: Sendable {
         }
     }
 
-    func remember(_ key: [UInt8], _ identity: Identity, window: ClosedRange<Int64>, on loop: (any EventLoop)?) {
+    func remember(_ key: Key, _ identity: Identity, window: ClosedRange<Int64>, on loop: (any EventLoop)?) {
         tables.with(loop) { table in
             if table.count >= Self.capacity { table.removeAll(keepingCapacity: true) }
             table[key] = Entry(identity: identity, window: window)
