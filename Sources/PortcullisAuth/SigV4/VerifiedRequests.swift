@@ -1,5 +1,5 @@
 public import NIOCore
-public import PortcullisCore
+import PortcullisCore
 
 /// Requests a SigV4 authorizer verified lately, by their exact bytes, one table per event loop
 /// (no lock shared by the loops). A presigned URL shared by many clients, or a client that repeats
