@@ -1,3 +1,5 @@
+import PortcullisCore
+
 /// A usage plan's quota period, as API Gateway counts it: calendar periods in UTC (§4.2). A day
 /// starts at 00:00 UTC, a week on Monday 00:00 UTC (API Gateway does not document its start day;
 /// ISO 8601's is used), a month on its first day. Pure arithmetic on seconds since 1970.
@@ -32,29 +34,11 @@ public enum QuotaPeriod: String, Sendable, CaseIterable {
         }
     }
 
-    /// Days since 1970 of a civil date (Howard Hinnant's algorithm).
-    public static func days(year: Int64, month: Int64, day: Int64) -> Int64 {
-        let y = month <= 2 ? year - 1 : year
-        let era = floorDiv(y, 400)
-        let yoe = y - era * 400
-        let mp = (month + 9) % 12
-        let doy = (153 * mp + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
-    }
+    /// Days since 1970 of a civil date.
+    public static func days(year: Int64, month: Int64, day: Int64) -> Int64 { CivilTime.days(year: year, month: month, day: day) }
 
     /// The civil date of a day since 1970.
-    public static func civil(_ days: Int64) -> (year: Int64, month: Int64, day: Int64) {
-        let z = days + 719_468
-        let era = floorDiv(z, 146_097)
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
-    }
+    public static func civil(_ days: Int64) -> (year: Int64, month: Int64, day: Int64) { CivilTime.date(days: days) }
 }
 
 @inline(__always) func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : -((-a + b - 1) / b) }

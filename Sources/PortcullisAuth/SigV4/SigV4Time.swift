@@ -42,17 +42,9 @@ enum SigV4Time {
 
     /// `YYYYMMDDTHHMMSSZ` of seconds since 1970.
     static func format(_ t: Int64) -> String {
-        let days = t >= 0 ? t / 86400 : (t - 86399) / 86400
+        let days = CivilTime.dayNumber(t)
         let secs = t - days * 86400
-        let z = days + 719468
-        let era = (z >= 0 ? z : z - 146096) / 146097
-        let doe = z - era * 146097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
+        let (y, m, d) = CivilTime.date(days: days)
         func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
         var year = "\(y)"
         while year.count < 4 { year = "0" + year }
@@ -81,17 +73,9 @@ extension SigV4Time {
 
     /// Appends `format(t)` (16 bytes for the years 0 to 9999, what a parsed date holds).
     static func appendFormatted(_ t: Int64, to out: inout ByteScratch) {
-        let days = t >= 0 ? t / 86400 : (t - 86399) / 86400
+        let days = CivilTime.dayNumber(t)
         let secs = t - days * 86400
-        let z = days + 719468
-        let era = (z >= 0 ? z : z - 146096) / 146097
-        let doe = z - era * 146097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
+        let (y, m, d) = CivilTime.date(days: days)
         guard (0...9999).contains(y) else {
             var text = format(t)
             text.withUTF8 { out.append(UnsafeRawBufferPointer($0)) }
