@@ -20,24 +20,9 @@ extension ConfigLoader {
             case "credentials_file":
                 sawKeys = true
                 guard let name = r.string(v, p) else { continue }
-                let file = r.resolvePath(name)
-                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-                    r.fail(v, p, "cannot read \(file); give a YAML file with a credentials: list")
-                    continue
+                readListFile(r, v, p, name: name, key: "credentials", fix: "give a YAML file with a credentials: list") { fr, kv, kp in
+                    c.keys += parseCredentials(fr, kv, kp)
                 }
-                let fileReader = YAMLReader(file: file, environment: r.environment)
-                do {
-                    if let root = try Yams.compose(yaml: text) {
-                        for (k, kv, kp) in fileReader.mapping(root, "", allowed: ["credentials"]) where k == "credentials" {
-                            c.keys += parseCredentials(fileReader, kv, kp)
-                        }
-                    } else {
-                        fileReader.fail(nil, "", "the file is empty; give a credentials: list")
-                    }
-                } catch {
-                    r.fail(v, p, "\(file) is not valid YAML: \(error)")
-                }
-                r.absorb(fileReader)
             case "policies_dir":
                 c.policies = parsePolicyDir(r, v, p)
             case "max_skew":
@@ -97,5 +82,31 @@ extension ConfigLoader {
             if k.expires != nil && k.sessionToken == nil { r.fail(n, "\(p).expires", "expires applies to temporary credentials: add their session_token") }
             return k.accessKeyID.isEmpty ? nil : k
         }
+    }
+}
+
+extension ConfigLoader {
+    /// A YAML file that a key names (`credentials_file`, `api_keys.file`), read with a reader of
+    /// its own so that its problems carry its name and lines; `body` gets its `key:` list.
+    static func readListFile(
+        _ r: YAMLReader, _ node: Node, _ path: String, name: String, key: String, fix: String,
+        _ body: (YAMLReader, Node, String) -> Void
+    ) {
+        let file = r.resolvePath(name)
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+            r.fail(node, path, "cannot read \(file); \(fix)")
+            return
+        }
+        let fileReader = YAMLReader(file: file, environment: r.environment)
+        do {
+            if let root = try Yams.compose(yaml: text) {
+                for (k, kv, kp) in fileReader.mapping(root, "", allowed: [key]) where k == key { body(fileReader, kv, kp) }
+            } else {
+                fileReader.fail(nil, "", "the file is empty; \(fix)")
+            }
+        } catch {
+            r.fail(node, path, "\(file) is not valid YAML: \(error)")
+        }
+        r.absorb(fileReader)
     }
 }

@@ -121,20 +121,9 @@ extension ConfigLoader {
             case "keys": keys += parseKeyList(r, v, p)
             case "file":
                 guard let name = r.string(v, p) else { continue }
-                let file = r.resolvePath(name)
-                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-                    r.fail(v, p, "cannot read \(file); make one with `portcullis keys create --file \(name) --name NAME --plan PLAN`")
-                    continue
+                readListFile(r, v, p, name: name, key: "keys", fix: "make one with `portcullis keys create --file \(name) --name NAME --plan PLAN`") {
+                    keys += parseKeyList($0, $1, $2)
                 }
-                let fileReader = YAMLReader(file: file, environment: r.environment)
-                do {
-                    if let root = try Yams.compose(yaml: text) {
-                        for (k, kv, kp) in fileReader.mapping(root, "", allowed: ["keys"]) where k == "keys" { keys += parseKeyList(fileReader, kv, kp) }
-                    }
-                } catch {
-                    r.fail(v, p, "\(file) is not valid YAML: \(error)")
-                }
-                r.absorb(fileReader)
             default: break
             }
         }

@@ -1,3 +1,4 @@
+public import PortcullisCore
 import Synchronization
 
 /// Buckets and quota counters that outlive a config snapshot, by stable names (`stage:demo`,
@@ -32,7 +33,7 @@ public final class UsageState: Sendable {
     }
 
     public init(
-        monotonicNanos: @escaping @Sendable () -> UInt64 = MonotonicClock.now, wallSeconds: @escaping @Sendable () -> Int64 = WallClock.now,
+        monotonicNanos: @escaping @Sendable () -> UInt64 = MonotonicClock.now, wallSeconds: @escaping @Sendable () -> Int64 = { Int64(JWTClock.system.now()) },
         store: (any QuotaStore)? = nil
     ) {
         self.monotonicNanos = monotonicNanos
@@ -116,13 +117,5 @@ public enum MonotonicClock {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-    }
-}
-
-public enum WallClock {
-    @Sendable public static func now() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import NIOPosix
+import PortcullisCore
 import PortcullisThrottle
 import Testing
 
@@ -57,7 +58,7 @@ import Testing
         for _ in 0..<3 { #expect(try get().status == 200) }
         // The counts reach the store within about a second: wait for that (with a deadline), then kill.
         let store = try SQLiteQuotaStore(path: dir.appendingPathComponent("state/quota.sqlite").path)
-        let now = WallClock.now()
+        let now = Int64(JWTClock.system.now())
         let deadline = ContinuousClock.now + .seconds(20)
         var stored: Int64 = 0
         while ContinuousClock.now < deadline {
