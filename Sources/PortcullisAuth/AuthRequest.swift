@@ -97,27 +97,41 @@ public struct AuthRequest: Sendable {
     /// `arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/METHOD/PATH`, as API Gateway names the method.
     /// Built straight from the prefix made at load and the head's bytes: one allocation.
     public var methodARN: String {
-        let h = head
-        let method = h.method.name
-        let stageBytes = api.stage.utf8.count
-        return h.headers.raw.withUnsafeReadableBytes { p in
-            var path = UnsafeRawBufferPointer(rebasing: p[Int(h.targetStart)..<Int(h.targetStart + h.pathLength)])
-            // The stage is the base path: `/dev/items` is resource `/items` of stage dev.
-            if stageBytes > 0, path.count > stageBytes, path[0] == 0x2F,
-                api.stage.utf8.elementsEqual(path[1...stageBytes]), path.count == stageBytes + 1 || path[stageBytes + 1] == 0x2F
-            {
-                path = UnsafeRawBufferPointer(rebasing: path[(stageBytes + 1)...])
-            }
-            // The stage's root (`/dev`) is resource `/`, as API Gateway writes it.
-            let root = path.isEmpty
-            let count = api.arnPrefix.utf8.count + method.utf8.count + max(path.count, 1)
+        withMethodARNSuffix(()) { _, method, path in
+            let count = api.arnPrefix.utf8.count + method.count + path.count
             return String(unsafeUninitializedCapacity: count) { out in
                 var i = 0
                 for b in api.arnPrefix.utf8 { out[i] = b; i += 1 }
-                for b in method.utf8 { out[i] = b; i += 1 }
+                for b in method { out[i] = b; i += 1 }
                 for b in path { out[i] = b; i += 1 }
-                if root { out[i] = 0x2F; i += 1 }
                 return i
+            }
+        }
+    }
+
+    /// The method ARN's parts after the API's fixed `arnPrefix`, read in place: the method, and
+    /// the path without the stage (`/dev/items` is resource `/items` of stage dev; the stage's
+    /// root `/dev` is `/`, as API Gateway writes it).
+    /// `argument` is handed to `body` rather than captured by it, which would copy it.
+    public func withMethodARNSuffix<A, R>(
+        _ argument: A, _ body: (A, _ method: UnsafeRawBufferPointer, _ path: UnsafeRawBufferPointer) -> R
+    ) -> R {
+        var method = head.method.name
+        var stage = api.stage
+        let (start, end) = (Int(head.targetStart), Int(head.targetStart + head.pathLength))
+        return method.withUTF8 { m in
+            stage.withUTF8 { st in
+                head.headers.raw.withUnsafeReadableBytes { p in
+                    var path = UnsafeRawBufferPointer(rebasing: p[start..<end])
+                    let n = st.count
+                    if n > 0, path.count > n, path[0] == 0x2F, path.count == n + 1 || path[n + 1] == 0x2F,
+                        (0..<n).allSatisfy({ path[$0 + 1] == st[$0] })
+                    {
+                        path = UnsafeRawBufferPointer(rebasing: path[(n + 1)...])
+                    }
+                    if path.isEmpty { return withUnsafeBytes(of: UInt8(0x2F)) { body(argument, UnsafeRawBufferPointer(m), $0) } }
+                    return body(argument, UnsafeRawBufferPointer(m), path)
+                }
             }
         }
     }

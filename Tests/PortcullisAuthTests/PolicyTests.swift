@@ -162,6 +162,84 @@ import Testing
     }
 }
 
+/// The policy specialised for anonymous execute-api:Invoke on one API (`AnonymousInvoke`): it
+/// must decide exactly as the general evaluator does on the whole method ARN.
+@Suite struct AnonymousInvokeTests {
+    /// The automaton over text in pieces against the backtracking matcher over the whole text.
+    @Test func automatonAgreesWithTheMatcher() {
+        var rng = SplitMix(seed: 0xA070)
+        let alphabet: [UInt8] = Array("ab/*".utf8)
+        for _ in 0..<2000 {
+            let pattern = String(decoding: (0..<rng.next(9)).map { _ in alphabet[rng.next(4)] }, as: UTF8.self)
+            let text = String(decoding: (0..<rng.next(9)).map { _ in alphabet[rng.next(3)] }, as: UTF8.self)
+            let w = Wildcard(pattern)
+            guard let a = WildcardAutomaton(w) else {
+                Issue.record("no automaton for \(pattern)")
+                continue
+            }
+            let cut = rng.next(text.utf8.count + 1)
+            let bytes = Array(text.utf8)
+            let d = bytes[..<cut].withUnsafeBytes { a.run(a.start, $0) }
+            let end = bytes[cut...].withUnsafeBytes { a.run(d, $0) }
+            #expect(a.accepts(end) == w.matches(text), "\(pattern) ~ \(text) cut at \(cut)")
+        }
+        #expect(WildcardAutomaton(Wildcard("a?")) == nil)
+        #expect(WildcardAutomaton(Wildcard(String(repeating: "a", count: 64))) == nil)
+        #expect(WildcardAutomaton(Wildcard(String(repeating: "a", count: 63))) != nil)
+    }
+
+    /// The benchmark's five statements: every resource is settled by the automaton, none needs the
+    /// ARN written out, and two statements (`.../*`) match every method ARN of the API.
+    @Test func executeAPIPatternsNeedNoARN() throws {
+        let api = "arn:aws:execute-api:eu-west-1:123456789012:benchapi02"
+        let json = #"{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "execute-api:Invoke", "Resource": ["execute-api:/*/GET/*", "execute-api:/*/DELETE/items/with-a-long-name/*"]}, {"Effect": "Deny", "Principal": "*", "Action": "execute-api:Invoke", "Resource": "execute-api:/*"}, {"Effect": "Allow", "Principal": "*", "Action": "execute-api:Invoke", "Resource": "arn:aws:execute-api:eu-west-1:123456789012:otherapi/*"}, {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:user/alice"}, "Action": "execute-api:Invoke", "Resource": "*"}, {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*"}]}"#
+        let policy = try PolicyDocument.parse(try JSONValue.parse(json), executeAPI: api)
+        let invoke = AnonymousInvoke(policy, arnPrefix: api + "/guard/")
+        // Another API's resource, a named principal and another action can never apply.
+        #expect(invoke.steps.map(\.index) == [0, 1])
+        for step in invoke.steps {
+            switch step.resources {
+            case .general: Issue.record("statement \(step.index) writes out the ARN")
+            case .always: #expect(step.index == 1)
+            case .after: #expect(step.index == 0)
+            }
+        }
+    }
+
+    @Test func randomPoliciesDecideAsTheEvaluator() throws {
+        var rng = SplitMix(seed: 0xA11)
+        let pieces = ["a", "b", "/", "*", "a*", "*/b", "ab/", "?", "p/"]
+        let actions = ["execute-api:Invoke", "execute-api:*", "s3:*", "*", "execute-api:Inv?ke"]
+        let principals = [nil, #""*""#, #"{"AWS": "*"}"#, #"{"AWS": "123456789012"}"#]
+        for _ in 0..<400 {
+            var statements: [String] = []
+            for _ in 0..<(1 + rng.next(4)) {
+                let resources = (0..<(1 + rng.next(2))).map { _ in "\"" + (0..<(1 + rng.next(4))).map { _ in pieces[rng.next(pieces.count)] }.joined() + "\"" }
+                var s = "{\"Effect\": \"\(rng.next(3) == 0 ? "Deny" : "Allow")\""
+                s += ", \"\(rng.next(5) == 0 ? "NotAction" : "Action")\": \"\(actions[rng.next(actions.count)])\""
+                s += ", \"\(rng.next(5) == 0 ? "NotResource" : "Resource")\": [\(resources.joined(separator: ","))]"
+                if let p = principals[rng.next(principals.count)] { s += ", \"\(rng.next(6) == 0 ? "NotPrincipal" : "Principal")\": \(p)" }
+                statements.append(s + "}")
+            }
+            let json = "{\"Statement\": [" + statements.joined(separator: ",") + "]}"
+            let policy = try PolicyDocument.parse(try JSONValue.parse(json))
+            for prefix in ["p/", "p/a", "", "b/"] {
+                let invoke = AnonymousInvoke(policy, arnPrefix: prefix)
+                for method in ["GET", "a"] {
+                    for path in ["/a", "/ab/b", "/", "b"] {
+                        let arn = prefix + method + path
+                        let want = PolicyEvaluator.explain([policy], PolicyRequest(principal: nil, action: "execute-api:Invoke", resource: arn))
+                        let got = Array(method.utf8).withUnsafeBytes { m in
+                            Array(path.utf8).withUnsafeBytes { p in invoke.explain(method: m, path: p, context: PolicyKeys()) }
+                        }
+                        #expect(got.decision == want.decision && got.statement == want.at?.statement, "\(json) on \(arn)")
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A small deterministic generator for the property test.
 struct SplitMix {
     var state: UInt64

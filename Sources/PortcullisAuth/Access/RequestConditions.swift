@@ -4,32 +4,53 @@ public import PortcullisPolicy
 /// The condition keys of one request, for policies: resolved only when a condition names them,
 /// from the request, the listener it came in on and the identity the authorizers established.
 /// (docs/ARCHITECTURE.md, "Resource policy", lists the keys.)
+///
+/// It keeps only the parts of the request the keys read (not the whole `AuthRequest`), so that
+/// making one per request copies little.
 public struct RequestConditions: PolicyContext {
-    public let request: AuthRequest
+    let headers: HeaderBlock
+    let clientIP: IPAddress?
+    let listener: AuthRequest.ListenerFacts
+    let secureTransport: Bool
     public let identity: Identity?
-    /// Seconds since 1970: aws:CurrentTime and aws:EpochTime.
-    public let now: Int64
+    let fixedNow: Int64?
+    let clock: JWTClock
+    /// Seconds since 1970: aws:CurrentTime and aws:EpochTime. Read from the clock only when a
+    /// condition names one of them.
+    public var now: Int64 { fixedNow ?? Int64(clock.now()) }
 
     public init(request: AuthRequest, identity: Identity?, now: Int64) {
-        self.request = request
+        self.init(request: request, identity: identity, fixedNow: now, clock: .system)
+    }
+
+    public init(request: AuthRequest, identity: Identity?, clock: JWTClock) {
+        self.init(request: request, identity: identity, fixedNow: nil, clock: clock)
+    }
+
+    private init(request: AuthRequest, identity: Identity?, fixedNow: Int64?, clock: JWTClock) {
+        headers = request.head.headers
+        clientIP = request.clientIP
+        listener = request.listener
+        secureTransport = request.secureTransport
         self.identity = identity
-        self.now = now
+        self.fixedNow = fixedNow
+        self.clock = clock
     }
 
     public func values(for key: ConditionKey) -> ConditionValues {
         switch key {
-        case .sourceIP: return request.clientIP.map(ConditionValues.address) ?? .absent
+        case .sourceIP: return clientIP.map(ConditionValues.address) ?? .absent
         case .vpcSourceIP:
             // Behind a VPC endpoint the caller's own address (API Gateway's aws:VpcSourceIp).
-            guard request.listener.isPrivate, let ip = request.clientIP else { return .absent }
+            guard listener.isPrivate, let ip = clientIP else { return .absent }
             return .address(ip)
-        case .sourceVpc: return request.listener.vpc.map(ConditionValues.one) ?? .absent
-        case .sourceVpce: return request.listener.vpce.map(ConditionValues.one) ?? .absent
-        case .secureTransport: return .one(request.secureTransport ? "true" : "false")
+        case .sourceVpc: return listener.vpc.map(ConditionValues.one) ?? .absent
+        case .sourceVpce: return listener.vpce.map(ConditionValues.one) ?? .absent
+        case .secureTransport: return .one(secureTransport ? "true" : "false")
         case .currentTime: return .one(Self.iso8601(now))
         case .epochTime: return .one(String(now))
-        case .userAgent: return request.head.headers.first(named: "user-agent").map(ConditionValues.one) ?? .absent
-        case .referer: return request.head.headers.first(named: "referer").map(ConditionValues.one) ?? .absent
+        case .userAgent: return headers.first(named: "user-agent").map(ConditionValues.one) ?? .absent
+        case .referer: return headers.first(named: "referer").map(ConditionValues.one) ?? .absent
         case .principalArn, .principalAccount, .principalType, .username, .userid:
             guard let identity, identity.kind == .iam else { return .absent }
             return Self.iamValue(key, identity)

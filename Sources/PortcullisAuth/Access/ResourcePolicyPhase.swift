@@ -10,27 +10,41 @@ public import PortcullisPolicy
 ///   Table B across accounts. Without `policies_dir` a verified key counts as allowed on the
 ///   identity side; without a resource policy the identity side decides alone.
 /// A denial is ACCESS_DENIED 403 naming the principal, the action and the method ARN.
-public struct ResourcePolicyPhase: Sendable {
+/// A class, so that the route's phase list holds one reference.
+public final class ResourcePolicyPhase: Sendable {
     public let resource: PolicyDocument?
     /// `resource` as the one-element list the evaluator takes, made once (an array literal per
     /// request would allocate).
     let resourceList: [PolicyDocument]
+    /// `resource` specialised for callers without an IAM principal on this route's API (when the
+    /// API is known): what most requests ask, answered without writing out the method ARN.
+    let anonymous: AnonymousInvoke?
+    /// The API `anonymous` was made for: a request of another API (a test, a reused phase) takes
+    /// the general path.
+    let api: AuthRequest.APIRef?
     /// The SigV4 authorizers of the route that have identity policies, by name.
     let identityPolicies: [(authorizer: String, policies: IdentityPolicies)]
     let clock: JWTClock
 
     public static let action = "execute-api:Invoke"
 
-    public init(resource: PolicyDocument?, identityPolicies: [(authorizer: String, policies: IdentityPolicies)], clock: JWTClock = .system) {
+    public init(
+        resource: PolicyDocument?, identityPolicies: [(authorizer: String, policies: IdentityPolicies)], api: AuthRequest.APIRef? = nil,
+        clock: JWTClock = .system
+    ) {
         self.resource = resource
         resourceList = resource.map { [$0] } ?? []
+        anonymous = api.flatMap { api in resource.map { AnonymousInvoke($0, arnPrefix: api.arnPrefix, action: Self.action) } }
+        self.api = api
         self.identityPolicies = identityPolicies
         self.clock = clock
     }
 
     /// The phase a route needs, if any: nil when there is neither a resource policy nor an
     /// authorizer with identity policies among the route's steps.
-    public static func forRoute(resource: PolicyDocument?, steps: [AuthRequirement], clock: JWTClock = .system) -> ResourcePolicyPhase? {
+    public static func forRoute(
+        resource: PolicyDocument?, steps: [AuthRequirement], api: AuthRequest.APIRef? = nil, clock: JWTClock = .system
+    ) -> ResourcePolicyPhase? {
         var iam: [(String, IdentityPolicies)] = []
         for req in steps {
             let list: [AuthStep]
@@ -43,18 +57,26 @@ public struct ResourcePolicyPhase: Sendable {
             }
         }
         if resource == nil && iam.isEmpty { return nil }
-        return ResourcePolicyPhase(resource: resource, identityPolicies: iam, clock: clock)
+        return ResourcePolicyPhase(resource: resource, identityPolicies: iam, api: api, clock: clock)
     }
 
     public func admit(_ request: AuthRequest, identity: Identity?) -> PhaseOutcome {
-        let arn = request.methodARN
-        let context = RequestConditions(request: request, identity: identity, now: Int64(clock.now()))
+        let context = RequestConditions(request: request, identity: identity, clock: clock)
         guard let identity, identity.kind == .iam else {
             // Not an IAM principal: anonymous to policies, and the resource policy must allow.
             guard resource != nil else { return .pass }
-            let d = PolicyEvaluator.evaluate(resourceList, PolicyRequest(principal: nil, action: Self.action, resource: arn, context: context))
-            return outcome(d, principal: nil, arn: arn, side: "resource policy")
+            let d: PolicyDecision
+            if let anonymous, api === request.api {
+                d = request.withMethodARNSuffix(context) { context, method, path in
+                    anonymous.explain(method: method, path: path, context: context).decision
+                }
+            } else {
+                d = PolicyEvaluator.evaluate(resourceList, PolicyRequest(principal: nil, action: Self.action, resource: request.methodARN, context: context))
+            }
+            if case .allowed = d { return .pass }
+            return outcome(d, principal: nil, arn: request.methodARN, side: "resource policy")
         }
+        let arn = request.methodARN
         let principal = identity.principal
         let asked = PolicyRequest(principal: principal, action: Self.action, resource: arn, context: context)
         var side = "identity policies"

@@ -31,6 +31,9 @@ public protocol AdmissionPhase {
 /// answer later. A value owned by one request on one event loop: the connection keeps it while
 /// a phase waits and calls `resume` with the phase's answer. Refusal at any phase runs the undos
 /// of the phases before it, last first.
+///
+/// Inlinable, so the proxy gets a copy specialized for its phase enum: run unspecialized across
+/// the module boundary, every step went through value witnesses and generic metadata.
 public struct Admission<Phase: AdmissionPhase> {
     public enum Step {
         /// Every phase passed: the identity established, if any.
@@ -44,21 +47,31 @@ public struct Admission<Phase: AdmissionPhase> {
 
     public let phases: [Phase]
     /// The phase running or about to run.
-    public private(set) var index = 0
-    public private(set) var identity: Identity?
-    private var undos: [AdmissionUndo] = []
+    public var index: Int { next }
+    /// The identity the passed phases established, if any.
+    public var identity: Identity? { established }
+    @usableFromInline var next = 0
+    @usableFromInline var established: Identity?
+    /// What passed phases took, to give back if a later one refuses. Two fit without an array
+    /// (throttle and quota, the phases that take something); more spill into `moreUndos`.
+    @usableFromInline var firstUndo: AdmissionUndo?
+    @usableFromInline var secondUndo: AdmissionUndo?
+    @usableFromInline var moreUndos: [AdmissionUndo] = []
 
+    @inlinable
     public init(_ phases: [Phase], identity: Identity? = nil) {
         self.phases = phases
-        self.identity = identity
+        established = identity
     }
 
-    public var isFinished: Bool { index >= phases.count }
+    @inlinable
+    public var isFinished: Bool { next >= phases.count }
 
     /// Runs phases from the current one until one refuses, one must wait, or all passed.
+    @inlinable
     public mutating func run(_ request: Phase.Request, on loop: any EventLoop) -> Step {
-        while index < phases.count {
-            switch phases[index].admit(request, identity: identity, on: loop) {
+        while next < phases.count {
+            switch phases[next].admit(request, identity: established, on: loop) {
             case .now(let outcome):
                 if let refused = apply(outcome) { return refused }
             case .later(let future):
@@ -66,39 +79,49 @@ public struct Admission<Phase: AdmissionPhase> {
             }
         }
         // Admitted: what the phases took is spent, never given back.
-        undos.removeAll()
-        return .admitted(identity)
+        firstUndo = nil
+        secondUndo = nil
+        moreUndos = []
+        return .admitted(established)
     }
 
     /// The waiting phase answered: apply its outcome and go on with the next phases.
+    @inlinable
     public mutating func resume(_ outcome: PhaseOutcome, _ request: Phase.Request, on loop: any EventLoop) -> Step {
-        precondition(index < phases.count, "resume without a waiting phase")
+        precondition(next < phases.count, "resume without a waiting phase")
         if let refused = apply(outcome) { return refused }
         return run(request, on: loop)
     }
 
     /// The request ended before admission did (the client left, a timeout answered): gives
     /// back what passed phases took. Safe to call more than once.
+    @inlinable
     public mutating func abandon() {
-        index = phases.count
+        next = phases.count
         undoAll()
     }
 
-    private mutating func apply(_ outcome: PhaseOutcome) -> Step? {
-        index += 1
+    @inlinable
+    mutating func apply(_ outcome: PhaseOutcome) -> Step? {
+        next += 1
         switch outcome {
         case .pass(let id, let undo):
-            if let id { identity = id }
-            if let undo { undos.append(undo) }
+            if let id { established = id }
+            if let undo {
+                if firstUndo == nil { firstUndo = undo } else if secondUndo == nil { secondUndo = undo } else { moreUndos.append(undo) }
+            }
             return nil
         case .refuse(let r):
-            index = phases.count
+            next = phases.count
             undoAll()
             return .refused(r)
         }
     }
 
-    private mutating func undoAll() {
-        while let u = undos.popLast() { u.run() }
+    @inlinable
+    mutating func undoAll() {
+        while let u = moreUndos.popLast() { u.run() }
+        if let u = secondUndo { secondUndo = nil; u.run() }
+        if let u = firstUndo { firstUndo = nil; u.run() }
     }
 }

@@ -107,6 +107,16 @@ public struct HeaderBlock: Sendable {
         }
     }
 
+    /// Reads the first value of a header by lower-case name in place, without making a String.
+    @inlinable
+    public func withFirstValue<R>(named lowercasedName: StaticString, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
+        let name = UnsafeRawBufferPointer(start: lowercasedName.utf8Start, count: lowercasedName.utf8CodeUnitCount)
+        for f in fields where Int(f.nameLength) == name.count {
+            if withName(f, { ASCII.equalsIgnoringCase($0, name) }) { return withValue(f, body) }
+        }
+        return nil
+    }
+
     /// All (name, value) pairs as Strings: for tests, the echo server and logs, not the hot path.
     public var pairs: [(String, String)] { fields.map { (name($0), value($0)) } }
 }

@@ -46,11 +46,12 @@ enum AdmissionStep: AdmissionPhase, Sendable {
     /// then the resource policy (with identity policies) when the API or an authorizer has one.
     /// `usage` (API key, throttles, quota, from `UsageCompiler`) come last.
     static func compile(
-        auth: [AuthRequirement], privateAPI: Bool = false, resourcePolicy: PolicyDocument? = nil, usage: [AdmissionStep] = []
+        auth: [AuthRequirement], privateAPI: Bool = false, resourcePolicy: PolicyDocument? = nil, api: AuthRequest.APIRef? = nil,
+        usage: [AdmissionStep] = []
     ) -> [AdmissionStep] {
         let rules = auth.filter(\.isAddressRule)
         let identity = auth.filter { !$0.isAddressRule }
-        let policy = ResourcePolicyPhase.forRoute(resource: resourcePolicy, steps: auth).map(AdmissionStep.resourcePolicy)
+        let policy = ResourcePolicyPhase.forRoute(resource: resourcePolicy, steps: auth, api: api).map(AdmissionStep.resourcePolicy)
         return (privateAPI ? [.privateEndpoint] : []) + (rules + identity).map(AdmissionStep.authorize) + (policy.map { [$0] } ?? []) + usage
     }
 }

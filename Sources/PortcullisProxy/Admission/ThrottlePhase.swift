@@ -8,7 +8,8 @@ import PortcullisThrottle
 /// the route's (shared, per client address or per principal), the stage's, the default. Every one
 /// must admit; if one throttles, the tokens the others gave are given back, so a refused request
 /// costs nothing. The phase's undo gives them back too when a later phase (quota) refuses.
-struct ThrottlePhase: Sendable {
+/// A class, so that the route's phase list holds one reference.
+final class ThrottlePhase: Sendable {
     struct KeyBuckets: Sendable {
         /// Plan-method buckets: one per method the plan names for this route.
         let methods: [(RequestMethod, TokenBucket)]
@@ -22,64 +23,119 @@ struct ThrottlePhase: Sendable {
     let shared: [TokenBucket]
     let clock: @Sendable () -> UInt64
     /// Add the IETF RateLimit fields to a 429 (`rate_limit_headers: true`).
-    var rateLimitHeaders = false
+    let rateLimitHeaders: Bool
+    /// Whether a phase that can refuse runs after this one (the quota): only then is an undo
+    /// made. Admission is over when the last phase passes, and nothing is given back after that.
+    let undoNeeded: Bool
+
+    init(
+        keyBuckets: [String: KeyBuckets], perCaller: (ThrottleConfig.Scope, KeyedBuckets)?, shared: [TokenBucket],
+        clock: @escaping @Sendable () -> UInt64, rateLimitHeaders: Bool, undoNeeded: Bool
+    ) {
+        self.keyBuckets = keyBuckets
+        self.perCaller = perCaller
+        self.shared = shared
+        self.clock = clock
+        self.rateLimitHeaders = rateLimitHeaders
+        self.undoNeeded = undoNeeded
+    }
 
     func admit(_ request: AuthRequest, identity: Identity?) -> PhaseOutcome {
         let now = clock()
-        var taken: [TokenBucket] = []
-        func take(_ b: TokenBucket) -> Refusal? {
+        let key = identity?.apiKeyID.flatMap { keyBuckets[$0] }
+        let caller = callerBucket(request, identity, now: now)
+        let method = request.head.method
+        // Take from each bucket in order; count how many gave a token, so that a refusal gives
+        // back exactly those (walking the same order again) without keeping a list.
+        var taken = 0
+        var throttledBy: TokenBucket? = nil
+        var wait: UInt64 = 0
+        Self.forEach(key, caller, shared, method) { b in
             switch b.take(now: now) {
             case .admitted:
-                taken.append(b)
-                return nil
-            case .throttled(let wait):
-                for t in taken { t.giveBack(now: now) }
-                let seconds = max(1, (wait + 999_999_999) / 1_000_000_000)
-                var headers = [("Retry-After", String(seconds))]
-                if rateLimitHeaders {
-                    // draft-ietf-httpapi-ratelimit-headers: the bucket as a quota of `burst` per the
-                    // time it takes to refill, none left, a token back in `seconds`.
-                    let window = max(1, Int((Double(b.burst) / b.rate).rounded(.up)))
-                    headers.append(("RateLimit-Policy", "\"throttle\";q=\(b.burst);w=\(window)"))
-                    headers.append(("RateLimit", "\"throttle\";r=0;t=\(seconds)"))
-                }
-                return Refusal(.THROTTLED, reason: "throttled: \(b.rate)/s burst \(b.burst)", headers: headers)
+                taken += 1
+                return true
+            case .throttled(let w):
+                (throttledBy, wait) = (b, w)
+                return false
             }
         }
-        if let id = identity?.apiKeyID, let k = keyBuckets[id] {
-            for (m, b) in k.methods where m == request.head.method {
-                if let r = take(b) { return .refuse(r) }
+        if let b = throttledBy {
+            var given = 0
+            Self.forEach(key, caller, shared, method) { t in
+                guard given < taken else { return false }
+                t.giveBack(now: now)
+                given += 1
+                return true
             }
-            if let b = k.plan, let r = take(b) { return .refuse(r) }
+            return .refuse(refusal(b, wait: wait))
         }
-        if let (scope, buckets) = perCaller {
-            let who: String?
-            switch scope {
-            case .clientIP: who = request.clientIP?.description
-            case .principal: who = identity?.principal
-            case .shared: who = nil
+        guard taken > 0, undoNeeded else { return .pass }
+        let (shared, clock) = (self.shared, self.clock)
+        return .pass(nil, undo: AdmissionUndo {
+            let t = clock()
+            Self.forEach(key, caller, shared, method) { $0.giveBack(now: t); return true }
+        })
+    }
+
+    /// The route's bucket for this caller, when the route's throttle is per client or principal.
+    private func callerBucket(_ request: AuthRequest, _ identity: Identity?, now: UInt64) -> TokenBucket? {
+        guard let (scope, buckets) = perCaller else { return nil }
+        let who: String?
+        switch scope {
+        case .clientIP: who = request.clientIP?.description
+        case .principal: who = identity?.principal
+        case .shared: who = nil
+        }
+        return who.map { buckets.bucket(for: $0, now: now) }
+    }
+
+    /// The buckets that apply, most specific first, until `body` says stop.
+    @inline(__always)
+    private static func forEach(
+        _ key: KeyBuckets?, _ caller: TokenBucket?, _ shared: [TokenBucket], _ method: RequestMethod, _ body: (TokenBucket) -> Bool
+    ) {
+        if let key {
+            for (m, b) in key.methods where m == method {
+                if !body(b) { return }
             }
-            if let who, let r = take(buckets.bucket(for: who, now: now)) { return .refuse(r) }
+            if let b = key.plan, !body(b) { return }
         }
-        for b in shared {
-            if let r = take(b) { return .refuse(r) }
+        if let caller, !body(caller) { return }
+        for b in shared where !body(b) { return }
+    }
+
+    private func refusal(_ b: TokenBucket, wait: UInt64) -> Refusal {
+        let seconds = max(1, (wait + 999_999_999) / 1_000_000_000)
+        var headers = [("Retry-After", String(seconds))]
+        if rateLimitHeaders {
+            // draft-ietf-httpapi-ratelimit-headers: the bucket as a quota of `burst` per the
+            // time it takes to refill, none left, a token back in `seconds`.
+            let window = max(1, Int((Double(b.burst) / b.rate).rounded(.up)))
+            headers.append(("RateLimit-Policy", "\"throttle\";q=\(b.burst);w=\(window)"))
+            headers.append(("RateLimit", "\"throttle\";r=0;t=\(seconds)"))
         }
-        if taken.isEmpty { return .pass }
-        let spent = taken
-        let clock = self.clock
-        return .pass(nil, undo: AdmissionUndo { let t = clock(); for b in spent { b.giveBack(now: t) } })
+        return Refusal(.THROTTLED, reason: "throttled: \(b.rate)/s burst \(b.burst)", headers: headers)
     }
 }
 
 /// Admission phase 7: the quota of the key's usage plan. Spent: API Gateway's 429
-/// `{"message":"Limit Exceeded"}`, with Retry-After up to the next period.
-struct QuotaPhase: Sendable {
+/// `{"message":"Limit Exceeded"}`, with Retry-After up to the next period. Always the last
+/// phase, so it makes no undo: once it passes, admission is over and nothing is given back.
+final class QuotaPhase: Sendable {
     /// By API key id.
     let counters: [String: QuotaCounter]
     let clock: @Sendable () -> Int64
-    var rateLimitHeaders = false
+    let rateLimitHeaders: Bool
     /// `on_store_error: closed`: refuse while the store is unusable (nil: admit, counting in memory).
-    var failClosed: UsageState? = nil
+    let failClosed: UsageState?
+
+    init(counters: [String: QuotaCounter], clock: @escaping @Sendable () -> Int64, rateLimitHeaders: Bool, failClosed: UsageState?) {
+        self.counters = counters
+        self.clock = clock
+        self.rateLimitHeaders = rateLimitHeaders
+        self.failClosed = failClosed
+    }
 
     func admit(_ request: AuthRequest, identity: Identity?) -> PhaseOutcome {
         guard let id = identity?.apiKeyID, let q = counters[id] else { return .pass }
@@ -89,7 +145,7 @@ struct QuotaPhase: Sendable {
         let now = clock()
         switch q.take(now: now) {
         case .admitted:
-            return .pass(nil, undo: AdmissionUndo { q.giveBack(now: now) })
+            return .pass
         case .exceeded(let resetsAt):
             let reset = max(1, resetsAt - now)
             var headers = [("Retry-After", String(reset))]

@@ -58,7 +58,8 @@ struct UsageCompiler {
         if let t = config.throttle { shared.append(state.bucket("default", rate: t.rate, burst: t.burst)) }
         if !keyBuckets.isEmpty || perCaller != nil || !shared.isEmpty {
             out.append(.throttle(ThrottlePhase(
-                keyBuckets: keyBuckets, perCaller: perCaller, shared: shared, clock: state.monotonicNanos, rateLimitHeaders: config.rateLimitHeaders)))
+                keyBuckets: keyBuckets, perCaller: perCaller, shared: shared, clock: state.monotonicNanos, rateLimitHeaders: config.rateLimitHeaders,
+                undoNeeded: !counters.isEmpty)))
         }
         if !counters.isEmpty {
             out.append(.quota(QuotaPhase(

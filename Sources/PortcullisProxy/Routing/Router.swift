@@ -152,17 +152,19 @@ final class CompiledAPI: Sendable {
         hosts = c.hosts
         listeners = Set(c.listeners)
         prefix = c.stage.isEmpty ? [] : Array(("/" + c.stage).utf8)
+        let apiRef = AuthRequest.APIRef(id: c.id, stage: c.stage, region: c.region, account: c.account)
         let entries = c.routes.map { r -> ([Substring], CompiledRoute) in
             let segs = r.path.split(separator: "/", omittingEmptySubsequences: true)
             let auth = AuthCompiler.compile(r.auth, authorizers: steps, scopes: r.scopes, claims: r.claims)
             let phases = AdmissionStep.compile(
-                auth: auth, privateAPI: c.endpoint == .private, resourcePolicy: c.resourcePolicy, usage: usage.phases(api: c, route: r))
+                auth: auth, privateAPI: c.endpoint == .private, resourcePolicy: c.resourcePolicy, api: apiRef,
+                usage: usage.phases(api: c, route: r))
             let route = CompiledRoute(r, phases: phases, upstreamIndex: upstreams[r.upstream] ?? -1)
             return (segs, route)
         }
         trie = RouteNode.build(entries)
         self.responder = responder
-        apiRef = .init(id: c.id, stage: c.stage, region: c.region, account: c.account)
+        self.apiRef = apiRef
     }
 
     /// 0 = no match; higher is more specific (exact host > longest wildcard > any).

@@ -68,6 +68,18 @@ public enum Digest {
         return Array(data).withUnsafeBytes { Self.hash(algorithm, $0) }
     }
 
+    /// Hashes the bytes in `data` into `output` (at least `algorithm.outputSize` bytes): no array
+    /// is made, for per-request hashing into a buffer on the stack.
+    public static func hash(_ algorithm: DigestAlgorithm, _ data: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) {
+        let size = algorithm.outputSize
+        precondition(output.count >= size, "digest output buffer too small")
+        var written: UInt32 = 0
+        OpenSSLError.clearQueue()
+        let ok = EVP_Digest(
+            data.baseAddress, data.count, output.baseAddress?.assumingMemoryBound(to: UInt8.self), &written, algorithm.fetched.md, nil)
+        precondition(ok == 1 && Int(written) == size, "EVP_Digest failed: \(OpenSSLError.drainStrings())")
+    }
+
     /// Hashes the bytes in `data` with `algorithm`.
     public static func hash(_ algorithm: DigestAlgorithm, _ data: UnsafeRawBufferPointer) -> [UInt8] {
         let size = algorithm.outputSize
