@@ -112,7 +112,7 @@ public struct AnonymousInvoke: Sendable {
             let text = arn(method: method, path: path)
             if patterns.contains(where: { $0.matches(text) }) == negated { return false }
         }
-        for c in s.conditions where !c.holds(context.values(for: c.key)) { return false }
+        for c in s.conditions where !c.holds(in: context) { return false }
         return true
     }
 

@@ -95,6 +95,14 @@ public enum ConditionValues: Sendable {
 /// and the tests use a dictionary (`PolicyKeys`).
 public protocol PolicyContext {
     func values(for key: ConditionKey) -> ConditionValues
+    /// The key's one value as bytes read where they lie (a request header), for the string
+    /// operators: `body` gets nil when the key is absent. Nil when the context cannot give this
+    /// key so; the evaluator then asks `values(for:)`.
+    func withBytes<R>(of key: ConditionKey, _ body: (UnsafeRawBufferPointer?) -> R) -> R?
+}
+
+extension PolicyContext {
+    public func withBytes<R>(of key: ConditionKey, _ body: (UnsafeRawBufferPointer?) -> R) -> R? { nil }
 }
 
 /// Condition values given by name: `--context KEY=VALUE` and tests.

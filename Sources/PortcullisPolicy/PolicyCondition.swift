@@ -104,6 +104,37 @@ public struct PolicyCondition: Sendable {
         return out
     }
 
+    /// Whether the condition holds for the request, asking the context for the key's bytes in
+    /// place when the operator compares strings one to one (no String of a header is made).
+    @usableFromInline
+    func holds<C: PolicyContext>(in context: C) -> Swift.Bool {
+        if comparesBytes, let held = context.withBytes(of: key, { holds(bytes: $0) }) { return held }
+        return holds(context.values(for: key))
+    }
+
+    /// StringEquals, StringNotEquals, StringLike and StringNotLike without a set qualifier.
+    var comparesBytes: Swift.Bool {
+        guard qualifier == .single else { return false }
+        switch op {
+        case .StringEquals, .StringNotEquals, .StringLike, .StringNotLike: return true
+        default: return false
+        }
+    }
+
+    /// `holds` for one value given as bytes (nil: the key is absent), for `comparesBytes` operators.
+    func holds(bytes: UnsafeRawBufferPointer?) -> Swift.Bool {
+        guard let bytes else { return ifExists || op.isNegated }
+        let text = bytes.assumingMemoryBound(to: UInt8.self)
+        let hit: Swift.Bool
+        switch op {
+        case .StringEquals, .StringNotEquals:
+            hit = values.contains { if case .text(let t) = $0 { return t.utf8.elementsEqual(text) } else { return false } }
+        default:
+            hit = values.contains { if case .pattern(let w) = $0 { return w.matches(text) } else { return false } }
+        }
+        return op.isNegated ? !hit : hit
+    }
+
     /// Whether the condition holds for the request's values of its key.
     @usableFromInline
     func holds(_ context: ConditionValues) -> Swift.Bool {

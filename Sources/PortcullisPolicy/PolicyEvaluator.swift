@@ -62,7 +62,7 @@ public enum PolicyEvaluator {
         }
         if s.actions.contains(where: { $0.matches(r.action) }) == s.notAction { return false }
         if s.resources.contains(where: { $0.matches(r.resource) }) == s.notResource { return false }
-        for c in s.conditions where !c.holds(r.context.values(for: c.key)) { return false }
+        for c in s.conditions where !c.holds(in: r.context) { return false }
         return true
     }
 

@@ -1,7 +1,7 @@
 import NIOCore
 import PortcullisConfig
 import PortcullisCore
-import PortcullisPolicy
+@testable import PortcullisPolicy
 import Testing
 
 @testable import PortcullisAuth
@@ -159,6 +159,30 @@ import Testing
         #expect(plain.values(for: .sourceVpce).isAbsent)
         #expect(plain.values(for: .vpcSourceIP).isAbsent)
         if case .one(let v) = plain.values(for: .secureTransport) { #expect(v == "false") } else { Issue.record("no SecureTransport") }
+    }
+
+    /// String conditions on headers read the head's bytes in place; they decide as the same
+    /// conditions on the value as text, present, absent and empty.
+    @Test func headerConditionsOnBytesDecideAsOnText() throws {
+        let conditions = [
+            #"{"StringLike": {"aws:UserAgent": ["*bad-bot*", "curl/*"]}}"#, #"{"StringNotLike": {"aws:UserAgent": "curl/*"}}"#,
+            #"{"StringEquals": {"aws:UserAgent": "curl/8.5"}}"#, #"{"StringNotEquals": {"aws:Referer": "https://example.com/"}}"#,
+            #"{"StringEqualsIfExists": {"aws:Referer": "https://example.com/"}}"#, #"{"StringLikeIfExists": {"aws:UserAgent": "x*"}}"#,
+        ]
+        let requests = [
+            JWTFixtures.request([("User-Agent", "curl/8.5"), ("Referer", "https://example.com/")]),
+            JWTFixtures.request([("user-agent", "my-bad-bot/1")]), JWTFixtures.request([("User-Agent", "")]), JWTFixtures.request(),
+        ]
+        for json in conditions {
+            let policy = try PolicyDocument.parse(try JSONValue.parse(#"{"Statement": {"Effect": "Allow", "Action": "*", "Resource": "*", "Condition": \#(json)}}"#))
+            let condition = policy.statements[0].conditions[0]
+            #expect(condition.comparesBytes)
+            for r in requests {
+                let c = RequestConditions(request: r, identity: nil, now: 0)
+                #expect(condition.holds(in: c) == condition.holds(c.values(for: condition.key)), "\(json) with \(r.head.headers.pairs)")
+                #expect(c.withBytes(of: condition.key, { _ in true }) == true)
+            }
+        }
     }
 
     /// The method ARN: the stage is the base path (cut on a segment boundary), the stage root is

@@ -65,6 +65,15 @@ public struct RequestConditions: PolicyContext {
         }
     }
 
+    /// aws:UserAgent and aws:Referer read in the head, for the string operators.
+    public func withBytes<R>(of key: ConditionKey, _ body: (UnsafeRawBufferPointer?) -> R) -> R? {
+        switch key {
+        case .userAgent: return headers.withFirstValue(named: "user-agent") { body($0) } ?? body(nil)
+        case .referer: return headers.withFirstValue(named: "referer") { body($0) } ?? body(nil)
+        default: return nil
+        }
+    }
+
     /// The aws:Principal* keys of a SigV4 identity (its claims hold the ARN, account and key).
     static func iamValue(_ key: ConditionKey, _ identity: Identity) -> ConditionValues {
         let arn = identity.principal

@@ -34,6 +34,9 @@ public struct Identity: Sendable {
     /// (`$context.identity.apiKeyId`), and the usage plan it was admitted under.
     public var apiKeyID: String? = nil
     public var usagePlan: String? = nil
+    /// The accepted key's place in the snapshot's key table: the throttle and quota phases find
+    /// the key's buckets and counter by it, without a lookup by name. -1: no key.
+    public var apiKeySlot: Int = -1
 
     public init(
         principal: String, authorizer: String, kind: Kind = .external, claims: [String: String] = [:],

@@ -4,33 +4,65 @@ import PortcullisCore
 import PortcullisTLS
 
 /// The API keys of a snapshot, by the SHA-256 of their value: a request's key is hashed once and
-/// looked up. No key value is kept.
+/// looked up. No key value is kept. Each key has a slot (its place in the config's list), by which
+/// the later phases find its plan, buckets and counter.
 final class APIKeyTable: Sendable {
     struct Entry: Sendable {
         let id: String
         let enabled: Bool
+        let digest: KeyDigest
         /// The key's usage plan for each API stage it may call (`api/stage`).
         let planByStage: [String: String]
     }
-    let byHash: [KeyDigest: Entry]
+    /// By slot.
+    let entries: [Entry]
+    /// Open addressing on the digest's first word (already uniform): slot + 1, 0 for empty.
+    private let index: [Int32]
+    private let mask: Int
 
     init(_ config: PortcullisConfig) {
-        var table: [KeyDigest: Entry] = [:]
+        var entries: [Entry] = []
         for k in config.apiKeys {
             var plans: [String: String] = [:]
             for plan in k.usagePlans {
                 for s in config.usagePlans[plan]?.stages ?? [] { plans["\(s.api)/\(s.stage)"] = plan }
             }
             guard let digest = k.valueHash.withUnsafeBytes(KeyDigest.init) else { continue }
-            table[digest] = Entry(id: k.id, enabled: k.enabled, planByStage: plans)
+            entries.append(Entry(id: k.id, enabled: k.enabled, digest: digest, planByStage: plans))
         }
-        byHash = table
+        var size = 16
+        while size < entries.count * 2 { size *= 2 }
+        var index = [Int32](repeating: 0, count: size)
+        for (slot, e) in entries.enumerated() {
+            var i = Int(truncatingIfNeeded: e.digest.w0) & (size - 1)
+            while index[i] != 0 { i = (i + 1) & (size - 1) }
+            index[i] = Int32(slot + 1)
+        }
+        self.entries = entries
+        self.index = index
+        mask = size - 1
+    }
+
+    /// The slot of the key with this digest, if any.
+    func slot(of digest: KeyDigest) -> Int? {
+        var i = Int(truncatingIfNeeded: digest.w0) & mask
+        while index[i] != 0 {
+            let slot = Int(index[i]) - 1
+            if entries[slot].digest == digest { return slot }
+            i = (i + 1) & mask
+        }
+        return nil
+    }
+
+    /// The slot of each key id.
+    var slotByID: [String: Int] {
+        Dictionary(entries.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { a, _ in a })
     }
 }
 
-/// A SHA-256 as four words: hashed by its first word (the digest is already uniform, so a
-/// dictionary needs nothing more) and compared in constant time, all 32 bytes every time.
-struct KeyDigest: Hashable, Sendable {
+/// A SHA-256 as four words: its first word places it in the table (the digest is already
+/// uniform), and it is compared in constant time, all 32 bytes every time.
+struct KeyDigest: Equatable, Sendable {
     let w0, w1, w2, w3: UInt64
 
     init?(_ bytes: UnsafeRawBufferPointer) {
@@ -49,8 +81,6 @@ struct KeyDigest: Hashable, Sendable {
         }
     }
 
-    func hash(into hasher: inout Hasher) { hasher.combine(w0) }
-
     static func == (a: KeyDigest, b: KeyDigest) -> Bool {
         ((a.w0 ^ b.w0) | (a.w1 ^ b.w1) | (a.w2 ^ b.w2) | (a.w3 ^ b.w3)) == 0
     }
@@ -66,11 +96,14 @@ final class APIKeyPhase: Sendable {
     /// `api/stage` of the route's API.
     let stage: String
     let source: APIKeySource
+    /// Each key's usage plan for this stage, by slot (nil: in no plan of it).
+    let planBySlot: [String?]
 
     init(keys: APIKeyTable, stage: String, source: APIKeySource) {
         self.keys = keys
         self.stage = stage
         self.source = source
+        planBySlot = keys.entries.map { $0.planByStage[stage] }
     }
 
     func admit(_ request: AuthRequest, identity: Identity?) -> PhaseOutcome {
@@ -84,12 +117,14 @@ final class APIKeyPhase: Sendable {
             digest = value.withUTF8 { KeyDigest.of(UnsafeRawBufferPointer($0)) }
         }
         guard let digest else { return refuse("no API key (\(sourceName))") }
-        guard let entry = keys.byHash[digest] else { return refuse("unknown API key") }
+        guard let slot = keys.slot(of: digest) else { return refuse("unknown API key") }
+        let entry = keys.entries[slot]
         guard entry.enabled else { return refuse("API key \(entry.id) is disabled") }
-        guard let plan = entry.planByStage[stage] else { return refuse("API key \(entry.id) is in no usage plan of \(stage)") }
+        guard let plan = planBySlot[slot] else { return refuse("API key \(entry.id) is in no usage plan of \(stage)") }
         var id = identity ?? Identity(principal: entry.id, authorizer: "api_key", kind: .apiKey)
         id.apiKeyID = entry.id
         id.usagePlan = plan
+        id.apiKeySlot = slot
         return .pass(id, undo: nil)
     }
 

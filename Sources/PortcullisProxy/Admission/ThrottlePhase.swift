@@ -15,8 +15,8 @@ final class ThrottlePhase: Sendable {
         let methods: [(RequestMethod, TokenBucket)]
         let plan: TokenBucket?
     }
-    /// By API key id, on routes with `api_key_required`.
-    let keyBuckets: [String: KeyBuckets]
+    /// By API key slot (`APIKeyTable`), on routes with `api_key_required`.
+    let keyBuckets: [KeyBuckets?]
     /// The route's bucket per client or principal, if the route's throttle is `per:` one.
     let perCaller: (ThrottleConfig.Scope, KeyedBuckets)?
     /// Route (shared), stage, default: in that order.
@@ -29,7 +29,7 @@ final class ThrottlePhase: Sendable {
     let undoNeeded: Bool
 
     init(
-        keyBuckets: [String: KeyBuckets], perCaller: (ThrottleConfig.Scope, KeyedBuckets)?, shared: [TokenBucket],
+        keyBuckets: [KeyBuckets?], perCaller: (ThrottleConfig.Scope, KeyedBuckets)?, shared: [TokenBucket],
         clock: @escaping @Sendable () -> UInt64, rateLimitHeaders: Bool, undoNeeded: Bool
     ) {
         self.keyBuckets = keyBuckets
@@ -42,7 +42,8 @@ final class ThrottlePhase: Sendable {
 
     func admit(_ request: AuthRequest, identity: Identity?) -> PhaseOutcome {
         let now = clock()
-        let key = identity?.apiKeyID.flatMap { keyBuckets[$0] }
+        let slot = identity?.apiKeySlot ?? -1
+        let key = slot >= 0 && slot < keyBuckets.count ? keyBuckets[slot] : nil
         let caller = callerBucket(request, identity, now: now)
         let method = request.head.method
         // Take from each bucket in order; count how many gave a token, so that a refusal gives
@@ -123,14 +124,14 @@ final class ThrottlePhase: Sendable {
 /// `{"message":"Limit Exceeded"}`, with Retry-After up to the next period. Always the last
 /// phase, so it makes no undo: once it passes, admission is over and nothing is given back.
 final class QuotaPhase: Sendable {
-    /// By API key id.
-    let counters: [String: QuotaCounter]
+    /// By API key slot (`APIKeyTable`).
+    let counters: [QuotaCounter?]
     let clock: @Sendable () -> Int64
     let rateLimitHeaders: Bool
     /// `on_store_error: closed`: refuse while the store is unusable (nil: admit, counting in memory).
     let failClosed: UsageState?
 
-    init(counters: [String: QuotaCounter], clock: @escaping @Sendable () -> Int64, rateLimitHeaders: Bool, failClosed: UsageState?) {
+    init(counters: [QuotaCounter?], clock: @escaping @Sendable () -> Int64, rateLimitHeaders: Bool, failClosed: UsageState?) {
         self.counters = counters
         self.clock = clock
         self.rateLimitHeaders = rateLimitHeaders
@@ -138,7 +139,10 @@ final class QuotaPhase: Sendable {
     }
 
     func admit(_ request: AuthRequest, identity: Identity?) -> PhaseOutcome {
-        guard let id = identity?.apiKeyID, let q = counters[id] else { return .pass }
+        guard let identity, identity.apiKeySlot >= 0, identity.apiKeySlot < counters.count, let q = counters[identity.apiKeySlot] else {
+            return .pass
+        }
+        let id = identity.apiKeyID ?? ""
         if let state = failClosed, !state.storeHealthy {
             return .refuse(Refusal(.DEFAULT_5XX, reason: "quota store unusable and on_store_error is closed"))
         }

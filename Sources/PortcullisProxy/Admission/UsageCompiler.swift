@@ -10,23 +10,26 @@ struct UsageCompiler {
     let config: PortcullisConfig
     let state: UsageState
     let keys: APIKeyTable
+    let slotByID: [String: Int]
 
     init(_ config: PortcullisConfig, state: UsageState) {
         self.config = config
         self.state = state
         keys = APIKeyTable(config)
+        slotByID = keys.slotByID
     }
 
     func phases(api: APIConfig, route: RouteConfig) -> [AdmissionStep] {
         var out: [AdmissionStep] = []
         let stage = "\(api.name)/\(api.stage)"
-        var keyBuckets: [String: ThrottlePhase.KeyBuckets] = [:]
-        var counters: [String: QuotaCounter] = [:]
+        var keyBuckets = [ThrottlePhase.KeyBuckets?](repeating: nil, count: keys.entries.count)
+        var counters = [QuotaCounter?](repeating: nil, count: keys.entries.count)
         if route.apiKeyRequired {
             out.append(.apiKey(APIKeyPhase(keys: keys, stage: stage, source: api.apiKeySource)))
             // Plan limits are per key and shared by every stage of the plan (API Gateway's rule):
             // the bucket and counter names hold the plan and the key, not the stage.
             for k in config.apiKeys {
+                guard let slot = slotByID[k.id] else { continue }
                 guard let planName = k.usagePlans.first(where: { covers(config.usagePlans[$0], api) }), let plan = config.usagePlans[planName] else {
                     continue
                 }
@@ -38,9 +41,9 @@ struct UsageCompiler {
                     }
                 }
                 let planBucket = plan.throttle.map { state.bucket("plan:\(planName):key:\(k.id)", rate: $0.rate, burst: $0.burst) }
-                if !methods.isEmpty || planBucket != nil { keyBuckets[k.id] = .init(methods: methods, plan: planBucket) }
+                if !methods.isEmpty || planBucket != nil { keyBuckets[slot] = .init(methods: methods, plan: planBucket) }
                 if let q = plan.quota {
-                    counters[k.id] = state.quota("quota:\(planName):key:\(k.id)", limit: q.limit, period: q.period, offset: q.offset)
+                    counters[slot] = state.quota("quota:\(planName):key:\(k.id)", limit: q.limit, period: q.period, offset: q.offset)
                 }
             }
         }
@@ -56,12 +59,14 @@ struct UsageCompiler {
         }
         if let t = api.throttle { shared.append(state.bucket("stage:\(api.name)", rate: t.rate, burst: t.burst)) }
         if let t = config.throttle { shared.append(state.bucket("default", rate: t.rate, burst: t.burst)) }
-        if !keyBuckets.isEmpty || perCaller != nil || !shared.isEmpty {
+        let anyKeyBucket = keyBuckets.contains { $0 != nil }
+        let anyCounter = counters.contains { $0 != nil }
+        if anyKeyBucket || perCaller != nil || !shared.isEmpty {
             out.append(.throttle(ThrottlePhase(
                 keyBuckets: keyBuckets, perCaller: perCaller, shared: shared, clock: state.monotonicNanos, rateLimitHeaders: config.rateLimitHeaders,
-                undoNeeded: !counters.isEmpty)))
+                undoNeeded: anyCounter)))
         }
-        if !counters.isEmpty {
+        if anyCounter {
             out.append(.quota(QuotaPhase(
                 counters: counters, clock: state.wallSeconds, rateLimitHeaders: config.rateLimitHeaders,
                 failClosed: config.failClosedOnStoreError ? state : nil)))

@@ -50,8 +50,12 @@ extension ProxyConnection {
             head: h, clientIP: clientIP(h), id: request.id, resourcePath: route.template,
             pathParameters: request.params, api: api.apiRef, clientCertificate: tls?.clientCertificate, payloadHash: payloadHash,
             listener: cachedView?.facts ?? AuthRequest.ListenerFacts(name: listener.name), secureTransport: tls != nil)
-        request.admission = Admission(route.phases)
-        admissionStepped(request.admission!.run(subject, on: loop.loop), subject)
+        // Most routes' phases answer at once: the driver lives on the stack, and is kept in the
+        // request state only when a phase must wait.
+        var admission = Admission(route.phases)
+        let step = admission.run(subject, on: loop.loop)
+        if case .waiting = step { request.admission = admission }
+        admissionStepped(step, subject)
     }
 
     /// Finds the route for a head: the path is checked for unsafe forms first, the host comes
