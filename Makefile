@@ -3,11 +3,14 @@ SHELL := /bin/bash
 SWIFT ?= swift
 CONFIG ?= config/portcullis.yaml
 ECHO_LISTEN ?= 127.0.0.1:9001
+# The binary `make run`, `make check` and `make reload` use, and where `make run` keeps its pid.
+PORTCULLIS ?= .build/release/portcullis
+PID_FILE ?= .build/portcullis.pid
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the build, the demo and the tests need.
 APT_PACKAGES := libssl-dev libsqlite3-dev pkg-config openssl curl ca-certificates python3 python3-pip wrk
 
-.PHONY: all deps test-deps build release certs run test unit-test system-test check bench clean
+.PHONY: all deps test-deps build release certs run reload test unit-test system-test check bench clean
 
 all: build
 
@@ -34,12 +37,12 @@ certs:
 	@if [ ! -f certs/server.crt ] || [ ! -f certs/client.key ]; then bash certs/generate.sh; fi
 
 check: release
-	.build/release/portcullis check --config $(CONFIG)
+	$(PORTCULLIS) check --config $(CONFIG)
 
 # Builds release, starts the echo upstream and Portcullis on the example config.
 run: release certs
-	@.build/release/portcullis check --config $(CONFIG)
-	@.build/release/portcullis echo --listen $(ECHO_LISTEN) & echo_pid=$$!; \
+	@$(PORTCULLIS) check --config $(CONFIG)
+	@$(PORTCULLIS) echo --listen $(ECHO_LISTEN) & echo_pid=$$!; \
 	trap 'kill $$echo_pid 2>/dev/null' EXIT INT TERM; \
 	echo; \
 	echo "Portcullis is starting on $(CONFIG) in front of the echo upstream at $(ECHO_LISTEN). Try:"; \
@@ -49,9 +52,14 @@ run: release certs
 	echo "  curl -i --cacert certs/ca.crt https://localhost:8443/demo/public"; \
 	echo "  curl -i --cacert certs/ca.crt --cert certs/client.crt --key certs/client.key https://localhost:8444/demo/public"; \
 	echo "  curl -i localhost:8080/demo/internal        # ip authorizer (loopback allowed)"; \
-	echo "  kill -HUP \$$(pgrep -f 'portcullis run')      # reload the config"; \
+	echo "  make reload                                 # check the config, then reload it (pid in $(PID_FILE))"; \
 	echo; \
-	.build/release/portcullis run --config $(CONFIG)
+	$(PORTCULLIS) run --config $(CONFIG) --pid-file $(PID_FILE)
+
+# Checks the config, then signals the gateway `make run` started (its pid file): never another
+# process. Does not build: it reloads what is running.
+reload:
+	$(PORTCULLIS) reload --config $(CONFIG) --pid-file $(PID_FILE)
 
 unit-test: test-deps certs
 	$(SWIFT) build --build-tests

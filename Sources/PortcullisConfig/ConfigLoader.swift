@@ -8,6 +8,7 @@ public enum ConfigLoader {
     static let topKeys = [
         "workers", "listeners", "limits", "access_log", "trusted_proxies", "shutdown_grace", "apis",
         "authorizers", "upstreams", "gateway_responses", "admin", "state", "state_dir", "throttle", "usage_plans", "api_keys", "rate_limit_headers", "on_store_error",
+        "pid_file",
     ]
 
     public static func load(
@@ -57,6 +58,7 @@ public enum ConfigLoader {
             case "upstreams": config.upstreams = parseUpstreams(r, value, path)
             case "gateway_responses": config.gatewayResponses = parseGatewayResponses(r, value, path)
             case "state_dir": config.stateDir = r.string(value, path).map(r.resolvePath)
+            case "pid_file": config.pidFile = r.string(value, path).map(r.resolvePath)
             case "throttle": config.throttle = parseThrottle(r, value, path, allowPer: false)
             case "usage_plans": config.usagePlans = parseUsagePlans(r, value, path)
             case "api_keys": config.apiKeys = parseAPIKeys(r, value, path)

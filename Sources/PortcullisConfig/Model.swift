@@ -17,6 +17,9 @@ public struct PortcullisConfig: Sendable {
     public var gatewayResponses: [GatewayResponseType: GatewayResponseOverride]
     /// Where quota counters live (`state_dir`, relative to the config file).
     public var stateDir: String? = nil
+    /// Where `run` writes its process id (`pid_file`, relative to the config file), for
+    /// `portcullis reload` and service managers; nil: nowhere.
+    public var pidFile: String? = nil
     /// The default throttle of every API stage (API Gateway's account level); nil: none.
     public var throttle: ThrottleConfig? = nil
     public var usagePlans: [String: UsagePlanConfig] = [:]

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 import NIOCore
 import PortcullisConfig
@@ -14,6 +15,9 @@ struct Run: AsyncParsableCommand {
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
+
+    @Option(help: "Write the process id here once listening (overrides the config's pid_file); `portcullis reload` reads it.")
+    var pidFile: String?
 
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
@@ -40,6 +44,16 @@ struct Run: AsyncParsableCommand {
         } catch {
             printError("portcullis: \(error)")
             throw ExitCode(1)
+        }
+        let pidPath = pidFile ?? loaded.pidFile
+        if let pidPath {
+            do {
+                try PidFile.write(pidPath)
+            } catch {
+                printError("portcullis: cannot write the pid file \(pidPath): \(error.localizedDescription)")
+                await server.shutdown(grace: .zero)
+                throw ExitCode(1)
+            }
         }
         for (name, addr) in server.boundAddresses.sorted(by: { $0.key < $1.key }) {
             logger.notice("ready", metadata: ["listener": "\(name)", "address": "\(addr.ipAddress ?? "?"):\(addr.port ?? 0)"])
@@ -74,6 +88,7 @@ struct Run: AsyncParsableCommand {
                 Systemd.notify("STOPPING=1")
                 logger.notice("shutting down", metadata: ["grace": "\(grace)"])
                 await server.shutdown(grace: grace)
+                if let pidPath { PidFile.remove(pidPath) }
                 return
             default:
                 break

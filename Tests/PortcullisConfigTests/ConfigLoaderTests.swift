@@ -38,6 +38,13 @@ import Testing
         #expect(c.apis[0].notFound == .rest)
     }
 
+    /// `pid_file` is resolved against the config file's folder, like every path in it.
+    @Test func pidFileIsRelativeToTheConfig() throws {
+        #expect(try ConfigLoader.parse(minimal, file: "/etc/portcullis/p.yaml").pidFile == nil)
+        #expect(try ConfigLoader.parse(minimal + "\npid_file: run/portcullis.pid\n", file: "/etc/portcullis/p.yaml").pidFile == "/etc/portcullis/run/portcullis.pid")
+        #expect(try ConfigLoader.parse(minimal + "\npid_file: /run/portcullis.pid\n", file: "/etc/portcullis/p.yaml").pidFile == "/run/portcullis.pid")
+    }
+
     @Test func headerLineLimitDefaultsTo8KiBAndIsValidated() throws {
         #expect(try ConfigLoader.parse(minimal, file: "t.yaml").limits.maxHeaderLineBytes == 8192)
         let set = try ConfigLoader.parse(minimal + "\nlimits: { max_header_line_bytes: 4KiB }\n", file: "t.yaml")
