@@ -5,7 +5,7 @@
 #
 # Writes, into OUTDIR:
 #   ca.crt / ca.key          dev CA (ECDSA P-256), 10 years
-#   server.crt / server.key  ECDSA P-256, SAN DNS:localhost, IP:127.0.0.1, IP:::1   (serverAuth)
+#   server.crt / server.key  ECDSA P-256, SAN DNS:localhost, IP:127.0.0.1, IP:::1   (serverAuth), 365 days
 #   other.crt / other.key    RSA 2048,  SAN DNS:other.local, DNS:*.other.local      (serverAuth)
 #   client.crt / client.key  ECDSA P-256, CN=demo-client, SAN DNS:demo-client, email (clientAuth)
 #
@@ -21,7 +21,7 @@ cd "$out"
 umask 077
 
 days_ca=3650
-days_leaf=825
+days_leaf=${DAYS_LEAF:-365}   # Mozilla's TLS guidelines: leaf certificates live at most 366 days
 
 log() { printf 'generate.sh: %s\n' "$*" >&2; }
 

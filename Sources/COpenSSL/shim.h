@@ -42,6 +42,10 @@ static inline long CPortcullis_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long
     return SSL_CTX_set_session_cache_mode(ctx, mode);
 }
 
+static inline int CPortcullis_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *list) {
+    return (int)SSL_CTX_set1_groups_list(ctx, list);
+}
+
 static inline long CPortcullis_SSL_CTX_set_dh_auto(SSL_CTX *ctx, int onoff) {
     return SSL_CTX_set_dh_auto(ctx, onoff);
 }

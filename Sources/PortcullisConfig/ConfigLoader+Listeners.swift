@@ -58,7 +58,7 @@ extension ConfigLoader {
         var t = TLSListenerConfig(
             certificates: [], minVersion: .tls12, ciphers: nil, clientAuth: .none, clientCA: nil, sessionTickets: true,
             forwardClientCert: true)
-        let keys = ["certificates", "min_version", "ciphers", "client_auth", "client_ca", "session_tickets", "forward_client_cert"]
+        let keys = ["certificates", "min_version", "ciphers", "groups", "client_auth", "client_ca", "session_tickets", "forward_client_cert"]
         for (key, v, p) in r.mapping(node, path, allowed: keys) {
             switch key {
             case "certificates":
@@ -77,6 +77,12 @@ extension ConfigLoader {
                     r.fail(v, p, "min_version must be \"1.2\" or \"1.3\"")
                 }
             case "ciphers": t.ciphers = r.string(v, p)
+            case "groups":
+                // A list ([X25519, P-256]) or OpenSSL's colon-separated string.
+                let list: [String]
+                if case .sequence = v { list = r.sequence(v, p).compactMap { r.string($0.0, $0.1) } } else { list = r.string(v, p).map { [$0] } ?? [] }
+                let joined = list.joined(separator: ":")
+                if joined.isEmpty { r.fail(v, p, "groups lists key-exchange groups, like [X25519, P-256, P-384]") } else { t.groups = joined }
             case "client_auth":
                 let s = r.string(v, p) ?? "none"
                 if let a = TLSListenerConfig.ClientAuth(rawValue: s) { t.clientAuth = a } else {

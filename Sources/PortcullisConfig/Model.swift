@@ -55,6 +55,8 @@ public struct TLSListenerConfig: Sendable, Equatable {
     public var certificates: [Certificate]
     public var minVersion: TLSMinimumVersion
     public var ciphers: String?
+    /// Key-exchange groups (`groups:`), colon-separated; nil: Mozilla intermediate's X25519, P-256, P-384.
+    public var groups: String? = nil
     public var clientAuth: ClientAuth
     public var clientCA: String?
     public var sessionTickets: Bool

@@ -149,6 +149,41 @@ struct TLSSocketTests {
         }
     }
 
+    /// Key-exchange groups: Mozilla intermediate's X25519, P-256 and P-384 by default (OpenSSL's
+    /// own default also offers X448 and P-521, which sslyze flags); a client offering only those is
+    /// refused, one offering X448 first and an allowed group too gets the allowed one; `groups`
+    /// changes the list. (Over TLS 1.2 the client's groups also bound the ECDSA certificate's
+    /// curve, P-256 here, so the 1.2 case offers P-256 too.)
+    @Test(arguments: [("1.3", "X25519", true), ("1.3", "P-256", true), ("1.3", "P-384", true), ("1.3", "X448", false), ("1.3", "P-521", false),
+                      ("1.3", "X448:P-384", true), ("1.2", "X448:P-256", true)])
+    func defaultGroupsAreMozillaIntermediate(version: String, group: String, accepted: Bool) throws {
+        try self.withServer { port in
+            let r = try TestSupport.run("openssl", [
+                "s_client", "-connect", "127.0.0.1:\(port)", "-servername", "localhost", "-tls\(version == "1.3" ? "1_3" : "1_2")",
+                "-groups", group, "-CAfile", self.certs.path("ca.crt"), "-verify_return_error", "-brief",
+            ], input: "")
+            #expect((r.status == 0) == accepted, "\(group) over TLS \(version): \(r.output)")
+            // Offered X448 first and something else too: the server picked the other.
+            if accepted { #expect(!r.output.contains("X448"), "\(r.output)") }
+        }
+    }
+
+    @Test func groupsAreConfigurable() throws {
+        let context = try TLSServerContext(TLSServerConfiguration(certificates: [self.certs.source("server")], groups: "P-521:X448"))
+        try self.withServer(context: context) { port in
+            func connect(_ group: String) throws -> Int32 {
+                try TestSupport.run("openssl", [
+                    "s_client", "-connect", "127.0.0.1:\(port)", "-servername", "localhost", "-groups", group,
+                    "-CAfile", self.certs.path("ca.crt"), "-brief",
+                ], input: "").status
+            }
+            let p521 = try connect("P-521"), x25519 = try connect("X25519")
+            #expect(p521 == 0)
+            #expect(x25519 != 0)
+        }
+        #expect(throws: TLSError.self) { try TLSServerContext(TLSServerConfiguration(certificates: [self.certs.source("server")], groups: "X25519:NoSuchGroup")) }
+    }
+
     /// Python's ssl module (its own client state machine) resumes with our tickets / session cache.
     @Test(arguments: [(true, "1.3", "False True"), (true, "1.2", "False True"), (false, "1.3", "False False"), (false, "1.2", "False True")])
     func sessionResumption(tickets: Bool, version: String, expected: String) throws {

@@ -139,6 +139,7 @@ extension Snapshot {
             certificates: t.certificates.map { TLSCertificateSource(certificateChainPEMPath: $0.cert, privateKeyPEMPath: $0.key) },
             minimumVersion: t.minVersion == .tls13 ? .tls13 : .tls12,
             cipherList: t.ciphers ?? TLSServerConfiguration.intermediateCipherList,
+            groups: t.groups ?? TLSServerConfiguration.intermediateGroups,
             clientAuthentication: auth,
             clientCAPath: t.clientCA,
             sessionTickets: t.sessionTickets)

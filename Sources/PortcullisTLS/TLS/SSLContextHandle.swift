@@ -23,7 +23,7 @@ final class SSLContextHandle: @unchecked Sendable {
     }
 
     /// Version floor, renegotiation off, no compression, cipher lists.
-    func applyProtocolSettings(minimumVersion: TLSVersion, cipherList: String, tls13Suites: String?) throws {
+    func applyProtocolSettings(minimumVersion: TLSVersion, cipherList: String, tls13Suites: String?, groups: String? = nil) throws {
         OpenSSLError.clearQueue()
         let floor = minimumVersion == .tls13 ? TLS1_3_VERSION : TLS1_2_VERSION
         guard CPortcullis_SSL_CTX_set_min_proto_version(self.ctx, floor) == 1 else {
@@ -39,6 +39,13 @@ final class SSLContextHandle: @unchecked Sendable {
         guard SSL_CTX_set_cipher_list(self.ctx, cipherList) == 1 else {
             throw TLSError.invalidConfiguration(
                 "cipher list \"\(cipherList)\": \(OpenSSLError.drain("setting the cipher list").errors.joined(separator: "; "))")
+        }
+        if let groups {
+            // Key-exchange groups offered, in preference order (both TLS 1.2 ECDHE and TLS 1.3).
+            guard CPortcullis_SSL_CTX_set1_groups_list(self.ctx, groups) == 1 else {
+                throw TLSError.invalidConfiguration(
+                    "groups \"\(groups)\": \(OpenSSLError.drainStrings().joined(separator: "; ")) (names like X25519, P-256, P-384, X448, P-521)")
+            }
         }
         if let tls13Suites {
             guard SSL_CTX_set_ciphersuites(self.ctx, tls13Suites) == 1 else {

@@ -37,6 +37,10 @@ public struct TLSServerConfiguration: Sendable, Hashable {
         "DHE-RSA-AES128-GCM-SHA256", "DHE-RSA-AES256-GCM-SHA384", "DHE-RSA-CHACHA20-POLY1305",
     ].joined(separator: ":")
 
+    /// Mozilla's "intermediate" key-exchange groups, in preference order. OpenSSL's default list
+    /// also offers X448 and P-521, which that profile does not list (sslyze flags them).
+    public static let intermediateGroups = "X25519:P-256:P-384"
+
     /// Certificates to serve; the first is the default when SNI matches none (or is absent).
     public var certificates: [TLSCertificateSource]
     public var minimumVersion: TLSVersion
@@ -44,6 +48,8 @@ public struct TLSServerConfiguration: Sendable, Hashable {
     public var cipherList: String
     /// TLS 1.3 suites (`SSL_CTX_set_ciphersuites`); `nil` keeps OpenSSL's default (all three AEADs).
     public var tls13CipherSuites: String?
+    /// Key-exchange groups (`SSL_CTX_set1_groups_list`), colon-separated, preferred first.
+    public var groups: String
     public var clientAuthentication: TLSClientAuthentication
     /// PEM bundle of CAs that client certificates must chain to (required unless `.none`).
     public var clientCAPath: String?
@@ -59,6 +65,7 @@ public struct TLSServerConfiguration: Sendable, Hashable {
         minimumVersion: TLSVersion = .tls12,
         cipherList: String = TLSServerConfiguration.intermediateCipherList,
         tls13CipherSuites: String? = nil,
+        groups: String = TLSServerConfiguration.intermediateGroups,
         clientAuthentication: TLSClientAuthentication = .none,
         clientCAPath: String? = nil,
         alpn: [String] = ["http/1.1"],
@@ -68,6 +75,7 @@ public struct TLSServerConfiguration: Sendable, Hashable {
         self.minimumVersion = minimumVersion
         self.cipherList = cipherList
         self.tls13CipherSuites = tls13CipherSuites
+        self.groups = groups
         self.clientAuthentication = clientAuthentication
         self.clientCAPath = clientCAPath
         self.alpn = alpn

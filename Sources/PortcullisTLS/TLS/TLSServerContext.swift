@@ -56,7 +56,7 @@ public final class TLSServerContext: Sendable {
         let handle = try SSLContextHandle(server: true)
         try handle.applyProtocolSettings(
             minimumVersion: configuration.minimumVersion, cipherList: configuration.cipherList,
-            tls13Suites: configuration.tls13CipherSuites)
+            tls13Suites: configuration.tls13CipherSuites, groups: configuration.groups)
         try handle.useCertificate(source)
         // Resumed sessions must come from this listener: a fixed id context also keeps resumption
         // working when client certificates are requested (OpenSSL refuses it otherwise).
