@@ -34,6 +34,9 @@ public struct Identity: Sendable {
     /// (`$context.identity.apiKeyId`), and the usage plan it was admitted under.
     public var apiKeyID: String? = nil
     public var usagePlan: String? = nil
+    /// The API key value an external authorizer returned (`usageIdentifierKey`), read by the
+    /// API-key phase when the API's `api_key_source` is `AUTHORIZER`.
+    public var usageIdentifierKey: String? = nil
 
     public init(
         principal: String, authorizer: String, kind: Kind = .external, claims: [String: String] = [:],

@@ -42,7 +42,13 @@ struct APIKeyPhase: Sendable {
         let value: String?
         switch source {
         case .header: value = request.head.headers.first(named: "x-api-key")
-        case .authorizer(let claim): value = identity?.claims[claim]
+        case .authorizer(let claim):
+            // An external authorizer's usageIdentifierKey; a JWT authorizer's claim.
+            if identity?.kind == .external, claim == APIKeySource.usageIdentifierKey {
+                value = identity?.usageIdentifierKey
+            } else {
+                value = identity?.claims[claim]
+            }
         }
         guard let value, !value.isEmpty else { return refuse("no API key (\(sourceName))") }
         let digest = Digest.hash(.sha256, Array(value.utf8))

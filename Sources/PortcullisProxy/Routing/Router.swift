@@ -154,7 +154,8 @@ final class CompiledAPI: Sendable {
         prefix = c.stage.isEmpty ? [] : Array(("/" + c.stage).utf8)
         let entries = c.routes.map { r -> ([Substring], CompiledRoute) in
             let segs = r.path.split(separator: "/", omittingEmptySubsequences: true)
-            let auth = AuthCompiler.compile(r.auth, authorizers: steps, scopes: r.scopes, claims: r.claims)
+            let auth = AuthCompiler.compile(
+                r.auth, authorizers: steps, scopes: r.scopes, claims: r.claims, resourcePolicy: c.resourcePolicy, stageVariables: c.stageVariables)
             let phases = AdmissionStep.compile(
                 auth: auth, privateAPI: c.endpoint == .private, resourcePolicy: c.resourcePolicy, usage: usage.phases(api: c, route: r))
             let route = CompiledRoute(r, phases: phases, upstreamIndex: upstreams[r.upstream] ?? -1)

@@ -1,0 +1,67 @@
+public import Logging
+public import NIOCore
+public import PortcullisConfig
+public import PortcullisCore
+import PortcullisHTTPClient
+import PortcullisTLS
+import Synchronization
+
+extension ExternalAuthorizer {
+    /// Builds the authorizer, or takes the running one from `registry` when its settings did not
+    /// change: a reload keeps the cache of every unchanged authorizer and starts a changed one
+    /// empty (its entries are flushed with the old instance).
+    public static func compile(_ c: ExternalAuthorizerConfig, environment: AuthEnvironment) -> ExternalAuthorizer {
+        let registry = environment.externalAuthorizers
+        let fingerprint = c.description
+        if let running = registry.running(c.name, fingerprint: fingerprint) { return running }
+        var client: HTTPClient? = nil
+        if environment.online, let group = environment.group, let url = HTTPURL(c.url) {
+            do {
+                let tls = url.isTLS ? try TLSClientContext(TLSClientConfiguration(trustRoots: c.caFile.map { .file($0) } ?? .system)) : nil
+                let timeout = TimeAmount(c.timeout)
+                client = HTTPClient(group: group, configuration: HTTPClientConfiguration(
+                    connectTimeout: timeout, idleTimeout: .seconds(60), maxIdlePerKey: 64, maxResponseBytes: c.maxAnswerBytes, tls: tls))
+            } catch {
+                environment.logger.error("external authorizer: TLS client unusable; its routes answer 500", metadata: ["authorizer": "\(c.name)", "error": "\(error)"])
+            }
+        }
+        let made = ExternalAuthorizer(config: c, client: client, clock: registry.clock, logger: environment.logger)
+        return registry.keep(made, name: c.name, fingerprint: fingerprint)
+    }
+}
+
+/// The running external authorizers of one server, by name and settings, held weakly: what a
+/// reload compiles again finds its instance (and cache) here. Touched only at compile time.
+/// The clock it hands out is the one tests drive.
+public final class ExternalAuthorizerRegistry: Sendable {
+    private struct Weak {
+        weak var value: ExternalAuthorizer?
+        let fingerprint: String
+    }
+    private let entries = Mutex<[String: Weak]>([:])
+    public let clock: JWTClock
+
+    public init(clock: JWTClock = .system) {
+        self.clock = clock
+    }
+
+    func running(_ name: String, fingerprint: String) -> ExternalAuthorizer? {
+        entries.withLock { e in
+            guard let w = e[name], w.fingerprint == fingerprint else { return nil }
+            return w.value
+        }
+    }
+
+    func keep(_ a: ExternalAuthorizer, name: String, fingerprint: String) -> ExternalAuthorizer {
+        entries.withLock { e in
+            if let w = e[name], w.fingerprint == fingerprint, let existing = w.value { return existing }
+            e[name] = Weak(value: a, fingerprint: fingerprint)
+            return a
+        }
+    }
+
+    /// The authorizer running under `name`, if any (tests, the metrics endpoint).
+    public func authorizer(named name: String) -> ExternalAuthorizer? {
+        entries.withLock { $0[name]?.value }
+    }
+}
