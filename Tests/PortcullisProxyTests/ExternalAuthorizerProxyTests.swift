@@ -401,3 +401,29 @@ import Testing
         await h.stop()
     }
 }
+
+/// The access log carries an external authorizer's context beside the principal.
+@Suite struct ExternalAuthorizerAccessLogTests {
+    @Test func contextIsLoggedAsAnObject() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("portcullis-log-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let sink = try AccessLogSink(path: path)
+        var buffer = AccessLogBuffer(sink: sink)
+        buffer.append(AccessLogEntry(
+            requestID: RequestID(hi: 1, lo: 2), client: "127.0.0.1", method: "GET", path: "/lab/a", route: "/a", api: "lab", status: 200,
+            bytes: 10, totalMicros: 1500, upstreamMicros: 1000, principal: "alice", error: nil,
+            authorizerContext: ["role": "admin", "quote": "a\"b"]))
+        buffer.append(AccessLogEntry(
+            requestID: RequestID(hi: 1, lo: 3), client: "127.0.0.1", method: "GET", path: "/lab/a", route: "/a", api: "lab", status: 401,
+            bytes: 10, totalMicros: 1500, upstreamMicros: -1, principal: nil, error: "no token"))
+        buffer.flush()
+        sink.drain()
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 2)
+        let first = try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any]
+        #expect(first?["principal"] as? String == "alice")
+        #expect(first?["authorizer"] as? [String: String] == ["role": "admin", "quote": "a\"b"])
+        let second = try JSONSerialization.jsonObject(with: Data(lines[1].utf8)) as? [String: Any]
+        #expect(second?["authorizer"] == nil)
+    }
+}
