@@ -66,7 +66,9 @@ public struct RouteAuthPolicy: Sendable {
     public var claims: [ClaimRule]
     /// The API's resource policy: an external authorizer applies its explicit Deny before calling
     /// and combines it with the returned policy (Table A).
-    public var resourcePolicy: PolicyDocument?
+    public var resourcePolicy: PolicyDocument? { didSet { resourcePolicies = resourcePolicy.map { [$0] } ?? [] } }
+    /// `resourcePolicy` as the list the evaluator takes, made once (not an array per request).
+    public private(set) var resourcePolicies: [PolicyDocument]
     /// The API's stage variables (external authorizers' events and identity sources).
     public var stageVariables: [String: String]
 
@@ -74,6 +76,7 @@ public struct RouteAuthPolicy: Sendable {
         self.scopes = scopes
         self.claims = claims
         self.resourcePolicy = resourcePolicy
+        self.resourcePolicies = resourcePolicy.map { [$0] } ?? []
         self.stageVariables = stageVariables
     }
 

@@ -19,14 +19,20 @@ public final class AuthorizerAnswer: Sendable {
     /// The answer denies every request (only Deny statements, or `isAuthorized: false`): cached
     /// with `deny_ttl`.
     public let deniesAll: Bool
+    /// The policy as the list the evaluator takes, made once (empty for a simple answer).
+    let policies: [PolicyDocument]
 
     init(verdict: Verdict, identity: Identity, bytes: Int) {
         self.verdict = verdict
         self.identity = identity
         self.bytes = bytes
         switch verdict {
-        case .simple(let ok): deniesAll = !ok
-        case .policy(let doc): deniesAll = doc.statements.allSatisfy { $0.effect == .Deny }
+        case .simple(let ok):
+            deniesAll = !ok
+            policies = []
+        case .policy(let doc):
+            deniesAll = doc.statements.allSatisfy { $0.effect == .Deny }
+            policies = [doc]
         }
     }
 

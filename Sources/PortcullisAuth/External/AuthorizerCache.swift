@@ -96,6 +96,15 @@ public final class AuthorizerCache: Sendable {
         shards[key.hashValue & (Self.shardCount - 1)]
     }
 
+    /// A fresh entry, or nil: the hot path's only call (one shard lock, no promise). `refresh`
+    /// as in `Lookup.hit`. After nil the caller does its pre-call checks, then `lookup`.
+    @inline(__always)
+    public func fresh(_ key: String, now: Double) -> (answer: AuthorizerAnswer, refresh: Bool)? {
+        let found = shard(key).state.withLock { $0.lookup(key, now: now, refreshAhead: settings.refreshAhead, promise: nil) }
+        if case .hit(let a, let refresh) = found { return (a, refresh) }
+        return nil
+    }
+
     public func lookup(_ key: String, now: Double, on loop: any EventLoop) -> Lookup {
         // The promise is made outside the lock; most lookups are hits and never use it.
         var promise: EventLoopPromise<CallResult>? = nil

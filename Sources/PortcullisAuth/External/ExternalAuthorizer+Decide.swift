@@ -16,10 +16,10 @@ extension ExternalAuthorizer {
     /// Phase 1 of a resource policy beside a Lambda authorizer: an explicit Deny for the
     /// anonymous caller refuses before the authorizer is asked.
     func resourcePolicyDeniesFirst(_ request: AuthRequest, _ route: RouteAuthPolicy) -> Refusal? {
-        guard let resource = route.resourcePolicy else { return nil }
+        guard route.resourcePolicy != nil else { return nil }
         let arn = request.methodARN
         let context = RequestConditions(request: request, identity: nil, now: Int64(clock.now()))
-        guard case .explicitlyDenied(let sid) = PolicyEvaluator.evaluate([resource], PolicyRequest(principal: nil, action: Self.action, resource: arn, context: context))
+        guard case .explicitlyDenied(let sid) = PolicyEvaluator.evaluate(route.resourcePolicies, PolicyRequest(principal: nil, action: Self.action, resource: arn, context: context))
         else { return nil }
         return Refusal(
             .ACCESS_DENIED, message: "User: anonymous is not authorized to perform: \(Self.action) on resource: \(arn) with an explicit deny",
@@ -48,15 +48,15 @@ extension ExternalAuthorizer {
         case .simple(true): identitySide = .allowed(sid: nil)
         case .simple(false):
             return .now(.refuse(Refusal(.ACCESS_DENIED, message: "Forbidden", reason: "\(name): isAuthorized false")))
-        case .policy(let doc):
+        case .policy:
             let context = RequestConditions(request: request, identity: answer.identity, now: Int64(clock.now()))
-            identitySide = PolicyEvaluator.evaluate([doc], PolicyRequest(principal: nil, action: Self.action, resource: arn, context: context))
+            identitySide = PolicyEvaluator.evaluate(answer.policies, PolicyRequest(principal: nil, action: Self.action, resource: arn, context: context))
         }
         var decision = identitySide
         var resourceSide: PolicyDecision? = nil
-        if let resource = route.resourcePolicy {
+        if route.resourcePolicy != nil {
             let context = RequestConditions(request: request, identity: answer.identity, now: Int64(clock.now()))
-            let r = PolicyEvaluator.evaluate([resource], PolicyRequest(principal: nil, action: Self.action, resource: arn, context: context))
+            let r = PolicyEvaluator.evaluate(route.resourcePolicies, PolicyRequest(principal: nil, action: Self.action, resource: arn, context: context))
             resourceSide = r
             // Table A: a Lambda authorizer's policy is in the API's own account.
             decision = PolicyEvaluator.combine(identity: identitySide, resource: r, sameAccount: true)

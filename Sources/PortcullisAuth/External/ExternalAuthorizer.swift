@@ -68,6 +68,13 @@ public final class ExternalAuthorizer: Sendable {
             // API Gateway: 401 without invoking; inside any_of the next alternative gets its turn.
             return .now(.abstain(Refusal(.UNAUTHORIZED, reason: "\(name): identity source absent (\(sourcesText))")))
         }
+        let now = clock.now()
+        // A hit skips the checks below: its key passed them when it was called for, and the
+        // resource policy's explicit Deny still wins in `decide` (Table A).
+        if let cache, let (answer, refresh) = cache.fresh(key, now: now) {
+            if refresh { renew(key, request, route, on: loop) }
+            return decide(answer, request, route, key: key, cached: true, loop)
+        }
         if let validation, (try? validation.regex.wholeMatch(in: key)) == nil {
             return .now(.refuse(Refusal(.UNAUTHORIZED, reason: "\(name): token does not match the validation expression")))
         }
@@ -75,7 +82,6 @@ public final class ExternalAuthorizer: Sendable {
         guard let cache else {
             return .later(call(request, route, on: loop).flatMap { self.conclude($0, request, route, key: nil, cached: false, loop) })
         }
-        let now = clock.now()
         switch cache.lookup(key, now: now, on: loop) {
         case .hit(let answer, let refresh):
             if refresh { renew(key, request, route, on: loop) }
