@@ -76,6 +76,34 @@ import Testing
         #expect(p?.contains("512") == true)
     }
 
+    /// Mutated answers (bytes flipped, dropped, duplicated) never crash the parser, and whatever
+    /// it accepts is a complete answer of one of the two forms.
+    @Test func mutatedAnswersNeverCrash() {
+        let seed = Array(#"{"principalId":"alice","context":{"role":"admin","n":1,"b":true},"usageIdentifierKey":"k","policyDocument":{"Version":"2012-10-17","Statement":[{"Action":"execute-api:Invoke","Effect":"Allow","Resource":["arn:aws:execute-api:*"],"Condition":{"StringEquals":{"context:role":"admin"}}}]}}"#.utf8)
+        var rng = SystemRandomNumberGenerator()
+        var accepted = 0
+        for _ in 0..<3000 {
+            var b = seed
+            for _ in 0..<Int.random(in: 1...4, using: &rng) {
+                let i = Int.random(in: 0..<b.count, using: &rng)
+                switch Int.random(in: 0..<3, using: &rng) {
+                case 0: b[i] = UInt8.random(in: 0...255, using: &rng)
+                case 1: b.remove(at: i)
+                default: b.insert(b[i], at: i)
+                }
+                if b.isEmpty { b = [0x7B] }
+            }
+            if case .success(let a) = AuthorizerAnswer.parse(b, authorizer: "lab") {
+                accepted += 1
+                switch a.verdict {
+                case .policy(let doc): #expect(!doc.statements.isEmpty)
+                case .simple: break
+                }
+            }
+        }
+        #expect(accepted < 3000)
+    }
+
     @Test func deeplyNestedAnswersAreRefusedWithoutCrashing() {
         let deep = String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)
         #expect(problem(#"{"principalId":"a","policyDocument":\#(deep)}"#) != nil)

@@ -252,6 +252,25 @@ import Testing
         await h.stop()
     }
 
+    @Test func callsInFlightAreCapped() async throws {
+        let authz = try CountingAuthorizer { _, _, _ in .held(status: 200, body: CountingAuthorizer.policy("alice")) }
+        defer { authz.stop() }
+        let h = try await Harness(Self.config(authz, authorizer: "    max_concurrent_calls: 1"))
+        do {
+            let first = try h.connect()
+            first.send("GET /lab/a HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer one\r\n\r\n")
+            try await authz.whenCalls(1).get()
+            // Another key while the one call is held: refused at once, without a second call.
+            let second = try h.get("/lab/a", headers: bearer("two"))
+            #expect(second.status == 500)
+            #expect(authz.totalCalls == 1)
+            authz.release()
+            #expect(try first.readResponse().status == 200)
+            #expect(h.server.externalAuthorizers.counters()["lab"]?.errors == 1)
+        }
+        await h.stop()
+    }
+
     @Test func staleIfErrorServesTheLastAnswerWhileTheAuthorizerFails() async throws {
         let clock = ManualClock(Self.start)
         let authz = try CountingAuthorizer { _, _, n in

@@ -64,4 +64,12 @@ public final class ExternalAuthorizerRegistry: Sendable {
     public func authorizer(named name: String) -> ExternalAuthorizer? {
         entries.withLock { $0[name]?.value }
     }
+
+    /// The cache counters of every running authorizer with a cache, by name (the metrics endpoint).
+    public func counters() -> [String: AuthorizerCacheCounters] {
+        let running = entries.withLock { e in e.compactMap { name, w in w.value.map { (name, $0) } } }
+        var out: [String: AuthorizerCacheCounters] = [:]
+        for (name, a) in running { if let c = a.cache?.counters { out[name] = c } }
+        return out
+    }
 }
