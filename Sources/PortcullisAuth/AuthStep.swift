@@ -3,7 +3,7 @@ public import PortcullisCore
 public import PortcullisPolicy
 
 /// One compiled authorizer as a route uses it. A `switch` over this enum runs a step: no
-/// existential on the hot path. Later kinds (sigv4, external) add cases with their compiled state.
+/// existential on the hot path.
 public enum AuthStep: Sendable {
     case ip(IPRule)
     /// A JWT authorizer with the route's scopes and claim rules (`JWT/JWTAuthorizer.swift`).

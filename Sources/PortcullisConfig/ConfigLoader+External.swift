@@ -133,15 +133,9 @@ extension ConfigLoader {
     /// Gateway's spellings (`method.request.header.X`, `method.request.querystring.X`,
     /// `stageVariables.X`, `$request.header.X`, `$context.X`, `$stageVariables.X`).
     static func parseExternalIdentitySource(_ s: String) -> ExternalAuthorizerConfig.IdentitySource? {
-        var t = Substring(s.trimmingCharacters(in: .whitespaces))
-        for prefix in ["$request.", "method.request.", "$"] where t.hasPrefix(prefix) { t = t.dropFirst(prefix.count) }
-        guard let dot = t.firstIndex(of: ".") else { return nil }
-        let kind = t[..<dot], name = String(t[t.index(after: dot)...])
-        guard !name.isEmpty else { return nil }
+        guard let (kind, name) = identitySourceParts(s.trimmingCharacters(in: .whitespaces)) else { return nil }
         switch kind {
-        case "header":
-            guard name.utf8.allSatisfy(ASCII.isTokenChar) else { return nil }
-            return .header(name.lowercased())
+        case "header": return headerName(name).map { .header($0) }
         case "query", "querystring": return .query(name)
         case "context":
             guard contextVariables.contains(name) else { return nil }
