@@ -154,3 +154,37 @@ import Testing
         #expect(ctx?["identity"]?["clientCert"] == .null)
     }
 }
+
+/// The registry that carries running authorizers (and caches) across reloads.
+@Suite struct ExternalAuthorizerRegistryTests {
+    static func config(ttl: Duration = .seconds(300)) -> ExternalAuthorizerConfig {
+        var c = ExternalAuthorizerConfig(name: "lab", kind: .token, url: "http://127.0.0.1:1/a", identitySources: [.header("authorization")])
+        c.cache.ttl = ttl
+        return c
+    }
+
+    @Test func unchangedSettingsKeepTheInstanceChangedOnesMakeANewOne() {
+        let env = AuthEnvironment(group: nil, logger: Logger(label: "test"), online: false)
+        let a = ExternalAuthorizer.compile(Self.config(), environment: env)
+        #expect(ExternalAuthorizer.compile(Self.config(), environment: env) === a)
+        let b = ExternalAuthorizer.compile(Self.config(ttl: .seconds(60)), environment: env)
+        #expect(b !== a)
+        #expect(env.externalAuthorizers.authorizer(named: "lab") === b)
+        // A reload that failed after compiling b dropped it; the running a is found again.
+        #expect(ExternalAuthorizer.compile(Self.config(), environment: env) === a)
+        #expect(env.externalAuthorizers.authorizer(named: "lab") === a)
+        withExtendedLifetime(b) {}
+    }
+
+    @Test func releasedInstancesAreNotKept() {
+        let env = AuthEnvironment(group: nil, logger: Logger(label: "test"), online: false)
+        var a: ExternalAuthorizer? = ExternalAuthorizer.compile(Self.config(), environment: env)
+        #expect(a != nil)
+        a = nil
+        // Nothing holds it: the registry does not keep it alive.
+        #expect(env.externalAuthorizers.authorizer(named: "lab") == nil)
+        let again = ExternalAuthorizer.compile(Self.config(), environment: env)
+        #expect(env.externalAuthorizers.authorizer(named: "lab") === again)
+        #expect(env.externalAuthorizers.counters()["lab"] == AuthorizerCacheCounters())
+    }
+}

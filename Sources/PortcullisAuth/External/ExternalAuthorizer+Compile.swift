@@ -38,7 +38,10 @@ public final class ExternalAuthorizerRegistry: Sendable {
         weak var value: ExternalAuthorizer?
         let fingerprint: String
     }
-    private let entries = Mutex<[String: Weak]>([:])
+    /// Per name, the live instances by settings, most recently compiled last. More than one is
+    /// alive while an old snapshot finishes its requests, or after a reload failed elsewhere (its
+    /// instance dies with it, and the running one stays findable for the next reload).
+    private let entries = Mutex<[String: [Weak]]>([:])
     public let clock: JWTClock
 
     public init(clock: JWTClock = .system) {
@@ -47,27 +50,33 @@ public final class ExternalAuthorizerRegistry: Sendable {
 
     func running(_ name: String, fingerprint: String) -> ExternalAuthorizer? {
         entries.withLock { e in
-            guard let w = e[name], w.fingerprint == fingerprint else { return nil }
-            return w.value
+            guard var list = e[name], let i = list.lastIndex(where: { $0.fingerprint == fingerprint && $0.value != nil }) else { return nil }
+            let found = list.remove(at: i)
+            list.append(found)
+            e[name] = list
+            return found.value
         }
     }
 
     func keep(_ a: ExternalAuthorizer, name: String, fingerprint: String) -> ExternalAuthorizer {
         entries.withLock { e in
-            if let w = e[name], w.fingerprint == fingerprint, let existing = w.value { return existing }
-            e[name] = Weak(value: a, fingerprint: fingerprint)
+            var list = (e[name] ?? []).filter { $0.value != nil }
+            if let existing = list.last(where: { $0.fingerprint == fingerprint })?.value { return existing }
+            list.append(Weak(value: a, fingerprint: fingerprint))
+            e[name] = list
             return a
         }
     }
 
-    /// The authorizer running under `name`, if any (tests, the metrics endpoint).
+    /// The authorizer most recently compiled under `name` that is still in use (tests, the
+    /// metrics endpoint).
     public func authorizer(named name: String) -> ExternalAuthorizer? {
-        entries.withLock { $0[name]?.value }
+        entries.withLock { $0[name]?.last(where: { $0.value != nil })?.value }
     }
 
     /// The cache counters of every running authorizer with a cache, by name (the metrics endpoint).
     public func counters() -> [String: AuthorizerCacheCounters] {
-        let running = entries.withLock { e in e.compactMap { name, w in w.value.map { (name, $0) } } }
+        let running = entries.withLock { e in e.compactMap { name, list in list.last(where: { $0.value != nil })?.value.map { (name, $0) } } }
         var out: [String: AuthorizerCacheCounters] = [:]
         for (name, a) in running { if let c = a.cache?.counters { out[name] = c } }
         return out
