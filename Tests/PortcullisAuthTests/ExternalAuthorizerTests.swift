@@ -124,6 +124,26 @@ import Testing
         #expect(try decide(a, JWTFixtures.request([("Authorization", "Bearer t")], target: "/demo/other"), route: route).refusal?.type == .ACCESS_DENIED)
     }
 
+    @Test func anyOfMovesPastAnAbsentIdentitySource() throws {
+        let tenant = Self.authorizer(.request) { $0.name = "tenant"; $0.identitySources = [.header("x-tenant")] }
+        let token = Self.authorizer()
+        token.cache!.store(key: "Bearer t", answer: Self.policy("Allow", "*"), now: Self.clock.now)
+        let either = AuthRequirement.anyOf([.external(ExternalStep(authorizer: tenant)), .external(ExternalStep(authorizer: token))])
+        let loop = EmbeddedEventLoop()
+        func run(_ r: AuthRequest) throws -> AuthDecision {
+            switch either.decide(r, on: loop) {
+            case .now(let d): return d
+            case .later(let f):
+                loop.run()
+                return try f.wait()
+            }
+        }
+        #expect(try run(JWTFixtures.request([("Authorization", "Bearer t")])).identity?.principal == "alice")
+        let neither = try run(JWTFixtures.request())
+        #expect(neither.isAbstain)
+        #expect(neither.refusal?.type == .UNAUTHORIZED)
+    }
+
     @Test func tokenEventShape() throws {
         let e = AuthorizerEvent.token("Bearer a\"b", methodARN: Self.arnPrefix + "GET/x")
         #expect(String(decoding: e, as: UTF8.self) == #"{"type":"TOKEN","authorizationToken":"Bearer a\"b","methodArn":"arn:aws:execute-api:eu-west-1:123456789012:abc/demo/GET/x"}"#)
