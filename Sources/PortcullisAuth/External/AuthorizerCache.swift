@@ -75,6 +75,7 @@ public final class AuthorizerCache: Sendable {
     static let shardCount = 16
     public let settings: Settings
     private let shards: [ShardBox]
+    private let seed = UInt32.random(in: .min ... .max)
 
     /// A shard behind its own lock (a class: an array cannot hold `Mutex` values).
     private final class ShardBox: Sendable {
@@ -91,9 +92,18 @@ public final class AuthorizerCache: Sendable {
         }
     }
 
+    /// The shard of a key, from its length and last 16 bytes (FNV-1a from a random seed): the
+    /// dictionary hashes the whole key anyway, a token's last bytes (its signature) are the most
+    /// random, and the seed keeps callers from aiming many keys at one shard.
     @inline(__always)
     private func shard(_ key: String) -> ShardBox {
-        shards[key.hashValue & (Self.shardCount - 1)]
+        var h: UInt32 = seed ^ UInt32(truncatingIfNeeded: key.utf8.count)
+        let utf8 = key.utf8
+        let tail = utf8.count > 16 ? utf8.index(utf8.endIndex, offsetBy: -16) : utf8.startIndex
+        for b in utf8[tail...] {
+            h = (h ^ UInt32(b)) &* 16_777_619
+        }
+        return shards[Int(truncatingIfNeeded: h ^ (h >> 16)) & (Self.shardCount - 1)]
     }
 
     /// A fresh entry, or nil: the hot path's only call (one shard lock, no promise). `refresh`
