@@ -4,6 +4,7 @@ import NIOEmbedded
 import PortcullisConfig
 import PortcullisCore
 import PortcullisPolicy
+import PortcullisTLS
 import Testing
 
 @testable import PortcullisAuth
@@ -142,6 +143,20 @@ import Testing
         let neither = try run(JWTFixtures.request())
         #expect(neither.isAbstain)
         #expect(neither.refusal?.type == .UNAUTHORIZED)
+    }
+
+    @Test func requestEventCarriesTheClientCertificate() throws {
+        var r = JWTFixtures.request()
+        r.clientCertificate = ClientCertificate(
+            subject: "CN=client", issuer: "CN=Dev CA", serialNumber: "0A1B", subjectAlternativeNames: [],
+            notBefore: "May 28 12:30:02 2019 GMT", notAfter: "May 28 12:30:02 2029 GMT", sha256Fingerprint: "ab", pem: "-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----\n")
+        let j = try JSONValue.parse(AuthorizerEvent.request(r, methodARN: r.methodARN, stageVariables: [:], now: 0))
+        let cert = j["requestContext"]?["identity"]?["clientCert"]
+        #expect(cert?["subjectDN"]?.stringValue == "CN=client")
+        #expect(cert?["issuerDN"]?.stringValue == "CN=Dev CA")
+        #expect(cert?["serialNumber"]?.stringValue == "0A1B")
+        #expect(cert?["validity"]?["notAfter"]?.stringValue == "May 28 12:30:02 2029 GMT")
+        #expect(cert?["clientCertPem"]?.stringValue?.hasPrefix("-----BEGIN CERTIFICATE-----\n") == true)
     }
 
     @Test func tokenEventShape() throws {
