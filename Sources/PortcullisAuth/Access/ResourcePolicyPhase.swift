@@ -47,10 +47,10 @@ public struct ResourcePolicyPhase: Sendable {
     }
 
     public func admit(_ request: AuthRequest, identity: Identity?) -> PhaseOutcome {
-        let arn = request.methodARN
         // An external authorizer already combined its policy with this resource policy (Table A,
         // `External/ExternalAuthorizer+Decide.swift`): it has the answer's policy, this phase has not.
         if identity?.kind == .external { return .pass }
+        let arn = request.methodARN
         let context = RequestConditions(request: request, identity: identity, now: Int64(clock.now()))
         guard let identity, identity.kind == .iam else {
             // Not an IAM principal: anonymous to policies, and the resource policy must allow.
