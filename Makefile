@@ -65,7 +65,7 @@ unit-test: test-deps certs
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
-system-test: build certs
+system-test: build certs test-deps
 	PORTCULLIS_BIN=.build/debug/portcullis bash Tests/system/run_all.sh
 
 # The whole suite: Swift unit and loopback integration tests, then the shell-level system tests.

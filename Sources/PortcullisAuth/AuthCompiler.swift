@@ -2,6 +2,7 @@ public import Logging
 public import NIOCore
 public import PortcullisConfig
 public import PortcullisCore
+public import PortcullisPolicy
 
 /// What compiled authorizers may use beyond their config: event loops for background work
 /// (key-set refresh, external calls), a logger, and whether network fetches are allowed at all
@@ -10,11 +11,17 @@ public struct AuthEnvironment: Sendable {
     public let group: (any EventLoopGroup)?
     public let logger: Logger
     public let online: Bool
+    /// Running external authorizers (and their caches) that outlive a snapshot: a server keeps
+    /// one for its life and passes it to every reload.
+    public let externalAuthorizers: ExternalAuthorizerRegistry
 
-    public init(group: (any EventLoopGroup)?, logger: Logger, online: Bool) {
+    public init(
+        group: (any EventLoopGroup)?, logger: Logger, online: Bool, externalAuthorizers: ExternalAuthorizerRegistry = ExternalAuthorizerRegistry()
+    ) {
         self.group = group
         self.logger = logger
         self.online = online
+        self.externalAuthorizers = externalAuthorizers
     }
 
     public static let offline = AuthEnvironment(group: nil, logger: Logger(label: "portcullis.check"), online: false)
@@ -25,9 +32,10 @@ public enum AuthCompiler {
     /// The requirements of one route, in the order of its `auth:` list (`none` entries dropped).
     public static func compile(
         _ list: [AuthRequirementConfig], authorizers: [String: AuthStep], scopes: [String] = [],
-        claims: [ClaimRuleConfig] = []
+        claims: [ClaimRuleConfig] = [], resourcePolicy: PolicyDocument? = nil, stageVariables: [String: String] = [:]
     ) -> [AuthRequirement] {
-        let route = RouteAuthPolicy(scopes: scopes, claims: claims.compactMap { try? ClaimRule($0) })
+        let route = RouteAuthPolicy(
+            scopes: scopes, claims: claims.compactMap { try? ClaimRule($0) }, resourcePolicy: resourcePolicy, stageVariables: stageVariables)
         var out: [AuthRequirement] = []
         for item in list {
             switch item {
@@ -61,6 +69,7 @@ public enum AuthCompiler {
             case .ip(let allow, let deny): out[name] = .ip(IPRule(name: name, allow: allow, deny: deny))
             case .jwt(let j): out[name] = .jwt(JWTStep(authorizer: JWTAuthorizer.compile(j, environment: environment)))
             case .sigv4(let s): out[name] = .sigv4(SigV4Step.compile(name: name, s, group: environment.group))
+            case .external(let e): out[name] = .external(ExternalStep(authorizer: ExternalAuthorizer.compile(e, environment: environment)))
             }
         }
         return out

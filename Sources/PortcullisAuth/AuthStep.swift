@@ -1,20 +1,24 @@
 public import NIOCore
 public import PortcullisCore
+public import PortcullisPolicy
 
 /// One compiled authorizer as a route uses it. A `switch` over this enum runs a step: no
-/// existential on the hot path. Later kinds (sigv4, external) add cases with their compiled state.
+/// existential on the hot path.
 public enum AuthStep: Sendable {
     case ip(IPRule)
     /// A JWT authorizer with the route's scopes and claim rules (`JWT/JWTAuthorizer.swift`).
     case jwt(JWTStep)
     /// SigV4-signed requests against known access keys (`SigV4/SigV4Step.swift`).
     case sigv4(SigV4Step)
+    /// An HTTP service answering Lambda-authorizer events (`External/ExternalAuthorizer.swift`).
+    case external(ExternalStep)
 
     public var name: String {
         switch self {
         case .ip(let r): return r.name
         case .jwt(let s): return s.authorizer.name
         case .sigv4(let s): return s.name
+        case .external(let s): return s.authorizer.name
         }
     }
 
@@ -28,7 +32,7 @@ public enum AuthStep: Sendable {
     /// Whether the step can answer yet (a remote key set loaded): for readiness reporting.
     public var isReady: Bool {
         switch self {
-        case .ip, .sigv4: return true
+        case .ip, .sigv4, .external: return true
         case .jwt(let s): return s.authorizer.isReady
         }
     }
@@ -38,6 +42,7 @@ public enum AuthStep: Sendable {
         switch self {
         case .ip, .sigv4: return self
         case .jwt(let s): return .jwt(JWTStep(authorizer: s.authorizer, route: route))
+        case .external(let s): return .external(ExternalStep(authorizer: s.authorizer, route: route))
         }
     }
 
@@ -47,6 +52,7 @@ public enum AuthStep: Sendable {
         case .ip(let rule): return .now(rule.decide(request))
         case .jwt(let step): return step.evaluate(request, on: loop)
         case .sigv4(let step): return .now(step.decide(request, on: loop))
+        case .external(let step): return step.evaluate(request, on: loop)
         }
     }
 }
@@ -58,10 +64,20 @@ public typealias AuthResult = Eventually<AuthDecision>
 public struct RouteAuthPolicy: Sendable {
     public var scopes: [String]
     public var claims: [ClaimRule]
+    /// The API's resource policy: an external authorizer applies its explicit Deny before calling
+    /// and combines it with the returned policy (Table A).
+    public var resourcePolicy: PolicyDocument? { didSet { resourcePolicies = resourcePolicy.map { [$0] } ?? [] } }
+    /// `resourcePolicy` as the list the evaluator takes, made once (not an array per request).
+    public private(set) var resourcePolicies: [PolicyDocument]
+    /// The API's stage variables (external authorizers' events and identity sources).
+    public var stageVariables: [String: String]
 
-    public init(scopes: [String] = [], claims: [ClaimRule] = []) {
+    public init(scopes: [String] = [], claims: [ClaimRule] = [], resourcePolicy: PolicyDocument? = nil, stageVariables: [String: String] = [:]) {
         self.scopes = scopes
         self.claims = claims
+        self.resourcePolicy = resourcePolicy
+        self.resourcePolicies = resourcePolicy.map { [$0] } ?? []
+        self.stageVariables = stageVariables
     }
 
     public static let none = RouteAuthPolicy()

@@ -4,7 +4,7 @@ import Yams
 extension ConfigLoader {
     static let apiKeys = [
         "name", "id", "stage", "region", "account", "hosts", "listeners", "not_found", "routes", "gateway_responses",
-        "resource_policy", "endpoint", "throttle", "api_key_source",
+        "resource_policy", "endpoint", "throttle", "api_key_source", "stage_variables",
     ]
     static let routeKeys = [
         "path", "methods", "upstream", "auth", "websocket", "set_headers", "remove_headers", "timeout", "max_body_size",
@@ -43,6 +43,10 @@ extension ConfigLoader {
             case "gateway_responses": api.gatewayResponses = parseGatewayResponses(r, v, p)
             case "resource_policy": policyNode = (v, p)
             case "throttle": api.throttle = parseThrottle(r, v, p, allowPer: false)
+            case "stage_variables":
+                for (sk, sv, sp) in r.mapping(v, p, allowed: []) {
+                    if let value = r.string(sv, sp) { api.stageVariables[sk] = value }
+                }
             case "api_key_source":
                 let s = r.string(v, p) ?? ""
                 if s == "HEADER" { api.apiKeySource = .header } else if s.hasPrefix("AUTHORIZER") {

@@ -306,20 +306,28 @@ extension ConfigLoader {
     /// `header.Authorization`, `query.token`, `cookie.id_token`, also in API Gateway's spellings
     /// (`$request.header.Authorization`, `method.request.header.Authorization`).
     static func parseIdentitySource(_ s: String) -> JWTAuthorizerConfig.IdentitySource? {
-        var t = Substring(s)
-        for prefix in ["$request.", "method.request."] where t.hasPrefix(prefix) { t = t.dropFirst(prefix.count) }
-        if t.hasPrefix("querystring.") { t = "query." + t.dropFirst("querystring.".count) }
-        guard let dot = t.firstIndex(of: ".") else { return nil }
-        let kind = t[..<dot], name = String(t[t.index(after: dot)...])
-        guard !name.isEmpty else { return nil }
+        guard let (kind, name) = identitySourceParts(s) else { return nil }
         switch kind {
-        case "header":
-            guard name.utf8.allSatisfy(ASCII.isTokenChar) else { return nil }
-            return .header(name.lowercased())
-        case "query": return .query(name)
+        case "header": return headerName(name).map { .header($0) }
+        case "query", "querystring": return .query(name)
         case "cookie": return .cookie(name)
         default: return nil
         }
+    }
+
+    /// The kind and name of an identity source (`header` and `Authorization` of
+    /// `header.Authorization`), API Gateway's prefixes (`$request.`, `method.request.`, `$`) removed.
+    static func identitySourceParts(_ s: String) -> (kind: Substring, name: String)? {
+        var t = Substring(s)
+        for prefix in ["$request.", "method.request.", "$"] where t.hasPrefix(prefix) { t = t.dropFirst(prefix.count) }
+        guard let dot = t.firstIndex(of: ".") else { return nil }
+        let name = String(t[t.index(after: dot)...])
+        return name.isEmpty ? nil : (t[..<dot], name)
+    }
+
+    /// A header name as matched at run time (lower case), or nil when it is not an HTTP token.
+    static func headerName(_ name: String) -> String? {
+        name.utf8.allSatisfy(ASCII.isTokenChar) ? name.lowercased() : nil
     }
 
     static func readFile(_ r: YAMLReader, _ node: Node, _ path: String, _ file: String) -> [UInt8]? {

@@ -96,10 +96,13 @@ extension ConfigLoader {
                 out[name] = AuthorizerConfig(name: name, kind: .jwt(parseJWTAuthorizer(r, name, v, p)))
             case "sigv4":
                 out[name] = AuthorizerConfig(name: name, kind: .sigv4(parseSigV4Authorizer(r, v, p)))
+            case "token", "request":
+                let kind: ExternalAuthorizerConfig.Kind = type == "token" ? .token : .request
+                out[name] = AuthorizerConfig(name: name, kind: .external(parseExternalAuthorizer(r, name, kind, v, p)))
             case "":
-                r.fail(v, p, "an authorizer needs a type (ip, jwt, sigv4)")
+                r.fail(v, p, "an authorizer needs a type (ip, jwt, sigv4, token, request)")
             default:
-                r.fail(v, "\(p).type", "unknown authorizer type \"\(type)\"" + Suggest.hint(for: type, in: ["ip", "jwt", "sigv4"]))
+                r.fail(v, "\(p).type", "unknown authorizer type \"\(type)\"" + Suggest.hint(for: type, in: ["ip", "jwt", "sigv4", "token", "request"]))
             }
         }
         return out

@@ -78,6 +78,7 @@ public enum ConfigLoader {
         config.apis = apiNodes.compactMap { parseAPI(r, $0.0, $0.1, refs: refs) }
         checkGlobal(r, config, root)
         checkUsage(r, config, root)
+        checkExternalAuthorizers(r, config)
         if !r.issues.isEmpty { throw ConfigError(r.issues) }
         config.warnings = r.warnings
         return config

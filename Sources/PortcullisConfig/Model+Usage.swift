@@ -71,4 +71,7 @@ public enum APIKeySource: Sendable, Equatable {
     /// A claim of the identity an authorizer established (a JWT claim; an external
     /// authorizer's `usageIdentifierKey` later).
     case authorizer(claim: String)
+
+    /// The claim `AUTHORIZER` alone names: an external authorizer's `usageIdentifierKey`.
+    public static let usageIdentifierKey = "usageIdentifierKey"
 }

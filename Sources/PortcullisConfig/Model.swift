@@ -142,6 +142,9 @@ public struct APIConfig: Sendable {
     public var throttle: ThrottleConfig? = nil
     /// Where `api_key_required` routes read the key.
     public var apiKeySource: APIKeySource = .header
+    /// API Gateway's stage variables: sent in external authorizers' REQUEST events, and usable
+    /// as their identity sources (`stage_variable.NAME`).
+    public var stageVariables: [String: String] = [:]
 }
 
 /// One entry of a route's `auth:` list: every entry must allow; `any_of` allows if one does.
@@ -195,6 +198,8 @@ public struct AuthorizerConfig: Sendable {
         case jwt(JWTAuthorizerConfig)
         /// SigV4-signed requests (`execute-api`) checked against known access keys.
         case sigv4(SigV4AuthorizerConfig)
+        /// An HTTP service answering API Gateway's Lambda-authorizer events (`type: token|request`).
+        case external(ExternalAuthorizerConfig)
     }
     public var name: String
     public var kind: Kind

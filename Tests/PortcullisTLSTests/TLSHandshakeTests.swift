@@ -209,7 +209,7 @@ struct TLSHandshakeTests {
         let notBefore = try #require(formatter.date(from: certificate.notBefore))
         let notAfter = try #require(formatter.date(from: certificate.notAfter))
         #expect(notBefore < Date() && Date() < notAfter)
-        #expect(abs(notAfter.timeIntervalSince(notBefore) - 825 * 86_400) < 5)
+        #expect(abs(notAfter.timeIntervalSince(notBefore) - 365 * 86_400) < 5)
     }
 
     @Test func optionalClientAuthenticationWorksWithoutCertificate() throws {

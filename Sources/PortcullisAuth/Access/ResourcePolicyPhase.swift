@@ -61,6 +61,9 @@ public final class ResourcePolicyPhase: Sendable {
     }
 
     public func admit(_ request: AuthRequest, identity: Identity?) -> PhaseOutcome {
+        // An external authorizer already combined its policy with this resource policy (Table A,
+        // `External/ExternalAuthorizer+Decide.swift`): it has the answer's policy, this phase has not.
+        if identity?.kind == .external { return .pass }
         let context = RequestConditions(request: request, identity: identity, clock: clock)
         guard let identity, identity.kind == .iam else {
             // Not an IAM principal: anonymous to policies, and the resource policy must allow.

@@ -37,6 +37,9 @@ public struct Identity: Sendable {
     /// The accepted key's place in the snapshot's key table: the throttle and quota phases find
     /// the key's buckets and counter by it, without a lookup by name. -1: no key.
     public var apiKeySlot: Int = -1
+    /// The API key value an external authorizer returned (`usageIdentifierKey`), read by the
+    /// API-key phase when the API's `api_key_source` is `AUTHORIZER`.
+    public var usageIdentifierKey: String? = nil
 
     public init(
         principal: String, authorizer: String, kind: Kind = .external, claims: [String: String] = [:],

@@ -113,7 +113,9 @@ final class APIKeyPhase: Sendable {
         case .header:
             digest = request.head.headers.withFirstValue(named: "x-api-key") { $0.isEmpty ? nil : KeyDigest.of($0) } ?? nil
         case .authorizer(let claim):
-            guard var value = identity?.claims[claim], !value.isEmpty else { return refuse("no API key (\(sourceName))") }
+            // An external authorizer's usageIdentifierKey; a JWT authorizer's claim.
+            let given = identity?.kind == .external && claim == APIKeySource.usageIdentifierKey ? identity?.usageIdentifierKey : identity?.claims[claim]
+            guard var value = given, !value.isEmpty else { return refuse("no API key (\(sourceName))") }
             digest = value.withUTF8 { KeyDigest.of(UnsafeRawBufferPointer($0)) }
         }
         guard let digest else { return refuse("no API key (\(sourceName))") }

@@ -18,6 +18,8 @@ struct AccessLogEntry {
     var upstreamMicros: Int64
     var principal: String?
     var error: String?
+    /// An external authorizer's context (`$context.authorizer.KEY`), logged as an object.
+    var authorizerContext: [String: String]? = nil
 }
 
 /// Per-loop batch of rendered lines; flushed to the sink by the loop's sweeper or when large.
@@ -37,7 +39,15 @@ struct AccessLogBuffer {
         pending.writeString(",\"path\":\(JSONString.quoted(e.path)),\"api\":\(JSONString.quoted(e.api)),\"route\":\(JSONString.quoted(e.route))")
         pending.writeString(",\"status\":\(e.status),\"bytes\":\(e.bytes),\"total_ms\":\(Self.millis(e.totalMicros))")
         pending.writeString(",\"upstream_ms\":\(e.upstreamMicros < 0 ? "null" : Self.millis(e.upstreamMicros))")
-        pending.writeString(",\"principal\":\(JSONString.quoted(e.principal)),\"error\":\(JSONString.quoted(e.error))}\n")
+        pending.writeString(",\"principal\":\(JSONString.quoted(e.principal)),\"error\":\(JSONString.quoted(e.error))")
+        if let context = e.authorizerContext, !context.isEmpty {
+            var object = ",\"authorizer\":{"
+            for (i, (k, v)) in context.sorted(by: { $0.key < $1.key }).enumerated() {
+                object += (i > 0 ? "," : "") + JSONString.quoted(k) + ":" + JSONString.quoted(v)
+            }
+            pending.writeString(object + "}")
+        }
+        pending.writeStaticString("}\n")
         if pending.readableBytes > 64 * 1024 { flush() }
     }
 

@@ -1,7 +1,8 @@
 import PortcullisCore
 
 /// A `set_headers` value with API Gateway's `$context` variables, compiled once per snapshot:
-/// `$context.authorizer.claims.NAME`, `$context.authorizer.principalId`, `$context.requestId`,
+/// `$context.authorizer.claims.NAME`, `$context.authorizer.principalId`, `$context.authorizer.KEY`
+/// (an external authorizer's context), `$context.requestId`,
 /// `$context.identity.sourceIp`. A value without variables is pre-rendered and costs nothing extra.
 struct HeaderTemplate: Sendable {
     enum Part: Sendable {
@@ -33,8 +34,10 @@ struct HeaderTemplate: Sendable {
                 rest = tail.dropFirst(token.count)
                 continue outer
             }
-            let claimPrefix = "$context.authorizer.claims."
-            if tail.hasPrefix(claimPrefix) {
+            // `$context.authorizer.claims.NAME` (JWT) or `$context.authorizer.KEY` (an external
+            // authorizer's context): both are the identity's claims.
+            let claimPrefix = tail.hasPrefix("$context.authorizer.claims.") ? "$context.authorizer.claims." : "$context.authorizer."
+            if tail.hasPrefix(claimPrefix), tail.count > claimPrefix.count {
                 let nameStart = tail.index(tail.startIndex, offsetBy: claimPrefix.count)
                 let nameEnd = tail[nameStart...].firstIndex { !($0.isLetter || $0.isNumber || $0 == "_" || $0 == ":" || $0 == "-" || $0 == ".") } ?? tail.endIndex
                 parts.append(.claim(String(tail[nameStart..<nameEnd])))

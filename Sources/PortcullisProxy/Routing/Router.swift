@@ -155,7 +155,8 @@ final class CompiledAPI: Sendable {
         let apiRef = AuthRequest.APIRef(id: c.id, stage: c.stage, region: c.region, account: c.account)
         let entries = c.routes.map { r -> ([Substring], CompiledRoute) in
             let segs = r.path.split(separator: "/", omittingEmptySubsequences: true)
-            let auth = AuthCompiler.compile(r.auth, authorizers: steps, scopes: r.scopes, claims: r.claims)
+            let auth = AuthCompiler.compile(
+                r.auth, authorizers: steps, scopes: r.scopes, claims: r.claims, resourcePolicy: c.resourcePolicy, stageVariables: c.stageVariables)
             let phases = AdmissionStep.compile(
                 auth: auth, privateAPI: c.endpoint == .private, resourcePolicy: c.resourcePolicy, api: apiRef,
                 usage: usage.phases(api: c, route: r))

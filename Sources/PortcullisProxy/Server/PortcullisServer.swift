@@ -8,7 +8,7 @@ public import NIOCore
 public import NIOPosix
 public import PortcullisConfig
 import PortcullisCore
-import PortcullisAuth
+public import PortcullisAuth
 import PortcullisTLS
 
 /// The running gateway: one event loop per worker, per-loop listeners, per-loop state.
@@ -21,6 +21,8 @@ public final class PortcullisServer: Sendable {
     private let state: NIOLockedValueBox<State>
     /// Outlives every snapshot: TLS sessions resume across reloads, keys rotate in process.
     private let ticketKeys = TLSSessionTicketKeys()
+    /// External authorizers and their result caches, kept across reloads when unchanged.
+    public let externalAuthorizers: ExternalAuthorizerRegistry
     /// Token buckets and quota counters, kept across reloads, and their store under `state_dir`.
     let quotas: QuotaPersistence
     var usage: UsageState { quotas.usage }
@@ -37,13 +39,14 @@ public final class PortcullisServer: Sendable {
     }
 
     /// Compiles the config and prepares the loops; nothing listens until `start()`.
-    public init(config: PortcullisConfig, logger: Logger) throws {
+    public init(config: PortcullisConfig, logger: Logger, externalAuthorizers: ExternalAuthorizerRegistry = ExternalAuthorizerRegistry()) throws {
+        self.externalAuthorizers = externalAuthorizers
         let workers = config.workers ?? System.coreCount
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: workers)
         let quotas = QuotaPersistence(config: config, logger: logger)
         self.quotas = quotas
         let snapshot = try Snapshot(
-            config, environment: AuthEnvironment(group: group, logger: logger, online: true), ticketKeys: ticketKeys, usage: quotas.usage)
+            config, environment: AuthEnvironment(group: group, logger: logger, online: true, externalAuthorizers: externalAuthorizers), ticketKeys: ticketKeys, usage: quotas.usage)
         self.logger = logger
         switch config.accessLog {
         case .off: accessLogSink = nil
@@ -146,7 +149,7 @@ public final class PortcullisServer: Sendable {
     /// snapshot to every loop, then bind added listeners and close removed ones.
     public func reload(_ config: PortcullisConfig) throws {
         let snapshot = try Snapshot(
-            config, environment: AuthEnvironment(group: group, logger: logger, online: true), ticketKeys: ticketKeys, usage: usage)
+            config, environment: AuthEnvironment(group: group, logger: logger, online: true, externalAuthorizers: externalAuthorizers), ticketKeys: ticketKeys, usage: usage)
         let old = state.withLockedValue { $0.config }
         let oldKeys = Set(old.listeners.map(Self.key))
         let newKeys = Set(config.listeners.map(Self.key))

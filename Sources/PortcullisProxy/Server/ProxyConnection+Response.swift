@@ -187,6 +187,7 @@ extension ProxyConnection {
                 path: request.head?.path ?? "-", route: request.route?.template ?? "-", api: request.api?.config.name ?? "-",
                 status: request.status, bytes: request.bytesSent, totalMicros: (now - request.started).nanoseconds / 1000,
                 upstreamMicros: request.upstreamLatency < 0 ? -1 : request.upstreamLatency / 1000,
-                principal: request.identity?.principal, error: request.errorReason))
+                principal: request.identity?.principal, error: request.errorReason,
+                authorizerContext: request.identity?.kind == .external ? request.identity?.claims : nil))
     }
 }

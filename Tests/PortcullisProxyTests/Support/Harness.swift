@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import PortcullisAuth
 import PortcullisConfig
 
 @testable import PortcullisProxy
@@ -17,7 +18,9 @@ final class Harness {
     var port: Int { server.boundAddresses["public"]!.port! }
 
     /// `yaml` may use `${ECHO}` for the echo upstream's address and `${DEAD}` for a closed port.
-    init(_ yaml: String, startEcho: Bool = true, workers: Int = 1) async throws {
+    init(
+        _ yaml: String, startEcho: Bool = true, workers: Int = 1, externalAuthorizers: ExternalAuthorizerRegistry = ExternalAuthorizerRegistry()
+    ) async throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("portcullis-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         configPath = dir.appendingPathComponent("portcullis.yaml").path
@@ -30,7 +33,7 @@ final class Harness {
         let config = try ConfigLoader.load(path: configPath, environment: env)
         var logger = Logger(label: "test")
         logger.logLevel = .warning
-        server = try PortcullisServer(config: config, logger: logger)
+        server = try PortcullisServer(config: config, logger: logger, externalAuthorizers: externalAuthorizers)
         try server.start()
     }
 

@@ -1,0 +1,122 @@
+public import PortcullisConfig
+public import PortcullisCore
+import PortcullisTLS
+
+/// The JSON event an external authorizer is POSTed, in API Gateway's shapes
+/// (shared/AWS_SEMANTICS.md §1.2): TOKEN `{type, authorizationToken, methodArn}`, or REQUEST with
+/// the method, path, headers, query, path parameters, stage variables and request context.
+/// Written by hand with `JSONString` (no Foundation); made only on a cache miss.
+public enum AuthorizerEvent {
+    public static func token(_ token: String, methodARN: String) -> [UInt8] {
+        var out = "{\"type\":\"TOKEN\",\"authorizationToken\":"
+        out += JSONString.quoted(token)
+        out += ",\"methodArn\":"
+        out += JSONString.quoted(methodARN)
+        out += "}"
+        return Array(out.utf8)
+    }
+
+    public static func request(_ r: AuthRequest, methodARN: String, stageVariables: [String: String], now: Double) -> [UInt8] {
+        let head = r.head
+        var out = "{\"type\":\"REQUEST\",\"methodArn\":"
+        out += JSONString.quoted(methodARN)
+        out += ",\"resource\":" + JSONString.quoted(r.resourcePath)
+        out += ",\"path\":" + JSONString.quoted(head.path)
+        out += ",\"httpMethod\":" + JSONString.quoted(head.method.name)
+
+        // Headers: the last value of a name in `headers`, every value in `multiValueHeaders`.
+        var names: [String] = []
+        var values: [String: [String]] = [:]
+        for (name, value) in head.headers.pairs {
+            if values[name] == nil { names.append(name) }
+            values[name, default: []].append(value)
+        }
+        single(&out, "headers", names, values)
+        multi(&out, "multiValueHeaders", names, values)
+
+        var qNames: [String] = []
+        var qValues: [String: [String]] = [:]
+        for (name, value) in queryValues(head.query) {
+            if qValues[name] == nil { qNames.append(name) }
+            qValues[name, default: []].append(value)
+        }
+        single(&out, "queryStringParameters", qNames, qValues)
+        multi(&out, "multiValueQueryStringParameters", qNames, qValues)
+
+        out += ",\"pathParameters\":"
+        object(&out, r.pathParameters)
+        out += ",\"stageVariables\":"
+        object(&out, stageVariables.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+
+        let api = r.api
+        out += ",\"requestContext\":{\"path\":" + JSONString.quoted(head.path)
+        out += ",\"accountId\":" + JSONString.quoted(api.account)
+        out += ",\"resourceId\":" + JSONString.quoted(r.resourcePath)
+        out += ",\"stage\":" + JSONString.quoted(api.stage)
+        out += ",\"requestId\":" + JSONString.quoted(r.requestID)
+        out += ",\"resourcePath\":" + JSONString.quoted(r.resourcePath)
+        out += ",\"httpMethod\":" + JSONString.quoted(head.method.name)
+        out += ",\"apiId\":" + JSONString.quoted(api.id)
+        out += ",\"protocol\":\"HTTP/1.1\""
+        out += ",\"requestTimeEpoch\":\(Int64(now * 1000))"
+        out += ",\"domainName\":" + JSONString.quoted(head.headers.first(named: "host"))
+        out += ",\"identity\":{\"sourceIp\":" + JSONString.quoted(r.clientIP?.description)
+        out += ",\"userAgent\":" + JSONString.quoted(head.headers.first(named: "user-agent"))
+        out += ",\"apiKey\":" + JSONString.quoted(head.headers.first(named: "x-api-key"))
+        out += ",\"clientCert\":"
+        if let c = r.clientCertificate {
+            out += "{\"clientCertPem\":" + JSONString.quoted(c.pem)
+            out += ",\"subjectDN\":" + JSONString.quoted(c.subject)
+            out += ",\"issuerDN\":" + JSONString.quoted(c.issuer)
+            out += ",\"serialNumber\":" + JSONString.quoted(c.serialNumber)
+            out += ",\"validity\":{\"notBefore\":" + JSONString.quoted(c.notBefore)
+            out += ",\"notAfter\":" + JSONString.quoted(c.notAfter) + "}}"
+        } else {
+            out += "null"
+        }
+        out += "}}}"
+        return Array(out.utf8)
+    }
+
+    /// Name/value pairs of a query string, percent-decoded (`+` as a space); broken escapes are
+    /// kept as sent.
+    static func queryValues(_ query: String) -> [(String, String)] {
+        guard !query.isEmpty else { return [] }
+        typealias Source = JWTAuthorizerConfig.IdentitySource
+        return query.split(separator: "&").map { pair in
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = Source.percentDecode(kv[0]) ?? String(kv[0])
+            let value = kv.count == 2 ? (Source.percentDecode(kv[1]) ?? String(kv[1])) : ""
+            return (name, value)
+        }
+    }
+
+    private static func single(_ out: inout String, _ key: String, _ names: [String], _ values: [String: [String]]) {
+        out += ",\"\(key)\":{"
+        for (i, n) in names.enumerated() {
+            if i > 0 { out += "," }
+            out += JSONString.quoted(n) + ":" + JSONString.quoted(values[n]?.last)
+        }
+        out += "}"
+    }
+
+    private static func multi(_ out: inout String, _ key: String, _ names: [String], _ values: [String: [String]]) {
+        out += ",\"\(key)\":{"
+        for (i, n) in names.enumerated() {
+            if i > 0 { out += "," }
+            out += JSONString.quoted(n) + ":["
+            out += (values[n] ?? []).map { JSONString.quoted($0) }.joined(separator: ",")
+            out += "]"
+        }
+        out += "}"
+    }
+
+    private static func object(_ out: inout String, _ pairs: [(String, String)]) {
+        out += "{"
+        for (i, (k, v)) in pairs.enumerated() {
+            if i > 0 { out += "," }
+            out += JSONString.quoted(k) + ":" + JSONString.quoted(v)
+        }
+        out += "}"
+    }
+}

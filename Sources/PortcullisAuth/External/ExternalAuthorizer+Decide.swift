@@ -1,0 +1,92 @@
+public import NIOCore
+import PortcullisConfig
+public import PortcullisCore
+public import PortcullisPolicy
+
+/// Turning an authorizer's answer into this request's decision, as API Gateway does
+/// (shared/AWS_SEMANTICS.md §1.4, §5.4): the returned policy is evaluated against the current
+/// method ARN on every request, cached or not (so a policy naming only the first method denies
+/// the others for the whole TTL: API Gateway's known trap, kept faithfully unless
+/// `on_policy_miss: reauthorize`), then combined with the resource policy by Table A.
+extension ExternalAuthorizer {
+    static let action = "execute-api:Invoke"
+    static let explicitDeny = "User is not authorized to access this resource with an explicit deny"
+    static let implicitDeny = "User is not authorized to access this resource"
+
+    /// Phase 1 of a resource policy beside a Lambda authorizer: an explicit Deny for the
+    /// anonymous caller refuses before the authorizer is asked.
+    func resourcePolicyDeniesFirst(_ request: AuthRequest, _ route: RouteAuthPolicy) -> Refusal? {
+        guard route.resourcePolicy != nil else { return nil }
+        let arn = request.methodARN
+        let context = RequestConditions(request: request, identity: nil, now: Int64(clock.now()))
+        guard case .explicitlyDenied(let sid) = PolicyEvaluator.evaluate(route.resourcePolicies, PolicyRequest(principal: nil, action: Self.action, resource: arn, context: context))
+        else { return nil }
+        return Refusal(
+            .ACCESS_DENIED, message: "User: anonymous is not authorized to perform: \(Self.action) on resource: \(arn) with an explicit deny",
+            reason: "resource policy denied explicitly before the authorizer" + (sid.map { " (statement \($0))" } ?? ""))
+    }
+
+    /// The decision for a call's result (fresh, joined, or stale-if-error).
+    func conclude(_ result: CallResult, _ request: AuthRequest, _ route: RouteAuthPolicy, key: String?, cached: Bool, _ loop: any EventLoop) -> EventLoopFuture<AuthDecision> {
+        switch result {
+        case .answer(let a):
+            return decide(a, request, route, key: key, cached: cached, loop).future(on: loop)
+        case .unauthorized:
+            return loop.makeSucceededFuture(.refuse(Refusal(.UNAUTHORIZED, reason: "\(name): the authorizer answered Unauthorized")))
+        case .misconfigured(let why):
+            return loop.makeSucceededFuture(.refuse(Refusal(.AUTHORIZER_CONFIGURATION_ERROR, reason: "\(name): \(why)")))
+        case .failed(let why):
+            return loop.makeSucceededFuture(.refuse(Refusal(.AUTHORIZER_FAILURE, reason: "\(name): \(why)")))
+        }
+    }
+
+    /// The answer against this request: allow with the answer's identity, or ACCESS_DENIED.
+    func decide(_ answer: AuthorizerAnswer, _ request: AuthRequest, _ route: RouteAuthPolicy, key: String?, cached: Bool, _ loop: any EventLoop) -> AuthResult {
+        let arn = request.methodARN
+        let identitySide: PolicyDecision
+        switch answer.verdict {
+        case .simple(true): identitySide = .allowed(sid: nil)
+        case .simple(false):
+            return .now(.refuse(Refusal(.ACCESS_DENIED, message: "Forbidden", reason: "\(name): isAuthorized false")))
+        case .policy:
+            let context = RequestConditions(request: request, identity: answer.identity, now: Int64(clock.now()))
+            identitySide = PolicyEvaluator.evaluate(answer.policies, PolicyRequest(principal: nil, action: Self.action, resource: arn, context: context))
+        }
+        var decision = identitySide
+        var resourceSide: PolicyDecision? = nil
+        if route.resourcePolicy != nil {
+            let context = RequestConditions(request: request, identity: answer.identity, now: Int64(clock.now()))
+            let r = PolicyEvaluator.evaluate(route.resourcePolicies, PolicyRequest(principal: nil, action: Self.action, resource: arn, context: context))
+            resourceSide = r
+            // Table A: a Lambda authorizer's policy is in the API's own account.
+            decision = PolicyEvaluator.combine(identity: identitySide, resource: r, sameAccount: true)
+        }
+        switch decision {
+        case .allowed:
+            return .now(.allow(answer.identity))
+        case .explicitlyDenied(let sid):
+            if case .explicitlyDenied? = resourceSide, !isExplicitDeny(identitySide) {
+                return .now(.refuse(Refusal(
+                    .ACCESS_DENIED, message: "User: anonymous is not authorized to perform: \(Self.action) on resource: \(arn) with an explicit deny",
+                    reason: "resource policy denied explicitly" + (sid.map { " (statement \($0))" } ?? ""))))
+            }
+            return .now(.refuse(Refusal(.ACCESS_DENIED, message: Self.explicitDeny, reason: "\(name): policy denies \(arn) explicitly" + (sid.map { " (statement \($0))" } ?? ""))))
+        case .implicitlyDenied:
+            if cached, onPolicyMiss == .reauthorize, let key {
+                // Beyond API Gateway: ask again for this method ARN; the new answer replaces the entry.
+                return .later(call(request, route, on: loop).flatMap { result in
+                    if case .answer(let fresh) = result, let cache = self.cache {
+                        cache.store(key: key, answer: fresh, now: self.clock.now())
+                    }
+                    return self.conclude(result, request, route, key: nil, cached: false, loop)
+                })
+            }
+            return .now(.refuse(Refusal(.ACCESS_DENIED, message: Self.implicitDeny, reason: "\(name): no statement allows \(arn)" + (cached ? " (cached answer)" : ""))))
+        }
+    }
+
+    private func isExplicitDeny(_ d: PolicyDecision) -> Bool {
+        if case .explicitlyDenied = d { return true }
+        return false
+    }
+}

@@ -1,0 +1,200 @@
+public import Logging
+public import NIOCore
+public import PortcullisConfig
+public import PortcullisCore
+public import PortcullisHTTPClient
+import Synchronization
+
+/// The `type: token` / `type: request` authorizer: API Gateway's Lambda authorizer as an HTTP
+/// service (docs/ARCHITECTURE.md, "External authorizers"). Immutable and shared by every loop;
+/// its mutable parts are the result cache (sharded) and a counter of calls in flight (atomic).
+///
+/// One request's path:
+/// 1. the identity values (absent: abstain, 401 without a call; TOKEN: the validation regex);
+/// 2. the resource policy's explicit Deny, before any call (API Gateway's phase 1);
+/// 3. the cache: a hit is evaluated at once; a miss leads a call or joins one in flight;
+/// 4. the answer's policy evaluated against this request's method ARN, then Table A with the
+///    resource policy (`ExternalAuthorizer+Decide.swift`).
+public final class ExternalAuthorizer: Sendable {
+    public let name: String
+    public let kind: ExternalAuthorizerConfig.Kind
+    public let url: HTTPURL?
+    let sources: [ExternalAuthorizerConfig.IdentitySource]
+    let validation: CompiledRegex?
+    let timeout: TimeAmount
+    /// nil: `ttl` is 0, every request calls.
+    public let cache: AuthorizerCache?
+    let onPolicyMiss: ExternalAuthorizerConfig.PolicyMiss
+    let maxConcurrentCalls: Int
+    let client: HTTPClient?
+    let clock: JWTClock
+    let logger: Logger
+    private let inFlight = Atomic<Int>(0)
+
+    init(
+        config c: ExternalAuthorizerConfig, client: HTTPClient?, clock: JWTClock, logger: Logger
+    ) {
+        name = c.name
+        kind = c.kind
+        url = HTTPURL(c.url)
+        sources = c.identitySources
+        validation = c.validation.flatMap { try? Regex($0) }.map(CompiledRegex.init)
+        timeout = TimeAmount(c.timeout)
+        let ttl = Self.seconds(c.cache.ttl)
+        cache = ttl > 0
+            ? AuthorizerCache(.init(
+                ttl: ttl, denyTTL: c.cache.denyTTL.map(Self.seconds) ?? ttl, maxEntries: c.cache.maxEntries,
+                maxBytes: Int(clamping: c.cache.maxBytes), staleIfError: Self.seconds(c.staleIfError),
+                refreshAhead: Self.seconds(c.cache.refreshAhead)))
+            : nil
+        onPolicyMiss = c.onPolicyMiss
+        maxConcurrentCalls = c.maxConcurrentCalls
+        self.client = client
+        self.clock = clock
+        self.logger = logger
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+
+    /// Calls in flight now (for tests and the metrics endpoint).
+    public var callsInFlight: Int { inFlight.load(ordering: .relaxed) }
+
+    // MARK: Per request
+
+    public func evaluate(_ request: AuthRequest, route: RouteAuthPolicy, on loop: any EventLoop) -> AuthResult {
+        guard let key = identityKey(request, route) else {
+            // API Gateway: 401 without invoking; inside any_of the next alternative gets its turn.
+            return .now(.abstain(Refusal(.UNAUTHORIZED, reason: "\(name): identity source absent (\(sourcesText))")))
+        }
+        let now = clock.now()
+        // A hit skips the checks below: its key passed them when it was called for, and the
+        // resource policy's explicit Deny still wins in `decide` (Table A).
+        if let cache, let (answer, refresh) = cache.fresh(key, now: now) {
+            if refresh { renew(key, request, route, on: loop) }
+            return decide(answer, request, route, key: key, cached: true, loop)
+        }
+        if let validation, (try? validation.regex.wholeMatch(in: key)) == nil {
+            return .now(.refuse(Refusal(.UNAUTHORIZED, reason: "\(name): token does not match the validation expression")))
+        }
+        if let denied = resourcePolicyDeniesFirst(request, route) { return .now(.refuse(denied)) }
+        guard let cache else {
+            return .later(call(request, route, on: loop).flatMap { self.conclude($0, request, route, key: nil, cached: false, loop) })
+        }
+        switch cache.lookup(key, now: now, on: loop) {
+        case .hit(let answer, let refresh):
+            if refresh { renew(key, request, route, on: loop) }
+            return decide(answer, request, route, key: key, cached: true, loop)
+        case .join(let future):
+            return .later(future.flatMap { self.conclude($0, request, route, key: key, cached: false, loop) })
+        case .lead(let future):
+            call(request, route, on: loop).whenSuccess { result in
+                cache.complete(key: key, with: result, now: self.clock.now())
+            }
+            return .later(future.flatMap { self.conclude($0, request, route, key: key, cached: false, loop) })
+        }
+    }
+
+    /// Refresh-ahead: a call in the background; the entry keeps serving until it is replaced.
+    private func renew(_ key: String, _ request: AuthRequest, _ route: RouteAuthPolicy, on loop: any EventLoop) {
+        call(request, route, on: loop).whenSuccess { result in
+            self.cache?.complete(key: key, with: result, now: self.clock.now())
+        }
+    }
+
+    var sourcesText: String { sources.map(\.description).joined(separator: ", ") }
+
+    // MARK: The call
+
+    /// POSTs the event and classifies what comes back. Never fails: every outcome is a value.
+    func call(_ request: AuthRequest, _ route: RouteAuthPolicy, on loop: any EventLoop) -> EventLoopFuture<CallResult> {
+        guard let client, let url else {
+            return loop.makeSucceededFuture(.failed("\(name): not callable (compiled offline or invalid url)"))
+        }
+        if inFlight.wrappingAdd(1, ordering: .relaxed).newValue > maxConcurrentCalls {
+            inFlight.wrappingSubtract(1, ordering: .relaxed)
+            return loop.makeSucceededFuture(.failed("\(name): \(maxConcurrentCalls) calls already in flight"))
+        }
+        let arn = request.methodARN
+        let body: [UInt8]
+        switch kind {
+        case .token: body = AuthorizerEvent.token(identityKey(request, route) ?? "", methodARN: arn)
+        case .request: body = AuthorizerEvent.request(request, methodARN: arn, stageVariables: route.stageVariables, now: clock.now())
+        }
+        // Asking again is harmless: an authorizer only answers a question.
+        let http = HTTPClientRequest(
+            method: "POST", url: url,
+            headers: [("Content-Type", "application/json"), ("Accept", "application/json"), ("User-Agent", "portcullis")],
+            body: body, retryable: true)
+        let name = self.name
+        return client.execute(http, timeout: timeout, on: loop).map { response in
+            Self.classify(response, authorizer: name)
+        }.recover { error in
+            if case HTTPClientError.tooLarge(let n)? = error as? HTTPClientError {
+                return .misconfigured("answer larger than \(n) bytes")
+            }
+            return .failed("\(error)")
+        }.always { _ in
+            self.inFlight.wrappingSubtract(1, ordering: .relaxed)
+        }.map { result in
+            self.log(result, request)
+            return result
+        }
+    }
+
+    /// The HTTP side of the adapter contract (docs/ARCHITECTURE.md): 200 with the answer; 401, or
+    /// a Lambda error payload `{"errorMessage":"Unauthorized"}`, for "Unauthorized"; 502-504 as
+    /// the authorizer being unreachable; anything else as the function failing.
+    static func classify(_ r: HTTPClientResponse, authorizer: String) -> CallResult {
+        if r.status == 401 { return .unauthorized }
+        guard let json = try? JSONValue.parse(r.body, maxDepth: 16) else {
+            if r.status == 200 { return .misconfigured("the answer is not JSON") }
+            return (502...504).contains(r.status) ? .failed("the authorizer answered \(r.status)") : .misconfigured("the authorizer answered \(r.status)")
+        }
+        if let o = json.objectValue, o["principalId"] == nil, o["isAuthorized"] == nil, let m = o["errorMessage"]?.stringValue {
+            return m == "Unauthorized" ? .unauthorized : .misconfigured("the authorizer raised: \(m.prefix(200))")
+        }
+        switch r.status {
+        case 200:
+            switch AuthorizerAnswer.make(json, bytes: r.body.count, authorizer: authorizer) {
+            case .success(let a): return .answer(a)
+            case .failure(let p): return .misconfigured(p.description)
+            }
+        case 502, 503, 504: return .failed("the authorizer answered \(r.status)")
+        default: return .misconfigured("the authorizer answered \(r.status)")
+        }
+    }
+
+    private func log(_ result: CallResult, _ request: AuthRequest) {
+        switch result {
+        case .answer, .unauthorized: return
+        case .misconfigured(let why):
+            logger.warning("external authorizer answer refused", metadata: ["authorizer": "\(name)", "request_id": "\(request.requestID)", "reason": "\(why)"])
+        case .failed(let why):
+            logger.warning("external authorizer call failed", metadata: ["authorizer": "\(name)", "request_id": "\(request.requestID)", "reason": "\(why)"])
+        }
+    }
+}
+
+/// The compiled step of one route: the shared authorizer and the route's policy.
+public struct ExternalStep: Sendable {
+    public let authorizer: ExternalAuthorizer
+    public let route: RouteAuthPolicy
+
+    public init(authorizer: ExternalAuthorizer, route: RouteAuthPolicy = .none) {
+        self.authorizer = authorizer
+        self.route = route
+    }
+
+    public func evaluate(_ request: AuthRequest, on loop: any EventLoop) -> AuthResult {
+        authorizer.evaluate(request, route: route, on: loop)
+    }
+}
+
+extension TimeAmount {
+    init(_ d: Duration) {
+        let (s, atto) = d.components
+        self = .nanoseconds(s * 1_000_000_000 + atto / 1_000_000_000)
+    }
+}

@@ -1,0 +1,225 @@
+import Logging
+import NIOCore
+import NIOEmbedded
+import PortcullisConfig
+import PortcullisCore
+import PortcullisPolicy
+import PortcullisTLS
+import Testing
+
+@testable import PortcullisAuth
+
+/// The external authorizer without a network: identity sources, the validation expression, the
+/// events it would send, and decisions from answers put in its cache by hand (a seeded cache is
+/// what a hit sees). Calls it would make fail with AUTHORIZER_FAILURE here (no client), which
+/// tells a call from no call.
+@Suite struct ExternalAuthorizerTests {
+    static let clock = ManualClock(1_800_000_000)
+
+    static func authorizer(_ kind: ExternalAuthorizerConfig.Kind = .token, _ edit: (inout ExternalAuthorizerConfig) -> Void = { _ in })
+        -> ExternalAuthorizer
+    {
+        var c = ExternalAuthorizerConfig(
+            name: "lab", kind: kind, url: "http://127.0.0.1:1/authorize", identitySources: [.header("authorization")])
+        edit(&c)
+        return ExternalAuthorizer(config: c, client: nil, clock: clock.clock, logger: Logger(label: "test"))
+    }
+
+    static func answer(_ json: String) -> AuthorizerAnswer {
+        try! AuthorizerAnswer.parse(Array(json.utf8), authorizer: "lab").get()
+    }
+
+    static func policy(_ effect: String, _ resource: String, context: String = "{}") -> AuthorizerAnswer {
+        answer(#"{"principalId":"alice","context":\#(context),"policyDocument":{"Version":"2012-10-17","Statement":[{"Action":"execute-api:Invoke","Effect":"\#(effect)","Resource":"\#(resource)"}]}}"#)
+    }
+
+    static let arnPrefix = "arn:aws:execute-api:eu-west-1:123456789012:abc/demo/"
+
+    func decide(_ a: ExternalAuthorizer, _ r: AuthRequest, route: RouteAuthPolicy = .none) throws -> AuthDecision {
+        let loop = EmbeddedEventLoop()
+        switch a.evaluate(r, route: route, on: loop) {
+        case .now(let d): return d
+        case .later(let f):
+            loop.run()
+            return try f.wait()
+        }
+    }
+
+    @Test func missingTokenAbstainsWithoutACall() throws {
+        let d = try decide(Self.authorizer(), JWTFixtures.request())
+        #expect(d.isAbstain)
+        #expect(d.refusal?.type == .UNAUTHORIZED)
+    }
+
+    @Test func validationMismatchIs401WithoutACall() throws {
+        let a = Self.authorizer { $0.validation = "^Bearer [-0-9A-Za-z._~+/]+=*$" }
+        let d = try decide(a, JWTFixtures.request([("Authorization", "Basic abc")]))
+        #expect(!d.isAbstain)
+        #expect(d.refusal?.type == .UNAUTHORIZED)
+        // A matching token goes on to call (and fails here: no client).
+        #expect(try decide(a, JWTFixtures.request([("Authorization", "Bearer abc")])).refusal?.type == .AUTHORIZER_FAILURE)
+    }
+
+    @Test func requestAuthorizerNeedsEverySource() throws {
+        let a = Self.authorizer(.request) { $0.identitySources = [.header("x-tenant"), .query("q")] }
+        #expect(try decide(a, JWTFixtures.request([("X-Tenant", "t1")])).isAbstain)
+        #expect(try decide(a, JWTFixtures.request([("X-Tenant", "t1")], target: "/demo/x?q=")).isAbstain)
+        #expect(try decide(a, JWTFixtures.request([("X-Tenant", "t1")], target: "/demo/x?q=1")).refusal?.type == .AUTHORIZER_FAILURE)
+        #expect(a.identityKey(JWTFixtures.request([("X-Tenant", "t1")], target: "/demo/x?q=1"), .none) == "t1\u{0}1")
+    }
+
+    @Test func cachedPolicyIsEvaluatedAgainstEachMethodARN() throws {
+        let a = Self.authorizer()
+        // The well-known trap: the policy names only the first method it was asked for.
+        a.cache!.store(key: "Bearer t", answer: Self.policy("Allow", Self.arnPrefix + "GET/x"), now: Self.clock.now)
+        let ok = try decide(a, JWTFixtures.request([("Authorization", "Bearer t")], target: "/demo/x"))
+        #expect(ok.identity?.principal == "alice")
+        #expect(ok.identity?.kind == .external)
+        let other = try decide(a, JWTFixtures.request([("Authorization", "Bearer t")], target: "/demo/y"))
+        #expect(other.refusal?.type == .ACCESS_DENIED)
+        #expect(other.refusal?.message == "User is not authorized to access this resource")
+        #expect(a.cache!.counters.hits == 2)
+    }
+
+    @Test func wildcardPolicyCoversEveryMethod() throws {
+        let a = Self.authorizer()
+        a.cache!.store(key: "Bearer t", answer: Self.policy("Allow", Self.arnPrefix + "*"), now: Self.clock.now)
+        #expect(try decide(a, JWTFixtures.request([("Authorization", "Bearer t")], target: "/demo/y/z")).isAllow)
+    }
+
+    @Test func explicitDenyHasAPIGatewaysMessage() throws {
+        let a = Self.authorizer()
+        a.cache!.store(key: "Bearer t", answer: Self.policy("Deny", "*"), now: Self.clock.now)
+        let d = try decide(a, JWTFixtures.request([("Authorization", "Bearer t")]))
+        #expect(d.refusal?.type == .ACCESS_DENIED)
+        #expect(d.refusal?.message == "User is not authorized to access this resource with an explicit deny")
+    }
+
+    @Test func simpleAnswers() throws {
+        let a = Self.authorizer()
+        a.cache!.store(key: "Bearer yes", answer: Self.answer(#"{"isAuthorized":true,"context":{"k":"v"}}"#), now: Self.clock.now)
+        a.cache!.store(key: "Bearer no", answer: Self.answer(#"{"isAuthorized":false}"#), now: Self.clock.now)
+        #expect(try decide(a, JWTFixtures.request([("Authorization", "Bearer yes")])).identity?.claims["k"] == "v")
+        #expect(try decide(a, JWTFixtures.request([("Authorization", "Bearer no")])).refusal?.type == .ACCESS_DENIED)
+    }
+
+    @Test func policyConditionsSeeTheContext() throws {
+        let a = Self.authorizer()
+        let doc = #"{"principalId":"p","context":{"tier":"gold"},"policyDocument":{"Statement":[{"Action":"execute-api:Invoke","Effect":"Allow","Resource":"*","Condition":{"StringEquals":{"context:tier":"gold"}}}]}}"#
+        a.cache!.store(key: "Bearer t", answer: Self.answer(doc), now: Self.clock.now)
+        #expect(try decide(a, JWTFixtures.request([("Authorization", "Bearer t")])).isAllow)
+    }
+
+    @Test func resourcePolicyDenyComesBeforeTheCall() throws {
+        let a = Self.authorizer()
+        let resource = try PolicyDocument.parse(try JSONValue.parse(
+            #"{"Statement":[{"Effect":"Deny","Principal":"*","Action":"execute-api:Invoke","Resource":"\#(Self.arnPrefix)GET/blocked"},{"Effect":"Allow","Principal":"*","Action":"execute-api:Invoke","Resource":"\#(Self.arnPrefix)GET/open"}]}"#))
+        let route = RouteAuthPolicy(resourcePolicy: resource)
+        let blocked = try decide(a, JWTFixtures.request([("Authorization", "Bearer t")], target: "/demo/blocked"), route: route)
+        #expect(blocked.refusal?.type == .ACCESS_DENIED)
+        #expect(blocked.refusal?.message?.hasSuffix("with an explicit deny") == true)
+        #expect(a.callsInFlight == 0)
+        // Table A: the resource policy's Allow admits a caller whose own policy says nothing of it.
+        a.cache!.store(key: "Bearer t", answer: Self.policy("Allow", Self.arnPrefix + "GET/x"), now: Self.clock.now)
+        #expect(try decide(a, JWTFixtures.request([("Authorization", "Bearer t")], target: "/demo/open"), route: route).isAllow)
+        #expect(try decide(a, JWTFixtures.request([("Authorization", "Bearer t")], target: "/demo/other"), route: route).refusal?.type == .ACCESS_DENIED)
+    }
+
+    @Test func anyOfMovesPastAnAbsentIdentitySource() throws {
+        let tenant = Self.authorizer(.request) { $0.name = "tenant"; $0.identitySources = [.header("x-tenant")] }
+        let token = Self.authorizer()
+        token.cache!.store(key: "Bearer t", answer: Self.policy("Allow", "*"), now: Self.clock.now)
+        let either = AuthRequirement.anyOf([.external(ExternalStep(authorizer: tenant)), .external(ExternalStep(authorizer: token))])
+        let loop = EmbeddedEventLoop()
+        func run(_ r: AuthRequest) throws -> AuthDecision {
+            switch either.decide(r, on: loop) {
+            case .now(let d): return d
+            case .later(let f):
+                loop.run()
+                return try f.wait()
+            }
+        }
+        #expect(try run(JWTFixtures.request([("Authorization", "Bearer t")])).identity?.principal == "alice")
+        let neither = try run(JWTFixtures.request())
+        #expect(neither.isAbstain)
+        #expect(neither.refusal?.type == .UNAUTHORIZED)
+    }
+
+    @Test func requestEventCarriesTheClientCertificate() throws {
+        var r = JWTFixtures.request()
+        r.clientCertificate = ClientCertificate(
+            subject: "CN=client", issuer: "CN=Dev CA", serialNumber: "0A1B", subjectAlternativeNames: [],
+            notBefore: "May 28 12:30:02 2019 GMT", notAfter: "May 28 12:30:02 2029 GMT", sha256Fingerprint: "ab", pem: "-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----\n")
+        let j = try JSONValue.parse(AuthorizerEvent.request(r, methodARN: r.methodARN, stageVariables: [:], now: 0))
+        let cert = j["requestContext"]?["identity"]?["clientCert"]
+        #expect(cert?["subjectDN"]?.stringValue == "CN=client")
+        #expect(cert?["issuerDN"]?.stringValue == "CN=Dev CA")
+        #expect(cert?["serialNumber"]?.stringValue == "0A1B")
+        #expect(cert?["validity"]?["notAfter"]?.stringValue == "May 28 12:30:02 2029 GMT")
+        #expect(cert?["clientCertPem"]?.stringValue?.hasPrefix("-----BEGIN CERTIFICATE-----\n") == true)
+    }
+
+    @Test func tokenEventShape() throws {
+        let e = AuthorizerEvent.token("Bearer a\"b", methodARN: Self.arnPrefix + "GET/x")
+        #expect(String(decoding: e, as: UTF8.self) == #"{"type":"TOKEN","authorizationToken":"Bearer a\"b","methodArn":"arn:aws:execute-api:eu-west-1:123456789012:abc/demo/GET/x"}"#)
+    }
+
+    @Test func requestEventShape() throws {
+        let r = JWTFixtures.request([("X-Tenant", "t1"), ("X-Multi", "a"), ("X-Multi", "b"), ("User-Agent", "ua/1")], target: "/demo/x?q=1&q=2&s=a%20b")
+        let e = AuthorizerEvent.request(r, methodARN: r.methodARN, stageVariables: ["env": "test"], now: 1_800_000_000)
+        let j = try JSONValue.parse(e)
+        #expect(j["type"]?.stringValue == "REQUEST")
+        #expect(j["methodArn"]?.stringValue == Self.arnPrefix + "GET/x")
+        #expect(j["resource"]?.stringValue == "/x")
+        #expect(j["path"]?.stringValue == "/demo/x")
+        #expect(j["httpMethod"]?.stringValue == "GET")
+        #expect(j["headers"]?["X-Multi"]?.stringValue == "b")
+        #expect(j["multiValueHeaders"]?["X-Multi"] == .array([.string("a"), .string("b")]))
+        #expect(j["queryStringParameters"]?["q"]?.stringValue == "2")
+        #expect(j["queryStringParameters"]?["s"]?.stringValue == "a b")
+        #expect(j["multiValueQueryStringParameters"]?["q"] == .array([.string("1"), .string("2")]))
+        #expect(j["pathParameters"] == .object([:]))
+        #expect(j["stageVariables"]?["env"]?.stringValue == "test")
+        let ctx = j["requestContext"]
+        #expect(ctx?["accountId"]?.stringValue == "123456789012")
+        #expect(ctx?["apiId"]?.stringValue == "abc")
+        #expect(ctx?["stage"]?.stringValue == "demo")
+        #expect(ctx?["identity"]?["sourceIp"]?.stringValue == "127.0.0.1")
+        #expect(ctx?["identity"]?["userAgent"]?.stringValue == "ua/1")
+        #expect(ctx?["identity"]?["clientCert"] == .null)
+    }
+}
+
+/// The registry that carries running authorizers (and caches) across reloads.
+@Suite struct ExternalAuthorizerRegistryTests {
+    static func config(ttl: Duration = .seconds(300)) -> ExternalAuthorizerConfig {
+        var c = ExternalAuthorizerConfig(name: "lab", kind: .token, url: "http://127.0.0.1:1/a", identitySources: [.header("authorization")])
+        c.cache.ttl = ttl
+        return c
+    }
+
+    @Test func unchangedSettingsKeepTheInstanceChangedOnesMakeANewOne() {
+        let env = AuthEnvironment(group: nil, logger: Logger(label: "test"), online: false)
+        let a = ExternalAuthorizer.compile(Self.config(), environment: env)
+        #expect(ExternalAuthorizer.compile(Self.config(), environment: env) === a)
+        let b = ExternalAuthorizer.compile(Self.config(ttl: .seconds(60)), environment: env)
+        #expect(b !== a)
+        #expect(env.externalAuthorizers.authorizer(named: "lab") === b)
+        // A reload that failed after compiling b dropped it; the running a is found again.
+        #expect(ExternalAuthorizer.compile(Self.config(), environment: env) === a)
+        #expect(env.externalAuthorizers.authorizer(named: "lab") === a)
+        withExtendedLifetime(b) {}
+    }
+
+    @Test func releasedInstancesAreNotKept() {
+        let env = AuthEnvironment(group: nil, logger: Logger(label: "test"), online: false)
+        var a: ExternalAuthorizer? = ExternalAuthorizer.compile(Self.config(), environment: env)
+        #expect(a != nil)
+        a = nil
+        // Nothing holds it: the registry does not keep it alive.
+        #expect(env.externalAuthorizers.authorizer(named: "lab") == nil)
+        let again = ExternalAuthorizer.compile(Self.config(), environment: env)
+        #expect(env.externalAuthorizers.authorizer(named: "lab") === again)
+        #expect(env.externalAuthorizers.counters()["lab"] == AuthorizerCacheCounters())
+    }
+}

@@ -1,0 +1,448 @@
+import Foundation
+import NIOCore
+import PortcullisAuth
+import PortcullisCore
+import Testing
+
+@testable import PortcullisProxy
+
+/// External authorizers through the real gateway, against a counting authorizer service on
+/// loopback: cache hits, TTL expiry on a hand-moved clock, single flight, cached denies, per-ARN
+/// evaluation of a cached policy, the 401/403/500 outcomes, timeouts, stale-if-error,
+/// refresh-ahead, and the flush of a changed authorizer on reload. Nothing sleeps: tests wait on
+/// the authorizer's call events and the cache's waiting count.
+@Suite struct ExternalAuthorizerProxyTests {
+    static let start = 1_800_000_000.0
+
+    static func config(_ authz: CountingAuthorizer, authorizer: String = "", extraAuthorizers: String = "", routes: String = "", api: String = "") -> String {
+        """
+        workers: 2
+        access_log: off
+        listeners:
+          - { name: public, listen: "127.0.0.1:0" }
+        authorizers:
+          lab:
+            type: token
+            url: \(authz.url)
+            validation: "^Bearer [-0-9A-Za-z._~+/]+=*$"
+        \(authorizer)
+        \(extraAuthorizers)
+        apis:
+          - name: lab
+            id: abc123
+            stage: lab
+            region: eu-west-1
+            account: "123456789012"
+        \(api)
+            routes:
+              - path: /a
+                methods: [GET, POST]
+                upstream: backend
+                auth: [lab]
+                set_headers:
+                  X-Principal: $context.authorizer.principalId
+                  X-Role: $context.authorizer.role
+              - { path: /b, methods: [GET], upstream: backend, auth: [lab] }
+        \(routes)
+        upstreams:
+          backend: { endpoints: ["http://${ECHO}"] }
+        """
+    }
+
+    static let arn = "arn:aws:execute-api:eu-west-1:123456789012:abc123/lab/"
+
+    func bearer(_ t: String) -> [String: String] { ["Authorization": "Bearer \(t)"] }
+
+    @Test func cachedAnswersServeWithoutCallsAndReachTheUpstream() async throws {
+        let authz = try CountingAuthorizer { _, _, _ in .json(status: 200, body: CountingAuthorizer.policy("alice", context: #"{"role":"admin","n":7}"#)) }
+        defer { authz.stop() }
+        let h = try await Harness(Self.config(authz), workers: 2)
+        do {
+            for _ in 0..<5 {
+                let r = try h.get("/lab/a", headers: bearer("tok1"))
+                #expect(r.status == 200)
+                let headers = r.json["headers"] as? [String: String] ?? [:]
+                #expect(headers["x-principal"] == "alice")
+                #expect(headers["x-role"] == "admin")
+            }
+            #expect(authz.calls() == 1)
+            // TOKEN event: exactly three fields, the whole header value and this method's ARN.
+            let e = authz.events[0]
+            #expect(e.count == 3)
+            #expect(e["type"] as? String == "TOKEN")
+            #expect(e["authorizationToken"] as? String == "Bearer tok1")
+            #expect(e["methodArn"] as? String == Self.arn + "GET/a")
+            let c = h.server.externalAuthorizers.authorizer(named: "lab")!.cache!.counters
+            #expect(c.hits == 4 && c.misses == 1)
+        }
+        await h.stop()
+    }
+
+    @Test func missingOrMalformedTokensAre401WithoutACall() async throws {
+        let authz = try CountingAuthorizer { _, _, _ in .json(status: 200, body: CountingAuthorizer.policy("alice")) }
+        defer { authz.stop() }
+        let h = try await Harness(Self.config(authz))
+        do {
+            let missing = try h.get("/lab/a")
+            #expect(missing.status == 401)
+            #expect(missing.bodyText == #"{"message":"Unauthorized"}"#)
+            #expect(try h.get("/lab/a", headers: ["Authorization": "Basic x:y"]).status == 401)
+            #expect(authz.totalCalls == 0)
+        }
+        await h.stop()
+    }
+
+    @Test func ttlExpiryOnAFakeClock() async throws {
+        let clock = ManualClock(Self.start)
+        let authz = try CountingAuthorizer { _, _, n in .json(status: 200, body: CountingAuthorizer.policy("v\(n)")) }
+        defer { authz.stop() }
+        let h = try await Harness(
+            Self.config(authz, authorizer: "    cache: { ttl: 60s }"), externalAuthorizers: ExternalAuthorizerRegistry(clock: clock.clock))
+        do {
+            #expect(try h.get("/lab/a", headers: bearer("t")).status == 200)
+            clock.advance(by: 59)
+            #expect(try h.get("/lab/a", headers: bearer("t")).status == 200)
+            #expect(authz.calls() == 1)
+            clock.advance(by: 1)
+            let r = try h.get("/lab/a", headers: bearer("t"))
+            #expect((r.json["headers"] as? [String: String])?["x-principal"] == "v2")
+            #expect(authz.calls() == 2)
+        }
+        await h.stop()
+    }
+
+    @Test func ttlZeroCallsEveryTime() async throws {
+        let authz = try CountingAuthorizer { _, _, _ in .json(status: 200, body: CountingAuthorizer.policy("alice")) }
+        defer { authz.stop() }
+        let h = try await Harness(Self.config(authz, authorizer: "    cache: { ttl: 0s }"))
+        do {
+            for _ in 0..<3 { #expect(try h.get("/lab/a", headers: bearer("t")).status == 200) }
+            #expect(authz.calls() == 3)
+        }
+        await h.stop()
+    }
+
+    @Test func singleFlightHundredConcurrentRequestsOneCall() async throws {
+        let authz = try CountingAuthorizer { _, _, _ in .held(status: 200, body: CountingAuthorizer.policy("alice")) }
+        defer { authz.stop() }
+        let h = try await Harness(Self.config(authz), workers: 2)
+        do {
+            let cache = h.server.externalAuthorizers.authorizer(named: "lab")!.cache!
+            let waiting = cache.whenWaiting("Bearer shared", count: 100, on: h.server.group.next())
+            var connections: [RawConnection] = []
+            for _ in 0..<100 {
+                let c = try h.connect()
+                c.send("GET /lab/a HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer shared\r\n\r\n")
+                connections.append(c)
+            }
+            // Every request waits on the one call (two loops), then the authorizer answers once.
+            try await waiting.get()
+            authz.release()
+            for c in connections { #expect(try c.readResponse().status == 200) }
+            #expect(authz.calls() == 1)
+            #expect(cache.counters.coalesced == 99)
+        }
+        await h.stop()
+    }
+
+    @Test func denyIsCachedWithTheExplicitDenyMessage() async throws {
+        let authz = try CountingAuthorizer { _, _, _ in .json(status: 200, body: CountingAuthorizer.policy("eve", effect: "Deny")) }
+        defer { authz.stop() }
+        let h = try await Harness(Self.config(authz))
+        do {
+            for _ in 0..<3 {
+                let r = try h.get("/lab/a", headers: bearer("bad"))
+                #expect(r.status == 403)
+                #expect(r.bodyText == #"{"Message":"User is not authorized to access this resource with an explicit deny"}"#)
+                #expect(r.header("x-amzn-ErrorType") == "AccessDeniedException")
+            }
+            #expect(authz.calls() == 1)
+        }
+        await h.stop()
+    }
+
+    @Test func cachedPolicyIsEvaluatedPerMethodARN() async throws {
+        // The authorizer names only the method it was asked about (API Gateway's known trap).
+        let authz = try CountingAuthorizer { _, event, _ in
+            .json(status: 200, body: CountingAuthorizer.policy("alice", resource: event["methodArn"] as? String ?? ""))
+        }
+        defer { authz.stop() }
+        let h = try await Harness(Self.config(authz))
+        do {
+            #expect(try h.get("/lab/a", headers: bearer("t")).status == 200)
+            let other = try h.get("/lab/b", headers: bearer("t"))
+            #expect(other.status == 403)
+            #expect(other.bodyText == #"{"Message":"User is not authorized to access this resource"}"#)
+            #expect(try h.get("/lab/a", headers: bearer("t"), method: "POST").status == 403)
+            #expect(authz.calls() == 1)
+        }
+        await h.stop()
+    }
+
+    @Test func reauthorizeOnPolicyMissAsksAgainForTheNewARN() async throws {
+        let authz = try CountingAuthorizer { _, event, _ in
+            .json(status: 200, body: CountingAuthorizer.policy("alice", resource: event["methodArn"] as? String ?? ""))
+        }
+        defer { authz.stop() }
+        let h = try await Harness(Self.config(authz, authorizer: "    on_policy_miss: reauthorize"))
+        do {
+            #expect(try h.get("/lab/a", headers: bearer("t")).status == 200)
+            #expect(try h.get("/lab/b", headers: bearer("t")).status == 200)
+            #expect(authz.calls() == 2)
+            #expect(authz.events[1]["methodArn"] as? String == Self.arn + "GET/b")
+        }
+        await h.stop()
+    }
+
+    @Test func unauthorizedIs401AndNeverCached() async throws {
+        let authz = try CountingAuthorizer { _, _, n in
+            n == 1 ? .json(status: 401, body: #"{"message":"Unauthorized"}"#) : .json(status: 200, body: #"{"errorMessage":"Unauthorized","errorType":"Exception"}"#)
+        }
+        defer { authz.stop() }
+        let h = try await Harness(Self.config(authz))
+        do {
+            for _ in 0..<2 {
+                let r = try h.get("/lab/a", headers: bearer("t"))
+                #expect(r.status == 401)
+                #expect(r.bodyText == #"{"message":"Unauthorized"}"#)
+            }
+            #expect(authz.calls() == 2)
+        }
+        await h.stop()
+    }
+
+    @Test(arguments: [
+        "not json",
+        #"{"principalId":"a"}"#,
+        #"{"principalId":"a","policyDocument":{"Statement":[{"Effect":"Allow","Action":"execute-api:Invoke","Resource":"*"}]},"context":{"nested":{"x":1}}}"#,
+        #"{"principalId":"a","policyDocument":{"Statement":[{"Effect":"Allow","Action":"execute-api:Invoke","Resource":"*","Principal2":"*"}]}}"#,
+        #"{"principalId":"a","policyDocument":{"Statement":[{"Effect":"Allow","Action":"execute-api:Invoke","Resource":"*"}]},"pad":"\#(String(repeating: "x", count: 100_000))"}"#,
+        #"{"errorMessage":"boom","errorType":"Exception"}"#,
+    ])
+    func malformedAnswersAre500ConfigurationErrorsAndNotCached(_ body: String) async throws {
+        let authz = try CountingAuthorizer { _, _, _ in .json(status: 200, body: body) }
+        defer { authz.stop() }
+        let h = try await Harness(Self.config(authz))
+        do {
+            for _ in 0..<2 {
+                let r = try h.get("/lab/a", headers: bearer("t"))
+                #expect(r.status == 500)
+                #expect(r.bodyText == #"{"message": null}"#)
+                #expect(r.header("x-amzn-ErrorType") == "AuthorizerConfigurationException")
+            }
+            #expect(authz.calls() == 2)
+        }
+        await h.stop()
+    }
+
+    @Test func timeoutsAndUnreachableAuthorizersAre500Failures() async throws {
+        let authz = try CountingAuthorizer { _, _, _ in .silent }
+        defer { authz.stop() }
+        let h = try await Harness(Self.config(authz, authorizer: "    timeout: 200ms"))
+        do {
+            let r = try h.get("/lab/a", headers: bearer("t"))
+            #expect(r.status == 500)
+            #expect(r.bodyText == #"{"message": null}"#)
+            let counters = h.server.externalAuthorizers.authorizer(named: "lab")!.cache!.counters
+            #expect(counters.errors == 1 && counters.entries == 0)
+            // Unreachable: nothing listens on the port.
+            try h.reload(Self.config(authz).replacingOccurrences(of: authz.url, with: "http://${DEAD}/authorize"))
+            #expect(try h.get("/lab/a", headers: bearer("t")).status == 500)
+        }
+        await h.stop()
+    }
+
+    @Test func callsInFlightAreCapped() async throws {
+        let authz = try CountingAuthorizer { _, _, _ in .held(status: 200, body: CountingAuthorizer.policy("alice")) }
+        defer { authz.stop() }
+        let h = try await Harness(Self.config(authz, authorizer: "    max_concurrent_calls: 1"))
+        do {
+            let first = try h.connect()
+            first.send("GET /lab/a HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer one\r\n\r\n")
+            try await authz.whenCalls(1).get()
+            // Another key while the one call is held: refused at once, without a second call.
+            let second = try h.get("/lab/a", headers: bearer("two"))
+            #expect(second.status == 500)
+            #expect(authz.totalCalls == 1)
+            authz.release()
+            #expect(try first.readResponse().status == 200)
+            #expect(h.server.externalAuthorizers.counters()["lab"]?.errors == 1)
+        }
+        await h.stop()
+    }
+
+    @Test func staleIfErrorServesTheLastAnswerWhileTheAuthorizerFails() async throws {
+        let clock = ManualClock(Self.start)
+        let authz = try CountingAuthorizer { _, _, n in
+            n == 1 ? .json(status: 200, body: CountingAuthorizer.policy("alice")) : .json(status: 503, body: "{}")
+        }
+        defer { authz.stop() }
+        let h = try await Harness(
+            Self.config(authz, authorizer: "    cache: { ttl: 10s }\n    stale_if_error: 60s"),
+            externalAuthorizers: ExternalAuthorizerRegistry(clock: clock.clock))
+        do {
+            #expect(try h.get("/lab/a", headers: bearer("t")).status == 200)
+            clock.advance(by: 30)
+            let r = try h.get("/lab/a", headers: bearer("t"))
+            #expect(r.status == 200)
+            #expect((r.json["headers"] as? [String: String])?["x-principal"] == "alice")
+            clock.advance(by: 41)
+            #expect(try h.get("/lab/a", headers: bearer("t")).status == 500)
+            #expect(h.server.externalAuthorizers.authorizer(named: "lab")!.cache!.counters.staleServed == 1)
+        }
+        await h.stop()
+    }
+
+    @Test func refreshAheadRenewsAHotEntryBeforeItExpires() async throws {
+        let clock = ManualClock(Self.start)
+        let authz = try CountingAuthorizer { _, _, n in .json(status: 200, body: CountingAuthorizer.policy("v\(n)")) }
+        defer { authz.stop() }
+        let h = try await Harness(
+            Self.config(authz, authorizer: "    cache: { ttl: 100s, refresh_ahead: 10s }"),
+            externalAuthorizers: ExternalAuthorizerRegistry(clock: clock.clock))
+        do {
+            #expect(try h.get("/lab/a", headers: bearer("t")).status == 200)
+            clock.advance(by: 95)
+            // Served from the cache at once; the renewal goes out in the background.
+            let r = try h.get("/lab/a", headers: bearer("t"))
+            #expect((r.json["headers"] as? [String: String])?["x-principal"] == "v1")
+            try await authz.whenCalls(2).get()
+            // Past the first answer's expiry: the renewed one serves (or this request joins the
+            // renewal still in flight); either way no third call.
+            clock.advance(by: 10)
+            let later = try h.get("/lab/a", headers: bearer("t"))
+            #expect((later.json["headers"] as? [String: String])?["x-principal"] == "v2")
+            #expect(authz.calls() == 2)
+        }
+        await h.stop()
+    }
+
+    @Test func reloadFlushesAChangedAuthorizerAndKeepsTheOthers() async throws {
+        let authz = try CountingAuthorizer { _, _, _ in .json(status: 200, body: CountingAuthorizer.policy("alice")) }
+        defer { authz.stop() }
+        let other = """
+              other:
+                type: request
+                url: \(authz.url.replacingOccurrences(of: "/authorize", with: "/other"))
+                identity_source: [header.X-Tenant]
+            """
+        let route = "      - { path: /t, methods: [GET], upstream: backend, auth: [other] }"
+        let h = try await Harness(Self.config(authz, extraAuthorizers: other, routes: route))
+        do {
+            #expect(try h.get("/lab/a", headers: bearer("t")).status == 200)
+            #expect(try h.get("/lab/t", headers: ["X-Tenant": "t1"]).status == 200)
+            #expect(authz.calls("/authorize") == 1 && authz.calls("/other") == 1)
+            // Same config: both caches survive.
+            try h.reload(Self.config(authz, extraAuthorizers: other, routes: route))
+            #expect(try h.get("/lab/a", headers: bearer("t")).status == 200)
+            #expect(try h.get("/lab/t", headers: ["X-Tenant": "t1"]).status == 200)
+            #expect(authz.calls("/authorize") == 1 && authz.calls("/other") == 1)
+            // lab changes (its TTL): its entries go; other keeps its own.
+            try h.reload(Self.config(authz, authorizer: "    cache: { ttl: 120s }", extraAuthorizers: other, routes: route))
+            #expect(try h.get("/lab/a", headers: bearer("t")).status == 200)
+            #expect(try h.get("/lab/t", headers: ["X-Tenant": "t1"]).status == 200)
+            #expect(authz.calls("/authorize") == 2 && authz.calls("/other") == 1)
+        }
+        await h.stop()
+    }
+
+    @Test func requestEventAndContextSourceIdentity() async throws {
+        let authz = try CountingAuthorizer { _, _, _ in .json(status: 200, body: #"{"isAuthorized":true,"context":{"tenant":"t9"}}"#) }
+        defer { authz.stop() }
+        let req = """
+              req:
+                type: request
+                url: \(authz.url)
+                identity_source: [header.X-Tenant, query.v, context.httpMethod]
+            """
+        let route = #"      - { path: "/items/{id}", methods: [GET], upstream: backend, auth: [req], set_headers: { X-Tenant-Id: $context.authorizer.tenant } }"#
+        let h = try await Harness(Self.config(authz, extraAuthorizers: req, routes: route, api: "    stage_variables: { env: test }"))
+        do {
+            // Any source missing: 401 without a call.
+            #expect(try h.get("/lab/items/42", headers: ["X-Tenant": "t9"]).status == 401)
+            #expect(authz.totalCalls == 0)
+            let r = try h.get("/lab/items/42?v=1&v=2", headers: ["X-Tenant": "t9"])
+            #expect(r.status == 200)
+            #expect((r.json["headers"] as? [String: String])?["x-tenant-id"] == "t9")
+            let e = authz.events[0]
+            #expect(e["type"] as? String == "REQUEST")
+            #expect(e["resource"] as? String == "/items/{id}")
+            #expect(e["path"] as? String == "/lab/items/42")
+            #expect((e["pathParameters"] as? [String: String])?["id"] == "42")
+            #expect((e["queryStringParameters"] as? [String: String])?["v"] == "2")
+            #expect((e["multiValueQueryStringParameters"] as? [String: [String]])?["v"] == ["1", "2"])
+            #expect((e["stageVariables"] as? [String: String])?["env"] == "test")
+            #expect(((e["requestContext"] as? [String: Any])?["identity"] as? [String: Any])?["sourceIp"] as? String == "127.0.0.1")
+        }
+        await h.stop()
+    }
+
+    @Test func usageIdentifierKeyFeedsTheAPIKeyPhase() async throws {
+        let key = "authz-issued-key-0123456789abcdef"
+        let authz = try CountingAuthorizer { _, event, _ in
+            let token = event["authorizationToken"] as? String ?? ""
+            return .json(status: 200, body: CountingAuthorizer.policy("alice", usageKey: token.hasSuffix("good") ? key : "unknown-key-value-0000000000"))
+        }
+        defer { authz.stop() }
+        let plans = """
+            usage_plans:
+              basic: { stages: [{ api: lab, stage: lab }], throttle: { rate: 100, burst: 100 } }
+            api_keys:
+              keys:
+                - { id: k-alice, usage_plans: [basic], value: "\(key)" }
+            """
+        let route = "      - { path: /keyed, methods: [GET], upstream: backend, auth: [lab], api_key_required: true }"
+        let yaml = Self.config(authz, routes: route, api: "    api_key_source: AUTHORIZER") + "\n" + plans
+        let h = try await Harness(yaml)
+        do {
+            #expect(try h.get("/lab/keyed", headers: bearer("good")).status == 200)
+            let bad = try h.get("/lab/keyed", headers: bearer("bad"))
+            #expect(bad.status == 403)
+            #expect(bad.bodyText == #"{"message":"Forbidden"}"#)
+        }
+        await h.stop()
+    }
+
+    @Test func resourcePolicyConditionsSeeTheAuthorizerContext() async throws {
+        let authz = try CountingAuthorizer { _, event, _ in
+            let tier = (event["authorizationToken"] as? String ?? "").hasSuffix("gold") ? "gold" : "bronze"
+            return .json(status: 200, body: CountingAuthorizer.policy("alice", context: #"{"tier":"\#(tier)"}"#))
+        }
+        defer { authz.stop() }
+        let policy = #"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"execute-api:Invoke","Resource":"execute-api:/*","Condition":{"StringEquals":{"context:tier":"bronze"}}}]}"#
+        let h = try await Harness(Self.config(authz, api: "    resource_policy: \(policy)"))
+        do {
+            #expect(try h.get("/lab/a", headers: bearer("gold")).status == 200)
+            let r = try h.get("/lab/a", headers: bearer("bronze"))
+            #expect(r.status == 403)
+            #expect(r.bodyText.contains("with an explicit deny"))
+        }
+        await h.stop()
+    }
+}
+
+/// The access log carries an external authorizer's context beside the principal.
+@Suite struct ExternalAuthorizerAccessLogTests {
+    @Test func contextIsLoggedAsAnObject() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("portcullis-log-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let sink = try AccessLogSink(path: path)
+        var buffer = AccessLogBuffer(sink: sink)
+        buffer.append(AccessLogEntry(
+            requestID: RequestID(hi: 1, lo: 2), client: "127.0.0.1", method: "GET", path: "/lab/a", route: "/a", api: "lab", status: 200,
+            bytes: 10, totalMicros: 1500, upstreamMicros: 1000, principal: "alice", error: nil,
+            authorizerContext: ["role": "admin", "quote": "a\"b"]))
+        buffer.append(AccessLogEntry(
+            requestID: RequestID(hi: 1, lo: 3), client: "127.0.0.1", method: "GET", path: "/lab/a", route: "/a", api: "lab", status: 401,
+            bytes: 10, totalMicros: 1500, upstreamMicros: -1, principal: nil, error: "no token"))
+        buffer.flush()
+        sink.drain()
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 2)
+        let first = try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any]
+        #expect(first?["principal"] as? String == "alice")
+        #expect(first?["authorizer"] as? [String: String] == ["role": "admin", "quote": "a\"b"])
+        let second = try JSONSerialization.jsonObject(with: Data(lines[1].utf8)) as? [String: Any]
+        #expect(second?["authorizer"] == nil)
+    }
+}
