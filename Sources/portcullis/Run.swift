@@ -64,6 +64,8 @@ struct Run: AsyncParsableCommand {
             logger.warning("authorizer key sets not loaded yet; serving, requests that need them get 500 until they load")
         }
         Systemd.notify("READY=1\nSTATUS=serving \(config)")
+        let watchdog = Systemd.startWatchdog(server.group)
+        defer { watchdog?.cancel() }
         var grace = loaded.shutdownGrace
         for await signal in signals {
             switch signal {

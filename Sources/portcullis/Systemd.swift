@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import NIOCore
 
 /// sd_notify without libsystemd: one datagram to $NOTIFY_SOCKET per state change.
 enum Systemd {
@@ -30,5 +31,27 @@ enum Systemd {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return UInt64(ts.tv_sec) * 1_000_000 + UInt64(ts.tv_nsec) / 1000
+    }
+
+    /// The watchdog interval systemd asks for (`WatchdogSec=`, passed as WATCHDOG_USEC), if it asks
+    /// this process (WATCHDOG_PID, when set, names it).
+    static func watchdogInterval() -> UInt64? {
+        guard let text = getenv("WATCHDOG_USEC").map({ String(cString: $0) }), let usec = UInt64(text), usec > 0 else { return nil }
+        if let p = getenv("WATCHDOG_PID").map({ String(cString: $0) }), let pid = Int32(p), pid != getpid() { return nil }
+        return usec
+    }
+
+    /// Sends WATCHDOG=1 at half the interval, each time only after every event loop has run a
+    /// task: a loop stuck in a handler stops the pings, and systemd restarts the service.
+    static func startWatchdog(_ group: any EventLoopGroup) -> Task<Void, Never>? {
+        guard let usec = watchdogInterval() else { return nil }
+        return Task.detached {
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: usec * 1000 / 2)
+                let answers = group.makeIterator().map { $0.submit {} }
+                guard (try? await EventLoopFuture.andAllSucceed(answers, on: group.next()).get()) != nil else { continue }
+                if !Task.isCancelled { notify("WATCHDOG=1") }
+            }
+        }
     }
 }

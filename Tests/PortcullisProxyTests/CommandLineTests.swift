@@ -155,6 +155,43 @@ import Testing
         try await echo.close()
         try await holder.close()
     }
+
+    /// systemd's watchdog (`WatchdogSec=` sets WATCHDOG_USEC): WATCHDOG=1 after READY=1, again at
+    /// half the interval, each one only after every event loop ran a task.
+    @Test func pingsTheSystemdWatchdog() throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
+            Issue.record("build the binary first (swift build): \(Self.binary)")
+            return
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("portcullis-wd-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let port = try freePort()
+        let configPath = dir.appendingPathComponent("p.yaml").path
+        try """
+            workers: 2
+            access_log: off
+            listeners: [{ name: public, listen: "127.0.0.1:\(port)" }]
+            apis: [{ name: demo, stage: demo, routes: [{ path: /x, upstream: b }] }]
+            upstreams: { b: { endpoints: ["http://127.0.0.1:9"] } }
+            """.write(toFile: configPath, atomically: true, encoding: .utf8)
+        let notify = NotifySocket(dir: dir)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = ["run", "--config", configPath, "--log-level", "warning"]
+        var env = ProcessInfo.processInfo.environment
+        env["NOTIFY_SOCKET"] = notify.path
+        env["WATCHDOG_USEC"] = "200000"
+        p.environment = env
+        try p.run()
+        defer { if p.isRunning { p.terminate() } }
+        #expect(notify.next().hasPrefix("READY=1"))
+        #expect(notify.next() == "WATCHDOG=1")
+        #expect(notify.next() == "WATCHDOG=1")
+        p.terminate()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+    }
 }
 
 func RawConnectionGet(_ port: Int, _ path: String) throws -> Int {
