@@ -10,7 +10,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the build, the demo and the tests need.
 APT_PACKAGES := libssl-dev libsqlite3-dev pkg-config openssl curl ca-certificates python3 python3-pip wrk
 
-.PHONY: all deps test-deps build release certs run reload test unit-test system-test check bench clean
+.PHONY: all deps test-deps build release certs run reload install install-files test unit-test system-test check bench clean
 
 all: build
 
@@ -55,6 +55,26 @@ run: release certs
 	echo "  make reload                                 # check the config, then reload it (pid in $(PID_FILE))"; \
 	echo; \
 	$(PORTCULLIS) run --config $(CONFIG) --pid-file $(PID_FILE)
+
+# Installs the binary, the systemd unit (pointing at this PREFIX) and, unless one exists, a
+# starter config in /etc/portcullis. DESTDIR stages it elsewhere (packaging, tests).
+PREFIX ?= /usr/local
+DESTDIR ?=
+install: release install-files
+
+# The copying alone, from an already built binary (BUILT).
+BUILT ?= .build/release/portcullis
+install-files:
+	install -D -m 755 $(BUILT) $(DESTDIR)$(PREFIX)/bin/portcullis
+	install -d $(DESTDIR)/etc/systemd/system $(DESTDIR)/etc/portcullis
+	sed 's#/usr/local/bin/portcullis#$(PREFIX)/bin/portcullis#g' systemd/portcullis.service >$(DESTDIR)/etc/systemd/system/portcullis.service
+	chmod 644 $(DESTDIR)/etc/systemd/system/portcullis.service
+	@if [ -e $(DESTDIR)/etc/portcullis/portcullis.yaml ]; then \
+	  echo "kept the existing $(DESTDIR)/etc/portcullis/portcullis.yaml"; \
+	else \
+	  install -m 644 systemd/portcullis.yaml $(DESTDIR)/etc/portcullis/portcullis.yaml; \
+	fi
+	@echo "installed; then: systemctl daemon-reload && systemctl enable --now portcullis"
 
 # Checks the config, then signals the gateway `make run` started (its pid file): never another
 # process. Does not build: it reloads what is running.
