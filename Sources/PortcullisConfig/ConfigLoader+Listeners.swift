@@ -98,4 +98,29 @@ extension ConfigLoader {
         if t.clientAuth != .none && t.clientCA == nil { r.fail(node, "\(path).client_ca", "client_auth \(t.clientAuth.rawValue) needs client_ca: a PEM bundle of trusted CAs") }
         return t
     }
+
+    /// `admin:` (an empty mapping takes the defaults). A non-loopback address needs a token: the
+    /// listener shows configuration and usage.
+    static func parseAdmin(_ r: YAMLReader, _ node: Node, _ path: String) -> AdminConfig? {
+        var a = AdminConfig()
+        for (key, v, p) in r.mapping(node, path, allowed: ["listen", "token"]) {
+            switch key {
+            case "listen":
+                guard let text = r.string(v, p), let (host, port) = splitHostPort(text) else {
+                    r.fail(v, p, "listen is HOST:PORT, like \"127.0.0.1:9901\"")
+                    continue
+                }
+                (a.host, a.port) = (host, port)
+            case "token":
+                a.token = r.string(v, p)
+                if a.token?.isEmpty == true { r.fail(v, p, "token is empty: set a long random value (or ${ENV_VAR}), or remove it on a loopback listener") }
+            default: break
+            }
+        }
+        let loopback = a.host == "localhost" || a.host.hasPrefix("127.") || a.host == "::1" || a.host == "[::1]"
+        if !loopback && a.token == nil {
+            r.fail(node, "\(path).token", "the admin listener on \(a.host) is reachable from other hosts: set token: (requests then need Authorization: Bearer TOKEN), or listen on 127.0.0.1")
+        }
+        return a
+    }
 }

@@ -69,7 +69,8 @@ public enum ConfigLoader {
                 case "closed": config.failClosedOnStoreError = true
                 case let s: r.fail(value, path, "on_store_error is open (count in memory, admit) or closed (refuse with 500), not \"\(s ?? "")\"")
                 }
-            default: break  // admin, state: reserved for later issues, accepted as mappings
+            case "admin": config.admin = parseAdmin(r, value, path)
+            default: break  // state: reserved for later issues, accepted as a mapping
             }
         }
         let refs = References(

@@ -17,6 +17,8 @@ public struct PortcullisConfig: Sendable {
     public var gatewayResponses: [GatewayResponseType: GatewayResponseOverride]
     /// Where quota counters live (`state_dir`, relative to the config file).
     public var stateDir: String? = nil
+    /// The admin listener (`admin:`): health, readiness and Prometheus metrics; nil: none.
+    public var admin: AdminConfig? = nil
     /// Where `run` writes its process id (`pid_file`, relative to the config file), for
     /// `portcullis reload` and service managers; nil: nowhere.
     public var pidFile: String? = nil
@@ -273,4 +275,14 @@ public struct SigV4KeyConfig: Sendable {
     public var expires: Int64?
     /// The IAM groups whose policies (`policies_dir/groups/NAME.json`) apply to this key's principal.
     public var groups: [String] = []
+}
+
+/// `admin: { listen: "127.0.0.1:9901", token: "${ADMIN_TOKEN}" }`: a listener apart from the
+/// traffic listeners, for operators and scrapers.
+public struct AdminConfig: Sendable, Equatable {
+    public var host: String = "127.0.0.1"
+    public var port: Int = 9901
+    /// When set, every request needs `Authorization: Bearer <token>`.
+    public var token: String? = nil
+    public init() {}
 }

@@ -78,10 +78,12 @@ struct Run: AsyncParsableCommand {
                         try server.reload(c)
                         grace = c.shutdownGrace
                     } catch {
+                        // `reload` counted the failure itself.
                         logger.error("reload failed; keeping the running config", metadata: ["error": "\(error)"])
                         printError("\(error)")
                     }
                 case .failure(let e):
+                    server.noteReloadFailed()
                     logger.error("reload failed; keeping the running config", metadata: ["file": "\(config)"])
                     printError(e.description)
                 }

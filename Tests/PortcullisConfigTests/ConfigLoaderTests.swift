@@ -38,6 +38,19 @@ import Testing
         #expect(c.apis[0].notFound == .rest)
     }
 
+    /// `admin:`: defaults, and a listener reachable from other hosts only with a token.
+    @Test func adminListener() throws {
+        #expect(try ConfigLoader.parse(minimal, file: "t.yaml").admin == nil)
+        let d = try #require(try ConfigLoader.parse(minimal + "\nadmin: {}\n", file: "t.yaml").admin)
+        #expect(d.host == "127.0.0.1" && d.port == 9901 && d.token == nil)
+        let t = try #require(try ConfigLoader.parse(minimal + "\nadmin: { listen: \"0.0.0.0:9902\", token: \"${T}\" }\n", file: "t.yaml", environment: ["T": "abc"]).admin)
+        #expect(t.host == "0.0.0.0" && t.port == 9902 && t.token == "abc")
+        #expect(throws: ConfigError.self) { try ConfigLoader.parse(minimal + "\nadmin: { listen: \"0.0.0.0:9901\" }\n", file: "t.yaml") }
+        do { _ = try ConfigLoader.parse(minimal + "\nadmin: { listen: \"0.0.0.0:9901\" }\n", file: "t.yaml") } catch {
+            #expect("\(error)".contains("admin.token: the admin listener on 0.0.0.0 is reachable from other hosts"), "\(error)")
+        }
+    }
+
     /// `pid_file` is resolved against the config file's folder, like every path in it.
     @Test func pidFileIsRelativeToTheConfig() throws {
         #expect(try ConfigLoader.parse(minimal, file: "/etc/portcullis/p.yaml").pidFile == nil)

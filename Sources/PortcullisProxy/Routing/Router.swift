@@ -27,8 +27,11 @@ final class CompiledRoute: Sendable {
     let headerTemplates: [HeaderTemplate]
     let timeout: Duration?
     let maxBodyBytes: Int64?
+    /// The route's series in the per-loop metrics (`RouteSlots`), stable across reloads.
+    let metricsSlot: Int
 
-    init(_ c: RouteConfig, phases: [AdmissionStep], upstreamIndex: Int) {
+    init(_ c: RouteConfig, phases: [AdmissionStep], upstreamIndex: Int, metricsSlot: Int = 0) {
+        self.metricsSlot = metricsSlot
         template = c.path
         switch c.methods {
         case .any:
@@ -147,7 +150,10 @@ final class CompiledAPI: Sendable {
     let responder: GatewayResponder
     let apiRef: AuthRequest.APIRef
 
-    init(_ c: APIConfig, steps: [String: AuthStep], upstreams: [String: Int], responder: GatewayResponder, usage: UsageCompiler) {
+    init(
+        _ c: APIConfig, steps: [String: AuthStep], upstreams: [String: Int], responder: GatewayResponder, usage: UsageCompiler,
+        slots: RouteSlots = RouteSlots()
+    ) {
         config = APIConfigRef(name: c.name, notFound: c.notFound)
         hosts = c.hosts
         listeners = Set(c.listeners)
@@ -160,7 +166,7 @@ final class CompiledAPI: Sendable {
             let phases = AdmissionStep.compile(
                 auth: auth, privateAPI: c.endpoint == .private, resourcePolicy: c.resourcePolicy, api: apiRef,
                 usage: usage.phases(api: c, route: r))
-            let route = CompiledRoute(r, phases: phases, upstreamIndex: upstreams[r.upstream] ?? -1)
+            let route = CompiledRoute(r, phases: phases, upstreamIndex: upstreams[r.upstream] ?? -1, metricsSlot: slots.slot(api: c.name, route: r.path))
             return (segs, route)
         }
         trie = RouteNode.build(entries)

@@ -28,6 +28,8 @@ final class LoopContext {
     let logger: Logger
     /// Counters of this loop; summed across loops on demand (`PortcullisServer.stats()`).
     var stats = LoopStats()
+    /// Request metrics of this loop, when the admin listener is on (`PortcullisServer.metricsText()`).
+    var metrics = LoopMetrics()
     private var sweeper: RepeatedTask?
 
     /// - Parameter endpointHealth: the server's store, the same for every loop; the default, a store

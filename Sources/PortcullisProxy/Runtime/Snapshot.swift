@@ -21,6 +21,8 @@ final class Snapshot: Sendable {
     let headLimits: HeadLimits
     let trustedProxies: [CIDR]
     let accessLog: Bool
+    /// Requests are counted for `/metrics` (an admin listener is configured).
+    let metrics: Bool
     /// Every compiled authorizer, for readiness (remote key sets load in the background).
     let authSteps: [AuthStep]
     /// TLS contexts of the listeners that terminate TLS, by listener name. Built with the snapshot,
@@ -36,7 +38,7 @@ final class Snapshot: Sendable {
     ///   clients resume TLS sessions across reloads.
     init(
         _ config: PortcullisConfig, environment: AuthEnvironment = .offline, ticketKeys: TLSSessionTicketKeys? = nil,
-        usage: UsageState = UsageState()
+        usage: UsageState = UsageState(), routeSlots: RouteSlots = RouteSlots()
     ) throws(ConfigError) {
         self.config = config
         let steps = AuthCompiler.compileSteps(config.authorizers, environment: environment)
@@ -96,7 +98,7 @@ final class Snapshot: Sendable {
         let apis = config.apis.map { api in
             CompiledAPI(
                 api, steps: steps, upstreams: indexes, responder: GatewayResponder(global: config.gatewayResponses, api: api.gatewayResponses),
-                usage: usageCompiler)
+                usage: usageCompiler, slots: routeSlots)
         }
         for l in config.listeners {
             routers[l.name] = Router(apis: apis.filter { $0.listeners.isEmpty || $0.listeners.contains(l.name) })
@@ -109,6 +111,7 @@ final class Snapshot: Sendable {
         headLimits = HeadLimits(maxHeaders: config.limits.maxHeaders, maxFieldLineBytes: config.limits.maxHeaderLineBytes)
         trustedProxies = config.trustedProxies
         accessLog = config.accessLog != .off
+        metrics = config.admin != nil
     }
 
     func isTrusted(_ ip: IPAddress?) -> Bool {

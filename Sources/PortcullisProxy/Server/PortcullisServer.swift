@@ -30,8 +30,14 @@ public final class PortcullisServer: Sendable {
     /// across reloads: an endpoint that comes back is readmitted on all loops by one good connect.
     let endpointHealth = EndpointHealthStore()
 
+    /// Series numbers of the routes for `/metrics`, stable across reloads.
+    let routeSlots = RouteSlots()
+    /// Reloads by outcome, and the running config's generation (1 at start).
+    private let reloads = NIOLockedValueBox((ok: 0, failed: 0, generation: 1))
+
     private struct State {
         var config: PortcullisConfig
+        var admin: (any Channel)?
         /// Bound server channels by listener key (`name|host:port`), one per loop.
         var listeners: [String: [any Channel]] = [:]
         var bound: [String: SocketAddress] = [:]
@@ -46,7 +52,8 @@ public final class PortcullisServer: Sendable {
         let quotas = QuotaPersistence(config: config, logger: logger)
         self.quotas = quotas
         let snapshot = try Snapshot(
-            config, environment: AuthEnvironment(group: group, logger: logger, online: true, externalAuthorizers: externalAuthorizers), ticketKeys: ticketKeys, usage: quotas.usage)
+            config, environment: AuthEnvironment(group: group, logger: logger, online: true, externalAuthorizers: externalAuthorizers), ticketKeys: ticketKeys, usage: quotas.usage,
+            routeSlots: routeSlots)
         self.logger = logger
         switch config.accessLog {
         case .off: accessLogSink = nil
@@ -90,7 +97,51 @@ public final class PortcullisServer: Sendable {
     public func start() throws {
         let config = state.withLockedValue { $0.config }
         for l in config.listeners { try bind(l) }
+        if let admin = config.admin {
+            do {
+                let channel = try AdminServer.bind(admin, server: self, group: group.next())
+                state.withLockedValue {
+                    $0.admin = channel
+                    $0.bound["admin"] = channel.localAddress
+                }
+                logger.info("admin listening", metadata: ["address": "\(admin.host):\(channel.localAddress?.port ?? admin.port)"])
+            } catch {
+                throw ListenError(listener: "admin", address: "\(admin.host):\(admin.port)", underlying: error)
+            }
+        }
         quotas.start(on: group.next())
+    }
+
+    /// The admin token of the running config, if it sets one.
+    var adminToken: String? { state.withLockedValue { $0.config.admin?.token } }
+
+    /// A reload that did not happen (the file failed validation before reaching `reload`).
+    public func noteReloadFailed() { reloads.withLockedValue { $0.failed += 1 } }
+
+    /// Why the gateway is not ready; empty when it is (`/readyz`).
+    func readinessProblems() -> [String] {
+        let (config, bound, snapshot) = state.withLockedValue { ($0.config, $0.bound, $0.snapshot) }
+        var out: [String] = []
+        for l in config.listeners where bound[l.name] == nil { out.append("listener \(l.name) is not bound") }
+        for step in snapshot.authSteps where !step.isReady { out.append("authorizer \(step.name): key set not loaded yet") }
+        if !usage.storeHealthy { out.append("quota store not writable (state_dir)") }
+        return out
+    }
+
+    /// Every loop's metrics summed, with the server's own, as Prometheus text (`/metrics`).
+    public func metricsText() async -> String {
+        var sample = MetricsSample(routes: routeSlots.names)
+        for ref in contexts {
+            guard let (m, s, open) = try? await ref.eventLoop.submit({ (ref.value.metrics, ref.value.stats, ref.value.connections.count) }).get()
+            else { continue }
+            sample.requests = sample.requests + m
+            sample.stats = sample.stats + s
+            sample.activeConnections += open
+        }
+        sample.authorizers = externalAuthorizers.counters()
+        (sample.reloadsOK, sample.reloadsFailed, sample.generation) = reloads.withLockedValue { ($0.ok, $0.failed, $0.generation) }
+        sample.ready = readinessProblems().isEmpty
+        return MetricsText.render(sample)
     }
 
     static func key(_ l: ListenerConfig) -> String { "\(l.name)|\(l.host):\(l.port)|\(l.tls != nil)" }
@@ -148,14 +199,29 @@ public final class PortcullisServer: Sendable {
     /// Applies a new config: compile off the loops (throws and changes nothing on error), hand the
     /// snapshot to every loop, then bind added listeners and close removed ones.
     public func reload(_ config: PortcullisConfig) throws {
-        let snapshot = try Snapshot(
-            config, environment: AuthEnvironment(group: group, logger: logger, online: true, externalAuthorizers: externalAuthorizers), ticketKeys: ticketKeys, usage: usage)
+        let snapshot: Snapshot
+        do {
+            snapshot = try Snapshot(
+                config, environment: AuthEnvironment(group: group, logger: logger, online: true, externalAuthorizers: externalAuthorizers), ticketKeys: ticketKeys, usage: usage,
+                routeSlots: routeSlots)
+        } catch {
+            noteReloadFailed()
+            throw error
+        }
         let old = state.withLockedValue { $0.config }
+        if old.admin != config.admin, old.admin?.host != config.admin?.host || old.admin?.port != config.admin?.port {
+            logger.warning("the admin listener's address is set at start; restart to move it", metadata: ["admin": "\(old.admin.map { "\($0.host):\($0.port)" } ?? "off")"])
+        }
         let oldKeys = Set(old.listeners.map(Self.key))
         let newKeys = Set(config.listeners.map(Self.key))
         var added: [ListenerConfig] = []
         for l in config.listeners where !oldKeys.contains(Self.key(l)) {
-            try bind(l)
+            do {
+                try bind(l)
+            } catch {
+                noteReloadFailed()
+                throw error
+            }
             added.append(l)
         }
         for ref in contexts {
@@ -174,6 +240,7 @@ public final class PortcullisServer: Sendable {
             return out
         }
         for c in removed { try? c.close().wait() }
+        reloads.withLockedValue { $0.ok += 1; $0.generation += 1 }
         logger.info("config reloaded", metadata: ["file": "\(config.file)", "added_listeners": "\(added.map(\.name))", "removed_listeners": "\(removed.count / max(1, contexts.count))"])
     }
 
@@ -196,8 +263,9 @@ public final class PortcullisServer: Sendable {
     /// Stops accepting, lets requests in flight finish for up to `grace`, then closes what is left.
     public func shutdown(grace: Duration) async {
         let channels = state.withLockedValue { s -> [any Channel] in
-            let all = s.listeners.values.flatMap { $0 }
+            let all = s.listeners.values.flatMap { $0 } + (s.admin.map { [$0] } ?? [])
             s.listeners = [:]
+            s.admin = nil
             return all
         }
         // Mark the loops draining first, so responses already on their way say Connection: close.

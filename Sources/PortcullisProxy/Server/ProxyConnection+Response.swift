@@ -134,6 +134,7 @@ extension ProxyConnection {
             answer(refusal, keepAlive: keepAlive)
         case let other:
             request.errorReason = refusal.reason
+            if snapshot.metrics { loop.metrics.recordGatewayResponse(refusal.type) }
             logRequest()
             perform(other)
         }
@@ -154,6 +155,7 @@ extension ProxyConnection {
         }
         request.bytesSent = out.readableBytes
         request.errorReason = refusal.reason
+        if snapshot.metrics { loop.metrics.recordGatewayResponse(refusal.type) }
         context.writeAndFlush(wrapOutboundOut(out), promise: nil)
         endRequest()
     }
@@ -179,8 +181,14 @@ extension ProxyConnection {
     }
 
     func logRequest() {
-        guard snapshot.accessLog else { return }
+        guard snapshot.accessLog || snapshot.metrics else { return }
         let now = NIODeadline.now()
+        if snapshot.metrics {
+            loop.metrics.record(
+                slot: request.route?.metricsSlot ?? 0, status: request.status, totalMicros: (now - request.started).nanoseconds / 1000,
+                upstreamMicros: request.upstreamLatency < 0 ? -1 : request.upstreamLatency / 1000)
+        }
+        guard snapshot.accessLog else { return }
         loop.accessLog.append(
             AccessLogEntry(
                 requestID: request.id, client: peerText, method: request.head?.method.name ?? "-",

@@ -1,0 +1,89 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import PortcullisConfig
+
+/// The admin listener (`admin:`), apart from the traffic listeners: `/healthz` (the process
+/// answers), `/readyz` (listeners bound, key sets loaded, quota store writable) and `/metrics`
+/// (Prometheus text). It uses NIO's stock HTTP/1.1 pipeline: it is not the hot path. With a
+/// `token`, every request needs `Authorization: Bearer TOKEN` (401 otherwise).
+final class AdminHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let server: PortcullisServer
+    private var head: NIOHTTP1.HTTPRequestHead?
+
+    init(server: PortcullisServer) {
+        self.server = server
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let h): head = h
+        case .body: break
+        case .end:
+            guard let h = head else { return }
+            head = nil
+            handle(h, context: context)
+        }
+    }
+
+    private func handle(_ h: NIOHTTP1.HTTPRequestHead, context: ChannelHandlerContext) {
+        let keepAlive = h.isKeepAlive
+        if let token = server.adminToken, h.headers.first(name: "authorization") != "Bearer \(token)" {
+            return respond(context, .unauthorized, "admin token required: Authorization: Bearer TOKEN\n", keepAlive: keepAlive,
+                           extra: [("WWW-Authenticate", "Bearer")])
+        }
+        let path = h.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? h.uri
+        guard h.method == .GET || h.method == .HEAD else {
+            return respond(context, .methodNotAllowed, "GET only\n", keepAlive: keepAlive, extra: [("Allow", "GET, HEAD")])
+        }
+        switch path {
+        case "/healthz":
+            respond(context, .ok, "ok\n", keepAlive: keepAlive)
+        case "/readyz":
+            let problems = server.readinessProblems()
+            if problems.isEmpty { respond(context, .ok, "ready\n", keepAlive: keepAlive) }
+            else { respond(context, .serviceUnavailable, problems.joined(separator: "\n") + "\n", keepAlive: keepAlive) }
+        case "/metrics":
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let promise = context.eventLoop.makePromise(of: String.self)
+            let server = self.server
+            promise.completeWithTask { await server.metricsText() }
+            promise.futureResult.whenSuccess { text in
+                let (handler, context) = bound.value
+                handler.respond(context, .ok, text, keepAlive: keepAlive, type: "text/plain; version=0.0.4; charset=utf-8")
+            }
+        default:
+            respond(context, .notFound, "not found: try /healthz, /readyz or /metrics\n", keepAlive: keepAlive)
+        }
+    }
+
+    private func respond(
+        _ context: ChannelHandlerContext, _ status: HTTPResponseStatus, _ body: String, keepAlive: Bool,
+        type: String = "text/plain; charset=utf-8", extra: [(String, String)] = []
+    ) {
+        var headers = HTTPHeaders([("Content-Type", type), ("Content-Length", "\(body.utf8.count)")] + extra)
+        headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if !keepAlive { done.whenComplete { _ in context.close(promise: nil) } }
+    }
+}
+
+enum AdminServer {
+    /// Binds the admin listener on one loop of `group`.
+    static func bind(_ config: AdminConfig, server: PortcullisServer, group: any EventLoopGroup) throws -> any Channel {
+        try ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(AdminHandler(server: server))
+                }
+            }
+            .bind(host: config.host, port: config.port).wait()
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import Testing
+
+@testable import PortcullisProxy
+
+/// The admin listener: health, readiness, the bearer token, and `/metrics` in Prometheus's text
+/// format with the series operators graph (requests by API, route and status class, latency
+/// histograms, gateway responses by type, connections, reloads), checked by value and by
+/// `prometheus_client`'s own parser (PyPI).
+@Suite(.serialized) struct AdminMetricsTests {
+    static func yaml(token: String? = nil, throttle: Bool = true) -> String {
+        """
+        workers: 2
+        access_log: off
+        admin: { listen: "127.0.0.1:0"\(token.map { ", token: \($0)" } ?? "") }
+        listeners: [{ name: public, listen: "127.0.0.1:0" }]
+        apis:
+          - name: demo
+            stage: demo
+            routes:
+              - { path: /ok, methods: [GET], upstream: echo }
+              - { path: "/items/{id}", methods: [GET], upstream: echo }
+              - { path: /limited, methods: [GET], upstream: echo\(throttle ? ", throttle: { rate: 0.001, burst: 1 }" : "") }
+        upstreams:
+          echo: { endpoints: ["http://${ECHO}"] }
+        """
+    }
+
+    func admin(_ h: Harness, _ path: String, headers: [String: String] = [:]) throws -> RawResponse {
+        let c = try RawConnection(port: h.server.boundAddresses["admin"]!.port!)
+        var req = "GET \(path) HTTP/1.1\r\nHost: localhost\r\n"
+        for (k, v) in headers { req += "\(k): \(v)\r\n" }
+        c.send(req + "\r\n")
+        return try c.readResponse()
+    }
+
+    /// The value of one sample line, `name{labels} value`.
+    static func value(_ text: String, _ series: String) -> Double? {
+        for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
+            return Double(line.dropFirst(series.count + 1))
+        }
+        return nil
+    }
+
+    @Test func healthReadinessAndMetricsSeries() async throws {
+        let h = try await Harness(Self.yaml(), workers: 2)
+        #expect(try admin(h, "/healthz").bodyText == "ok\n")
+        let ready = try admin(h, "/readyz")
+        #expect(ready.status == 200 && ready.bodyText == "ready\n")
+        for _ in 0..<5 { #expect(try h.get("/demo/ok").status == 200) }
+        for id in 1...3 { #expect(try h.get("/demo/items/\(id)").status == 200) }
+        #expect(try h.get("/demo/nope").status == 403)
+        #expect(try h.get("/demo/limited").status == 200)
+        #expect(try h.get("/demo/limited").status == 429)
+        try h.reload(Self.yaml())
+        #expect(throws: (any Error).self) { try h.reload("listeners: [") }
+
+        let r = try admin(h, "/metrics")
+        #expect(r.status == 200)
+        #expect(r.header("Content-Type") == "text/plain; version=0.0.4; charset=utf-8")
+        let text = r.bodyText
+        // Counted on whichever of the two loops served them, summed at the scrape.
+        #expect(Self.value(text, #"portcullis_requests_total{api="demo",route="/ok",code="2xx"}"#) == 5)
+        #expect(Self.value(text, #"portcullis_requests_total{api="demo",route="/items/{id}",code="2xx"}"#) == 3)
+        #expect(Self.value(text, #"portcullis_requests_total{api="-",route="-",code="4xx"}"#) == 1)
+        #expect(Self.value(text, #"portcullis_requests_total{api="demo",route="/limited",code="4xx"}"#) == 1)
+        #expect(Self.value(text, #"portcullis_request_duration_seconds_count{api="demo",route="/ok"}"#) == 5)
+        #expect(Self.value(text, #"portcullis_request_duration_seconds_bucket{api="demo",route="/ok",le="+Inf"}"#) == 5)
+        #expect(Self.value(text, #"portcullis_upstream_duration_seconds_count{api="demo",route="/ok"}"#) == 5)
+        // The throttled request never reached the upstream.
+        #expect(Self.value(text, #"portcullis_upstream_duration_seconds_count{api="demo",route="/limited"}"#) == 1)
+        #expect(Self.value(text, #"portcullis_gateway_responses_total{type="THROTTLED"}"#) == 1)
+        #expect(Self.value(text, #"portcullis_gateway_responses_total{type="MISSING_AUTHENTICATION_TOKEN"}"#) == 1)
+        #expect(Self.value(text, "portcullis_connections_accepted_total") ?? 0 >= 11)
+        #expect(Self.value(text, #"portcullis_reloads_total{outcome="ok"}"#) == 1)
+        #expect(Self.value(text, "portcullis_config_generation") == 2)
+        #expect(Self.value(text, "portcullis_ready") == 1)
+
+        // Prometheus's own parser accepts the whole page.
+        let parsed = try Self.parseWithPrometheusClient(text)
+        #expect(parsed.status == 0, "\(parsed.output)")
+        #expect(parsed.output.contains("portcullis_request_duration_seconds histogram"), "\(parsed.output)")
+        await h.stop()
+    }
+
+    @Test func tokenIsRequiredWhenSet() async throws {
+        let h = try await Harness(Self.yaml(token: "s3cret-admin-token", throttle: false))
+        let refused = try admin(h, "/metrics")
+        #expect(refused.status == 401)
+        #expect(refused.header("WWW-Authenticate") == "Bearer")
+        #expect(try admin(h, "/metrics", headers: ["Authorization": "Bearer wrong"]).status == 401)
+        #expect(try admin(h, "/healthz", headers: ["Authorization": "Bearer s3cret-admin-token"]).status == 200)
+        #expect(try admin(h, "/nothing", headers: ["Authorization": "Bearer s3cret-admin-token"]).status == 404)
+        await h.stop()
+    }
+
+    /// Runs `prometheus_client.parser.text_string_to_metric_families` on the page; prints each
+    /// family's name and type.
+    static func parseWithPrometheusClient(_ text: String) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = [
+            "python3", "-c",
+            "import sys\nfrom prometheus_client.parser import text_string_to_metric_families\nfor f in text_string_to_metric_families(sys.stdin.read()):\n    print(f.name, f.type, len(f.samples))",
+        ]
+        let input = Pipe(), output = Pipe()
+        p.standardInput = input
+        p.standardOutput = output
+        p.standardError = output
+        try p.run()
+        input.fileHandleForWriting.write(Data(text.utf8))
+        try input.fileHandleForWriting.close()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+}
