@@ -5,7 +5,7 @@ import Yams
 extension ConfigLoader {
     static let externalKeys = [
         "type", "url", "identity_source", "validation", "timeout", "cache", "stale_if_error", "on_policy_miss",
-        "max_concurrent_calls", "max_answer_size", "ca_file",
+        "max_concurrent_calls", "max_answer_size", "ca_file", "simple_responses",
     ]
     static let externalCacheKeys = ["ttl", "deny_ttl", "max_entries", "max_bytes", "refresh_ahead"]
     /// API Gateway's hard limit on `authorizerResultTtlInSeconds`.
@@ -21,6 +21,10 @@ extension ConfigLoader {
         var c = ExternalAuthorizerConfig(name: name, kind: kind, url: "", identitySources: [])
         var sourcesNode: Node? = nil
         var validationNode: Node? = nil
+        var staleNode: Node? = nil
+        var answerSizeNode: Node? = nil
+        var simpleNode: Node? = nil
+        var cacheNodes = AuthorizerCacheNodes()
         var sawURL = false
         for (key, v, p) in r.mapping(node, path, allowed: externalKeys) {
             switch key {
@@ -33,6 +37,10 @@ extension ConfigLoader {
             case "identity_source":
                 sourcesNode = v
                 let list = r.strings(v, p)
+                if list.isEmpty && kind == .token {
+                    // An empty list would make every caller's token one empty cache key.
+                    r.fail(v, p, "a token authorizer reads its token from one header: name it, like [header.Authorization], or leave identity_source out for that default")
+                }
                 if kind == .token && list.count > 1 {
                     r.fail(v, p, "a token authorizer reads one identity source (like header.Authorization); use type: request for several")
                 }
@@ -63,8 +71,9 @@ extension ConfigLoader {
                 } else {
                     c.timeout = d
                 }
-            case "cache": c.cache = parseAuthorizerCache(r, v, p)
+            case "cache": (c.cache, cacheNodes) = parseAuthorizerCache(r, v, p)
             case "stale_if_error":
+                staleNode = v
                 guard let d = r.duration(v, p) else { continue }
                 if d > .seconds(86_400) { r.fail(v, p, "stale_if_error is at most 24h") } else { c.staleIfError = d }
             case "on_policy_miss":
@@ -74,10 +83,17 @@ extension ConfigLoader {
                 }
             case "max_concurrent_calls": c.maxConcurrentCalls = r.int(v, p, range: 1...1_000_000) ?? c.maxConcurrentCalls
             case "max_answer_size":
+                answerSizeNode = v
                 guard let s = r.size(v, p) else { continue }
                 if s < 256 || s > 8 << 20 { r.fail(v, p, "max_answer_size is between 256 bytes and 8MiB") } else { c.maxAnswerBytes = Int(s) }
             case "ca_file":
-                if let s = r.string(v, p), readFile(r, v, p, s) != nil { c.caFile = r.resolvePath(s) }
+                if let s = r.string(v, p), let pem = readFile(r, v, p, s) {
+                    c.caFile = r.resolvePath(s)
+                    c.caFileDigest = contentDigest(pem)
+                }
+            case "simple_responses":
+                simpleNode = v
+                c.simpleResponses = r.bool(v, p) ?? false
             default: break
             }
         }
@@ -93,14 +109,30 @@ extension ConfigLoader {
                     "a cached request authorizer needs at least one identity source (its cache key), like [header.Authorization]; or set cache: {ttl: 0s}")
             }
         }
+        if kind == .token && c.simpleResponses {
+            r.fail(simpleNode, "\(path).simple_responses",
+                "simple_responses applies to request authorizers only (API Gateway's HTTP APIs, which have no token authorizers); remove it or use type: request")
+        }
+        checkCacheBounds(r, c, path, node: node, maxBytes: cacheNodes.maxBytes, answerSize: answerSizeNode)
+        if c.cache.ttl == .zero && c.staleIfError > .zero {
+            r.warn(staleNode, "\(path).stale_if_error", "has no effect with cache.ttl 0s (nothing is cached to serve stale); remove it or set a ttl")
+        }
         if kind == .request && c.validation != nil {
             r.fail(validationNode, "\(path).validation", "validation applies to token authorizers only (API Gateway ignores it for REQUEST)")
         }
         return c
     }
 
-    static func parseAuthorizerCache(_ r: YAMLReader, _ node: Node, _ path: String) -> ExternalAuthorizerConfig.Cache {
+    /// Where the cache settings that later checks point at were written.
+    struct AuthorizerCacheNodes {
+        var maxBytes: Node? = nil
+    }
+
+    static func parseAuthorizerCache(_ r: YAMLReader, _ node: Node, _ path: String) -> (ExternalAuthorizerConfig.Cache, AuthorizerCacheNodes) {
         var cache = ExternalAuthorizerConfig.Cache()
+        var nodes = AuthorizerCacheNodes()
+        var denyNode: Node? = nil
+        var aheadNode: Node? = nil
         func ttl(_ v: Node, _ p: String) -> Duration? {
             guard let d = r.duration(v, p) else { return nil }
             if d > maxAuthorizerTTL {
@@ -109,24 +141,65 @@ extension ConfigLoader {
             }
             return d
         }
+        let shards = ExternalAuthorizerConfig.Cache.shards
         for (key, v, p) in r.mapping(node, path, allowed: externalCacheKeys) {
             switch key {
             case "ttl": cache.ttl = ttl(v, p) ?? cache.ttl
-            case "deny_ttl": cache.denyTTL = ttl(v, p) ?? cache.denyTTL
-            case "max_entries": cache.maxEntries = r.int(v, p, range: 1...100_000_000) ?? cache.maxEntries
+            case "deny_ttl":
+                denyNode = v
+                cache.denyTTL = ttl(v, p) ?? cache.denyTTL
+            case "max_entries":
+                guard let n = r.int(v, p, range: 1...100_000_000) else { continue }
+                if n < shards {
+                    r.fail(v, p, "max_entries is at least \(shards): the cache is split into \(shards) shards, each holding its share, and a shard with none never caches")
+                } else {
+                    cache.maxEntries = n
+                }
             case "max_bytes":
+                nodes.maxBytes = v
                 guard let s = r.size(v, p) else { continue }
                 if s < 64 << 10 { r.fail(v, p, "max_bytes is at least 64KiB") } else { cache.maxBytes = s }
             case "refresh_ahead":
+                aheadNode = v
                 guard let d = r.duration(v, p) else { continue }
                 cache.refreshAhead = d
             default: break
             }
         }
-        if cache.refreshAhead > .zero && cache.refreshAhead >= cache.ttl {
+        if cache.ttl == .zero {
+            // No cache: these would be silently ignored.
+            if cache.denyTTL != nil {
+                r.warn(denyNode, "\(path).deny_ttl", "has no effect with ttl 0s (the cache is off); remove it or set a ttl")
+            }
+            if cache.refreshAhead > .zero {
+                r.warn(aheadNode, "\(path).refresh_ahead", "has no effect with ttl 0s (the cache is off); remove it or set a ttl")
+            }
+        } else if cache.refreshAhead > .zero && cache.refreshAhead >= cache.ttl {
             r.fail(node, "\(path).refresh_ahead", "refresh_ahead must be shorter than ttl (it renews an entry that much before it expires)")
         }
-        return cache
+        return (cache, nodes)
+    }
+
+    /// Each of the cache's shards holds 1/16 of `max_bytes`: below one answer of
+    /// `max_answer_size` (plus an entry's overhead) per shard, large answers would be evicted
+    /// the moment they are stored, and the cache would silently never hold them.
+    static func checkCacheBounds(_ r: YAMLReader, _ c: ExternalAuthorizerConfig, _ path: String, node: Node, maxBytes: Node?, answerSize: Node?) {
+        guard c.cache.ttl > .zero else { return }
+        let least = ExternalAuthorizerConfig.Cache.leastBytes(maxAnswerBytes: c.maxAnswerBytes)
+        guard c.cache.maxBytes < least else { return }
+        let shards = ExternalAuthorizerConfig.Cache.shards
+        r.fail(maxBytes ?? answerSize ?? node, maxBytes != nil || answerSize == nil ? "\(path).cache.max_bytes" : "\(path).max_answer_size",
+            "cache.max_bytes (\(c.cache.maxBytes) bytes) leaves each of the cache's \(shards) shards less than one answer of max_answer_size "
+                + "(\(c.maxAnswerBytes) bytes) plus \(ExternalAuthorizerConfig.Cache.entryOverhead) bytes, so such answers would never stay cached: "
+                + "set cache.max_bytes to at least \(least) bytes, or lower max_answer_size")
+    }
+
+    /// FNV-1a (64 bits) of a file's contents, in hex: tells a rewritten file from the one loaded
+    /// (a reload fingerprint; not a security check).
+    static func contentDigest(_ bytes: [UInt8]) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+        return "\(bytes.count)-" + String(h, radix: 16)
     }
 
     /// `header.Authorization`, `query.q`, `context.sourceIp`, `stage_variable.s`, also in API

@@ -45,6 +45,16 @@ public struct ExternalAuthorizerConfig: Sendable, Equatable, CustomStringConvert
         /// Renew an entry that is hit within this time before it expires (0: off).
         public var refreshAhead: Duration = .zero
         public init() {}
+
+        /// The cache is split into this many shards by key hash, each bounded by its share of
+        /// `maxEntries` and `maxBytes` (so check refuses bounds too small to share out).
+        public static let shards = 16
+        /// What an entry costs beside its key and answer body (slot, queue record, identity).
+        public static let entryOverhead = 256
+        /// The smallest `maxBytes` that leaves every shard room for one answer of `maxAnswerBytes`.
+        public static func leastBytes(maxAnswerBytes: Int) -> Int64 {
+            Int64(shards) * Int64(maxAnswerBytes + entryOverhead)
+        }
     }
 
     public var name: String
@@ -67,6 +77,12 @@ public struct ExternalAuthorizerConfig: Sendable, Equatable, CustomStringConvert
     public var maxAnswerBytes: Int = 64 << 10
     /// PEM bundle trusted for an https URL instead of the system store.
     public var caFile: String? = nil
+    /// A digest of `caFile`'s contents when loaded: a reload after the file was rewritten (a
+    /// rotated CA) sees changed settings and builds a new TLS client.
+    public var caFileDigest: String? = nil
+    /// Accept API Gateway's simple answer `{"isAuthorized": ..., "context": ...}` (HTTP APIs'
+    /// `enableSimpleResponses`). Off: such an answer is AUTHORIZER_CONFIGURATION_ERROR.
+    public var simpleResponses = false
 
     public init(name: String, kind: Kind, url: String, identitySources: [IdentitySource]) {
         self.name = name
@@ -78,6 +94,6 @@ public struct ExternalAuthorizerConfig: Sendable, Equatable, CustomStringConvert
     /// Every setting, in one line: a reload keeps an authorizer's cache only when this is unchanged.
     public var description: String {
         "\(kind) \(url) \(identitySources) validation=\(validation ?? "") timeout=\(timeout) cache=\(cache) "
-            + "stale=\(staleIfError) miss=\(onPolicyMiss) calls=\(maxConcurrentCalls) answer=\(maxAnswerBytes) ca=\(caFile ?? "")"
+            + "stale=\(staleIfError) miss=\(onPolicyMiss) calls=\(maxConcurrentCalls) answer=\(maxAnswerBytes) ca=\(caFile ?? "")@\(caFileDigest ?? "") simple=\(simpleResponses)"
     }
 }

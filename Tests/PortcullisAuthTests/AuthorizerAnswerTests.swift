@@ -9,12 +9,12 @@ import Testing
 @Suite struct AuthorizerAnswerTests {
     static let arn = "arn:aws:execute-api:eu-west-1:123456789012:abc/demo/GET/x"
 
-    func parse(_ text: String) -> Result<AuthorizerAnswer, AnswerProblem> {
-        AuthorizerAnswer.parse(Array(text.utf8), authorizer: "lab")
+    func parse(_ text: String, simple: Bool = false) -> Result<AuthorizerAnswer, AnswerProblem> {
+        AuthorizerAnswer.parse(Array(text.utf8), authorizer: "lab", simpleResponses: simple)
     }
 
     func problem(_ text: String) -> String? {
-        if case .failure(let p) = parse(text) { return p.description }
+        if case .failure(let p) = parse(text, simple: true) { return p.description }
         return nil
     }
 
@@ -34,11 +34,19 @@ import Testing
     }
 
     @Test func simpleForm() throws {
-        let yes = try parse(#"{"isAuthorized":true,"context":{"tenant":"t1"}}"#).get()
+        let yes = try parse(#"{"isAuthorized":true,"context":{"tenant":"t1"}}"#, simple: true).get()
         guard case .simple(true) = yes.verdict else { Issue.record("expected simple true"); return }
         #expect(yes.identity.claims["tenant"] == "t1")
-        let no = try parse(#"{"isAuthorized":false}"#).get()
+        let no = try parse(#"{"isAuthorized":false}"#, simple: true).get()
         #expect(no.deniesAll)
+    }
+
+    @Test func simpleFormNeedsSimpleResponses() {
+        // API Gateway has the simple form only for HTTP APIs with enableSimpleResponses.
+        for text in [#"{"isAuthorized":true}"#, #"{"isAuthorized":false,"context":{"a":"b"}}"#] {
+            guard case .failure(let p) = parse(text) else { Issue.record("\(text) accepted without simple_responses"); continue }
+            #expect(p.description.contains("simple_responses"))
+        }
     }
 
     @Test func denyOnlyPolicyIsADenyAnswer() throws {

@@ -26,7 +26,7 @@ import Testing
     }
 
     static func answer(_ json: String) -> AuthorizerAnswer {
-        try! AuthorizerAnswer.parse(Array(json.utf8), authorizer: "lab").get()
+        try! AuthorizerAnswer.parse(Array(json.utf8), authorizer: "lab", simpleResponses: true).get()
     }
 
     static func policy(_ effect: String, _ resource: String, context: String = "{}") -> AuthorizerAnswer {
@@ -34,6 +34,11 @@ import Testing
     }
 
     static let arnPrefix = "arn:aws:execute-api:eu-west-1:123456789012:abc/demo/"
+
+    /// The cache key of identity values on the fixtures' API (`abc`, stage `demo`).
+    static func key(_ values: String...) -> String {
+        ExternalAuthorizer.cacheKey(apiID: "abc", stage: "demo", values: values)
+    }
 
     func decide(_ a: ExternalAuthorizer, _ r: AuthRequest, route: RouteAuthPolicy = .none) throws -> AuthDecision {
         let loop = EmbeddedEventLoop()
@@ -65,13 +70,13 @@ import Testing
         #expect(try decide(a, JWTFixtures.request([("X-Tenant", "t1")])).isAbstain)
         #expect(try decide(a, JWTFixtures.request([("X-Tenant", "t1")], target: "/demo/x?q=")).isAbstain)
         #expect(try decide(a, JWTFixtures.request([("X-Tenant", "t1")], target: "/demo/x?q=1")).refusal?.type == .AUTHORIZER_FAILURE)
-        #expect(a.identityKey(JWTFixtures.request([("X-Tenant", "t1")], target: "/demo/x?q=1"), .none) == "t1\u{0}1")
+        #expect(a.identityKey(JWTFixtures.request([("X-Tenant", "t1")], target: "/demo/x?q=1"), .none) == Self.key("t1", "1"))
     }
 
     @Test func cachedPolicyIsEvaluatedAgainstEachMethodARN() throws {
         let a = Self.authorizer()
         // The well-known trap: the policy names only the first method it was asked for.
-        a.cache!.store(key: "Bearer t", answer: Self.policy("Allow", Self.arnPrefix + "GET/x"), now: Self.clock.now)
+        a.cache!.store(key: Self.key("Bearer t"), answer: Self.policy("Allow", Self.arnPrefix + "GET/x"), now: Self.clock.now)
         let ok = try decide(a, JWTFixtures.request([("Authorization", "Bearer t")], target: "/demo/x"))
         #expect(ok.identity?.principal == "alice")
         #expect(ok.identity?.kind == .external)
@@ -83,13 +88,13 @@ import Testing
 
     @Test func wildcardPolicyCoversEveryMethod() throws {
         let a = Self.authorizer()
-        a.cache!.store(key: "Bearer t", answer: Self.policy("Allow", Self.arnPrefix + "*"), now: Self.clock.now)
+        a.cache!.store(key: Self.key("Bearer t"), answer: Self.policy("Allow", Self.arnPrefix + "*"), now: Self.clock.now)
         #expect(try decide(a, JWTFixtures.request([("Authorization", "Bearer t")], target: "/demo/y/z")).isAllow)
     }
 
     @Test func explicitDenyHasAPIGatewaysMessage() throws {
         let a = Self.authorizer()
-        a.cache!.store(key: "Bearer t", answer: Self.policy("Deny", "*"), now: Self.clock.now)
+        a.cache!.store(key: Self.key("Bearer t"), answer: Self.policy("Deny", "*"), now: Self.clock.now)
         let d = try decide(a, JWTFixtures.request([("Authorization", "Bearer t")]))
         #expect(d.refusal?.type == .ACCESS_DENIED)
         #expect(d.refusal?.message == "User is not authorized to access this resource with an explicit deny")
@@ -97,16 +102,55 @@ import Testing
 
     @Test func simpleAnswers() throws {
         let a = Self.authorizer()
-        a.cache!.store(key: "Bearer yes", answer: Self.answer(#"{"isAuthorized":true,"context":{"k":"v"}}"#), now: Self.clock.now)
-        a.cache!.store(key: "Bearer no", answer: Self.answer(#"{"isAuthorized":false}"#), now: Self.clock.now)
+        a.cache!.store(key: Self.key("Bearer yes"), answer: Self.answer(#"{"isAuthorized":true,"context":{"k":"v"}}"#), now: Self.clock.now)
+        a.cache!.store(key: Self.key("Bearer no"), answer: Self.answer(#"{"isAuthorized":false}"#), now: Self.clock.now)
         #expect(try decide(a, JWTFixtures.request([("Authorization", "Bearer yes")])).identity?.claims["k"] == "v")
-        #expect(try decide(a, JWTFixtures.request([("Authorization", "Bearer no")])).refusal?.type == .ACCESS_DENIED)
+        // HTTP APIs' deny: 403 {"message":"Forbidden"}, not ACCESS_DENIED's {"Message":...}.
+        let no = try decide(a, JWTFixtures.request([("Authorization", "Bearer no")])).refusal
+        #expect(no?.type == .FORBIDDEN)
+        #expect(no?.message == "Forbidden")
+        #expect(no?.type.defaultBody(message: no?.message) == #"{"message":"Forbidden"}"#)
+    }
+
+    @Test func cacheKeyNamesTheAPIAndStage() throws {
+        // API Gateway keeps one cache per authorizer per stage: the same token on another API or
+        // stage is another key.
+        let a = Self.authorizer()
+        func request(id: String, stage: String) -> AuthRequest {
+            var r = JWTFixtures.request([("Authorization", "Bearer t")])
+            r.api = .init(id: id, stage: stage, region: "eu-west-1", account: "123456789012")
+            return r
+        }
+        let keys = Set([("abc", "demo"), ("abc", "prod"), ("xyz", "demo")].map { a.identityKey(request(id: $0.0, stage: $0.1), .none) })
+        #expect(keys.count == 3)
+        #expect(a.identityKey(request(id: "abc", stage: "demo"), .none) == Self.key("Bearer t"))
+    }
+
+    @Test func identityValuesCannotCollideAfterPercentDecoding() throws {
+        // %00 decodes to NUL: joined by NUL, (x\0y, z) and (x, y\0z) were one key.
+        let a = Self.authorizer(.request) { $0.identitySources = [.query("a"), .query("b")] }
+        let one = a.identityKey(JWTFixtures.request(target: "/demo/x?a=x%00y&b=z"), .none)
+        let two = a.identityKey(JWTFixtures.request(target: "/demo/x?a=x&b=y%00z"), .none)
+        #expect(one != nil && two != nil)
+        #expect(one != two)
+    }
+
+    @Test func noIdentitySourcesIsNoKeyAndEveryRequestCalls() throws {
+        // Only a request authorizer with ttl 0s may have none (check refuses the rest).
+        let a = Self.authorizer(.request) {
+            $0.identitySources = []
+            $0.cache.ttl = .zero
+        }
+        #expect(a.identityKey(JWTFixtures.request(), .none) == nil)
+        #expect(a.cache == nil)
+        // Nothing is absent: it calls (and fails here, no client), it does not abstain.
+        #expect(try decide(a, JWTFixtures.request()).refusal?.type == .AUTHORIZER_FAILURE)
     }
 
     @Test func policyConditionsSeeTheContext() throws {
         let a = Self.authorizer()
         let doc = #"{"principalId":"p","context":{"tier":"gold"},"policyDocument":{"Statement":[{"Action":"execute-api:Invoke","Effect":"Allow","Resource":"*","Condition":{"StringEquals":{"context:tier":"gold"}}}]}}"#
-        a.cache!.store(key: "Bearer t", answer: Self.answer(doc), now: Self.clock.now)
+        a.cache!.store(key: Self.key("Bearer t"), answer: Self.answer(doc), now: Self.clock.now)
         #expect(try decide(a, JWTFixtures.request([("Authorization", "Bearer t")])).isAllow)
     }
 
@@ -120,7 +164,7 @@ import Testing
         #expect(blocked.refusal?.message?.hasSuffix("with an explicit deny") == true)
         #expect(a.callsInFlight == 0)
         // Table A: the resource policy's Allow admits a caller whose own policy says nothing of it.
-        a.cache!.store(key: "Bearer t", answer: Self.policy("Allow", Self.arnPrefix + "GET/x"), now: Self.clock.now)
+        a.cache!.store(key: Self.key("Bearer t"), answer: Self.policy("Allow", Self.arnPrefix + "GET/x"), now: Self.clock.now)
         #expect(try decide(a, JWTFixtures.request([("Authorization", "Bearer t")], target: "/demo/open"), route: route).isAllow)
         #expect(try decide(a, JWTFixtures.request([("Authorization", "Bearer t")], target: "/demo/other"), route: route).refusal?.type == .ACCESS_DENIED)
     }
@@ -128,7 +172,7 @@ import Testing
     @Test func anyOfMovesPastAnAbsentIdentitySource() throws {
         let tenant = Self.authorizer(.request) { $0.name = "tenant"; $0.identitySources = [.header("x-tenant")] }
         let token = Self.authorizer()
-        token.cache!.store(key: "Bearer t", answer: Self.policy("Allow", "*"), now: Self.clock.now)
+        token.cache!.store(key: Self.key("Bearer t"), answer: Self.policy("Allow", "*"), now: Self.clock.now)
         let either = AuthRequirement.anyOf([.external(ExternalStep(authorizer: tenant)), .external(ExternalStep(authorizer: token))])
         let loop = EmbeddedEventLoop()
         func run(_ r: AuthRequest) throws -> AuthDecision {

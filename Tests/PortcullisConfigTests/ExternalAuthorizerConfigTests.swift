@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import PortcullisConfig
@@ -99,12 +100,84 @@ import Testing
         ("type: token\n        url: http://127.0.0.1:9100/a\n        cache: { tll: 10s }", "unknown key \"tll\""),
         ("type: token\n        url: http://127.0.0.1:9100/a\n        result_ttl: 10s", "unknown key \"result_ttl\""),
         ("type: request\n        url: http://127.0.0.1:9100/a\n        identity_source: stage_variable.env", "stage variable env is not set on API demo"),
+        // An empty list would make one cache key of every caller's token.
+        ("type: token\n        url: http://127.0.0.1:9100/a\n        identity_source: []", "identity_source: a token authorizer reads its token from one header"),
+        ("type: token\n        url: http://127.0.0.1:9100/a\n        simple_responses: true", "simple_responses applies to request authorizers only"),
+        ("type: request\n        url: http://127.0.0.1:9100/a\n        identity_source: header.A\n        simple_responses: maybe", "expected true or false"),
+        // 16 shards: 64KiB is 4KiB a shard, less than one answer of the default 64KiB.
+        ("type: token\n        url: http://127.0.0.1:9100/a\n        cache: { max_bytes: 64KiB }", "cache.max_bytes: cache.max_bytes (65536 bytes) leaves each of the cache's 16 shards"),
+        ("type: token\n        url: http://127.0.0.1:9100/a\n        max_answer_size: 8MiB", "set cache.max_bytes to at least 134221824 bytes"),
+        ("type: token\n        url: http://127.0.0.1:9100/a\n        cache: { max_entries: 8 }", "max_entries is at least 16"),
     ])
     func mistakesAreReportedAtTheirKey(_ yaml: String, _ expected: String) {
         let indented = "    " + yaml
         let p = problems(indented)
         #expect(p.contains { $0.contains(expected) }, "\(p)")
         #expect(p.allSatisfy { $0.hasPrefix("t.yaml") })
+    }
+
+    @Test func emptyTokenSourceListIsReportedAtItsLine() {
+        let p = problems("    type: token\n        url: http://127.0.0.1:9100/a\n        identity_source: []")
+        // Line 6 of the file (the authorizer's keys start on line 4), with the fix.
+        #expect(p.contains { $0.hasPrefix("t.yaml:6:") && $0.contains("authorizers.lab.identity_source") && $0.contains("like [header.Authorization]") }, "\(p)")
+    }
+
+    @Test func cacheBoundsThatLeaveEveryShardOneAnswerPass() throws {
+        let least = ExternalAuthorizerConfig.Cache.leastBytes(maxAnswerBytes: 16 << 10)
+        #expect(least == 16 * (16 * 1024 + 256))
+        let e = try load("""
+                type: token
+                url: http://127.0.0.1:9100/a
+                max_answer_size: 16KiB
+                cache: { max_bytes: \(least), max_entries: 16 }
+            """)
+        #expect(e.cache.maxBytes == least && e.cache.maxEntries == 16)
+        #expect(!problems("    type: token\n        url: http://127.0.0.1:9100/a\n        max_answer_size: 16KiB\n        cache: { max_bytes: \(least - 1) }").isEmpty)
+        // No cache, no bound to share out.
+        #expect(problems("    type: token\n        url: http://127.0.0.1:9100/a\n        cache: { ttl: 0s, max_bytes: 64KiB }").isEmpty)
+    }
+
+    @Test func simpleResponsesIsOptIn() throws {
+        #expect(try !load("    type: request\n        url: http://127.0.0.1:9100/a\n        identity_source: header.A").simpleResponses)
+        let e = try load("    type: request\n        url: http://127.0.0.1:9100/a\n        identity_source: header.A\n        simple_responses: true")
+        #expect(e.simpleResponses)
+        #expect(e.description.contains("simple=true"))
+    }
+
+    @Test func ttlZeroWarnsOfSettingsWithoutEffect() throws {
+        let c = try ConfigLoader.parse(config("""
+                type: token
+                url: http://127.0.0.1:9100/a
+                cache: { ttl: 0s, deny_ttl: 10s, refresh_ahead: 5s }
+                stale_if_error: 60s
+            """), file: "t.yaml")
+        let w = c.warnings.map(\.description)
+        for key in ["cache.deny_ttl", "cache.refresh_ahead", "stale_if_error"] {
+            #expect(w.contains { $0.contains("authorizers.lab.\(key)") && $0.contains("no effect") }, "\(key): \(w)")
+        }
+        #expect(w.count == 3)
+        // With a ttl they act: no warnings.
+        let on = try ConfigLoader.parse(config("""
+                type: token
+                url: http://127.0.0.1:9100/a
+                cache: { ttl: 60s, deny_ttl: 10s, refresh_ahead: 5s }
+                stale_if_error: 60s
+            """), file: "t.yaml")
+        #expect(on.warnings.isEmpty)
+    }
+
+    @Test func rewrittenCAFileChangesTheFingerprint() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("portcullis-ca-\(UUID().uuidString).pem").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let yaml = "    type: token\n        url: https://auth.example.com/a\n        ca_file: \(path)"
+        try "-----BEGIN CERTIFICATE-----\nold\n-----END CERTIFICATE-----\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let before = try load(yaml)
+        #expect(try load(yaml).description == before.description)
+        // Same path, rotated contents: the reload must see a change (and build a new TLS client).
+        try "-----BEGIN CERTIFICATE-----\nnew\n-----END CERTIFICATE-----\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let after = try load(yaml)
+        #expect(after.caFile == before.caFile)
+        #expect(after.description != before.description)
     }
 
     @Test func ttlZeroAllowsARequestAuthorizerWithoutSources() throws {

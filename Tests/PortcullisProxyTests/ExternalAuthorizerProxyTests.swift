@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import PortcullisAuth
 import PortcullisCore
+import PortcullisTLS
 import Testing
 
 @testable import PortcullisProxy
@@ -122,13 +123,14 @@ import Testing
         await h.stop()
     }
 
-    @Test func singleFlightHundredConcurrentRequestsOneCall() async throws {
+    @Test(.timeLimit(.minutes(1))) func singleFlightHundredConcurrentRequestsOneCall() async throws {
         let authz = try CountingAuthorizer { _, _, _ in .held(status: 200, body: CountingAuthorizer.policy("alice")) }
         defer { authz.stop() }
         let h = try await Harness(Self.config(authz), workers: 2)
         do {
             let cache = h.server.externalAuthorizers.authorizer(named: "lab")!.cache!
-            let waiting = cache.whenWaiting("Bearer shared", count: 100, on: h.server.group.next())
+            let key = ExternalAuthorizer.cacheKey(apiID: "abc123", stage: "lab", values: ["Bearer shared"])
+            let waiting = cache.whenWaiting(key, count: 100, on: h.server.group.next())
             var connections: [RawConnection] = []
             for _ in 0..<100 {
                 let c = try h.connect()
@@ -136,7 +138,7 @@ import Testing
                 connections.append(c)
             }
             // Every request waits on the one call (two loops), then the authorizer answers once.
-            try await waiting.get()
+            try await waiting.valueOrCancel()
             authz.release()
             for c in connections { #expect(try c.readResponse().status == 200) }
             #expect(authz.calls() == 1)
@@ -354,6 +356,7 @@ import Testing
                 type: request
                 url: \(authz.url)
                 identity_source: [header.X-Tenant, query.v, context.httpMethod]
+                simple_responses: true
             """
         let route = #"      - { path: "/items/{id}", methods: [GET], upstream: backend, auth: [req], set_headers: { X-Tenant-Id: $context.authorizer.tenant } }"#
         let h = try await Harness(Self.config(authz, extraAuthorizers: req, routes: route, api: "    stage_variables: { env: test }"))
@@ -416,6 +419,173 @@ import Testing
             let r = try h.get("/lab/a", headers: bearer("bronze"))
             #expect(r.status == 403)
             #expect(r.bodyText.contains("with an explicit deny"))
+        }
+        await h.stop()
+    }
+
+    // MARK: Cache scope, re-asking, simple answers, CA rotation
+
+    /// Two APIs with their stages behind one authorizer that allows the whole stage it is asked
+    /// about (`arn:...:API/STAGE/*`).
+    static func twoAPIs(_ authz: CountingAuthorizer) -> String {
+        """
+        workers: 1
+        access_log: off
+        listeners:
+          - { name: public, listen: "127.0.0.1:0" }
+        authorizers:
+          shared: { type: token, url: "\(authz.url)" }
+        apis:
+          - name: apione
+            id: apione
+            stage: one
+            region: eu-west-1
+            account: "123456789012"
+            routes: [{ path: /x, methods: [GET], upstream: backend, auth: [shared] }]
+          - name: apitwo
+            id: apitwo
+            stage: two
+            region: eu-west-1
+            account: "123456789012"
+            routes: [{ path: /x, methods: [GET], upstream: backend, auth: [shared] }]
+        upstreams:
+          backend: { endpoints: ["http://${ECHO}"] }
+        """
+    }
+
+    @Test(.timeLimit(.minutes(1))) func oneCachePerAPIAndStage() async throws {
+        let authz = try CountingAuthorizer { _, event, _ in
+            let arn = event["methodArn"] as? String ?? ""
+            let stage = arn.split(separator: "/", maxSplits: 2).prefix(2).joined(separator: "/") + "/*"
+            return .json(status: 200, body: CountingAuthorizer.policy("alice", resource: stage))
+        }
+        defer { authz.stop() }
+        let h = try await Harness(Self.twoAPIs(authz))
+        do {
+            // API Gateway keeps one cache per authorizer per stage: apione's answer (a policy for
+            // apione/one/*) must not answer for apitwo, which asks on its own.
+            #expect(try h.get("/one/x", headers: bearer("A")).status == 200)
+            #expect(try h.get("/two/x", headers: bearer("A")).status == 200)
+            #expect(authz.calls() == 2)
+            #expect(authz.events.map { $0["methodArn"] as? String } == [
+                "arn:aws:execute-api:eu-west-1:123456789012:apione/one/GET/x", "arn:aws:execute-api:eu-west-1:123456789012:apitwo/two/GET/x",
+            ])
+            // Each is cached in its own scope.
+            #expect(try h.get("/one/x", headers: bearer("A")).status == 200)
+            #expect(try h.get("/two/x", headers: bearer("A")).status == 200)
+            #expect(authz.calls() == 2)
+        }
+        await h.stop()
+    }
+
+    @Test(.timeLimit(.minutes(1))) func reauthorizeIsSingleFlightAndKeepsTheBaseEntry() async throws {
+        // The first answer names GET only; the re-ask for POST is held until 50 POSTs wait on it.
+        let authz = try CountingAuthorizer { _, event, n in
+            let body = CountingAuthorizer.policy("alice", resource: event["methodArn"] as? String ?? "")
+            return n == 1 ? .json(status: 200, body: body) : .held(status: 200, body: body)
+        }
+        defer { authz.stop() }
+        let h = try await Harness(Self.config(authz, authorizer: "    on_policy_miss: reauthorize"), workers: 2)
+        do {
+            #expect(try h.get("/lab/a", headers: bearer("t")).status == 200)
+            let cache = h.server.externalAuthorizers.authorizer(named: "lab")!.cache!
+            let postKey = ExternalAuthorizer.cacheKey(apiID: "abc123", stage: "lab", values: ["Bearer t"], methodARN: Self.arn + "POST/a")
+            let waiting = cache.whenWaiting(postKey, count: 50, on: h.server.group.next())
+            var connections: [RawConnection] = []
+            for _ in 0..<50 {
+                let c = try h.connect()
+                c.send("POST /lab/a HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer t\r\nContent-Length: 0\r\n\r\n")
+                connections.append(c)
+            }
+            // All 50 wait on one re-ask (two loops), then it answers once.
+            try await waiting.valueOrCancel()
+            authz.release()
+            for c in connections { #expect(try c.readResponse().status == 200) }
+            #expect(authz.calls() == 2)
+            #expect(authz.events[1]["methodArn"] as? String == Self.arn + "POST/a")
+            // The GET entry was not replaced by the POST answer: GET still hits, no call.
+            #expect(try h.get("/lab/a", headers: bearer("t")).status == 200)
+            #expect(authz.calls() == 2)
+        }
+        await h.stop()
+    }
+
+    @Test(.timeLimit(.minutes(1))) func reauthorizeAlternatingMethodsAsksOncePerMethod() async throws {
+        let authz = try CountingAuthorizer { _, event, _ in
+            .json(status: 200, body: CountingAuthorizer.policy("alice", resource: event["methodArn"] as? String ?? ""))
+        }
+        defer { authz.stop() }
+        let h = try await Harness(Self.config(authz, authorizer: "    on_policy_miss: reauthorize"))
+        do {
+            for _ in 0..<10 {
+                #expect(try h.get("/lab/a", headers: bearer("t")).status == 200)
+                #expect(try h.get("/lab/a", headers: bearer("t"), method: "POST").status == 200)
+            }
+            // One call for GET (the base entry), one re-ask for POST (its own entry).
+            #expect(authz.calls() == 2)
+        }
+        await h.stop()
+    }
+
+    @Test(.timeLimit(.minutes(1))) func simpleAnswersNeedSimpleResponses() async throws {
+        let authz = try CountingAuthorizer { _, event, _ in
+            let tenant = (event["headers"] as? [String: Any])?["X-Tenant"] as? String
+            return .json(status: 200, body: #"{"isAuthorized":\#(tenant == "good")}"#)
+        }
+        defer { authz.stop() }
+        func config(_ simple: String) -> String {
+            let req = """
+                  req:
+                    type: request
+                    url: \(authz.url)
+                    identity_source: [header.X-Tenant]
+                \(simple)
+                """
+            return Self.config(authz, extraAuthorizers: req, routes: "      - { path: /t, methods: [GET], upstream: backend, auth: [req] }")
+        }
+        let h = try await Harness(config(""))
+        do {
+            // Without simple_responses the simple form is a misconfigured authorizer (REST APIs).
+            let refused = try h.get("/lab/t", headers: ["X-Tenant": "good"])
+            #expect(refused.status == 500)
+            #expect(refused.bodyText == #"{"message": null}"#)
+            #expect(refused.header("x-amzn-ErrorType") == "AuthorizerConfigurationException")
+            try h.reload(config("    simple_responses: true"))
+            #expect(try h.get("/lab/t", headers: ["X-Tenant": "good"]).status == 200)
+            // HTTP APIs' deny: lower-case "message".
+            let denied = try h.get("/lab/t", headers: ["X-Tenant": "bad"])
+            #expect(denied.status == 403)
+            #expect(denied.bodyText == #"{"message":"Forbidden"}"#)
+        }
+        await h.stop()
+    }
+
+    @Test(.timeLimit(.minutes(1))) func reloadPicksUpARotatedCAFile() async throws {
+        let certs = try TLSProxyTests.makeCerts()
+        let other = try TLSProxyTests.makeCerts()
+        defer {
+            try? FileManager.default.removeItem(at: certs)
+            try? FileManager.default.removeItem(at: other)
+        }
+        let context = try TLSServerContext(TLSServerConfiguration(certificates: [
+            TLSCertificateSource(certificateChainPEMPath: "\(certs.path)/server.crt", privateKeyPEMPath: "\(certs.path)/server.key")
+        ]))
+        let authz = try CountingAuthorizer(tls: context) { _, _, _ in .json(status: 200, body: CountingAuthorizer.policy("alice")) }
+        defer { authz.stop() }
+        // The trusted bundle starts as a CA that did not sign the authorizer's certificate.
+        let bundle = other.appendingPathComponent("trusted.pem").path
+        try FileManager.default.copyItem(atPath: "\(other.path)/ca.crt", toPath: bundle)
+        let yaml = Self.config(authz, authorizer: "    ca_file: \(bundle)")
+        let h = try await Harness(yaml)
+        do {
+            #expect(try h.get("/lab/a", headers: bearer("t")).status == 500)
+            #expect(authz.totalCalls == 0)
+            // Rotate the CA in place (same path), then reload the unchanged YAML (SIGHUP's path).
+            try FileManager.default.removeItem(atPath: bundle)
+            try FileManager.default.copyItem(atPath: "\(certs.path)/ca.crt", toPath: bundle)
+            try h.reload(yaml)
+            #expect(try h.get("/lab/a", headers: bearer("t")).status == 200)
+            #expect(authz.calls() == 1)
         }
         await h.stop()
     }

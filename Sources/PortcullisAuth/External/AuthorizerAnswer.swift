@@ -43,18 +43,21 @@ public final class AuthorizerAnswer: Sendable {
 
     /// Parses an answer body. Anything API Gateway would refuse is an error naming the problem
     /// (the caller turns it into AUTHORIZER_CONFIGURATION_ERROR); never a partial answer.
-    public static func parse(_ body: [UInt8], authorizer: String) -> Result<AuthorizerAnswer, AnswerProblem> {
+    public static func parse(_ body: [UInt8], authorizer: String, simpleResponses: Bool = false) -> Result<AuthorizerAnswer, AnswerProblem> {
         let json: JSONValue
         do {
             json = try JSONValue.parse(body, maxDepth: 16)
         } catch {
             return .failure(AnswerProblem("not JSON: \(error)"))
         }
-        return make(json, bytes: body.count, authorizer: authorizer)
+        return make(json, bytes: body.count, authorizer: authorizer, simpleResponses: simpleResponses)
     }
 
-    /// The answer of an already parsed body of `bytes` bytes.
-    public static func make(_ json: JSONValue, bytes: Int, authorizer: String) -> Result<AuthorizerAnswer, AnswerProblem> {
+    /// The answer of an already parsed body of `bytes` bytes. The simple form is accepted only
+    /// with `simpleResponses` (API Gateway has it only for HTTP APIs with enableSimpleResponses).
+    public static func make(_ json: JSONValue, bytes: Int, authorizer: String, simpleResponses: Bool = false)
+        -> Result<AuthorizerAnswer, AnswerProblem>
+    {
         guard let top = json.objectValue else { return .failure(AnswerProblem("the answer is not a JSON object")) }
         let context: [String: String]
         switch parseContext(top["context"]) {
@@ -62,6 +65,9 @@ public final class AuthorizerAnswer: Sendable {
         case .failure(let p): return .failure(p)
         }
         if let ok = top["isAuthorized"] {
+            guard simpleResponses else {
+                return .failure(AnswerProblem("a simple answer (isAuthorized) from an authorizer without simple_responses: true"))
+            }
             for key in top.keys.sorted() where !simpleKeys.contains(key) {
                 return .failure(AnswerProblem("unexpected member \(key) in a simple answer (isAuthorized, context)"))
             }

@@ -1,4 +1,5 @@
 import NIOCore
+import PortcullisConfig
 
 /// One shard of an `AuthorizerCache`: a dictionary of slots and an insertion-order queue for
 /// eviction. Only ever touched under its shard's lock; every method is short and allocation-light.
@@ -43,7 +44,7 @@ struct AuthorizerCacheShard {
 
     static func entryBytes(_ key: String, _ answer: AuthorizerAnswer) -> Int {
         // Key, answer, and the fixed cost of a slot, a queue record and the identity.
-        key.utf8.count * 2 + answer.bytes + 256
+        key.utf8.count * 2 + answer.bytes + ExternalAuthorizerConfig.Cache.entryOverhead
     }
 
     mutating func lookup(_ key: String, now: Double, refreshAhead: Double, promise: EventLoopPromise<CallResult>?) -> Found {

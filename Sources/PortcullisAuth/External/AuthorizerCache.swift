@@ -1,5 +1,6 @@
 public import NIOCore
 public import PortcullisCore
+import PortcullisConfig
 import Synchronization
 
 /// What one call to an external authorizer came to. Only `.answer` is ever cached.
@@ -72,7 +73,7 @@ public final class AuthorizerCache: Sendable {
         case lead(EventLoopFuture<CallResult>)
     }
 
-    static let shardCount = 16
+    static let shardCount = ExternalAuthorizerConfig.Cache.shards
     public let settings: Settings
     private let shards: [ShardBox]
     private let seed = UInt32.random(in: .min ... .max)
@@ -146,7 +147,8 @@ public final class AuthorizerCache: Sendable {
         return delivered
     }
 
-    /// Replaces the entry of `key` with a fresh answer (a re-authorization after a policy miss).
+    /// Puts an answer under `key`, replacing its entry (tests seed the cache with it; the
+    /// authorizer stores only through `complete`).
     public func store(key: String, answer: AuthorizerAnswer, now: Double) {
         shard(key).state.withLock { $0.store(key, answer, now: now, settings: settings) }
     }

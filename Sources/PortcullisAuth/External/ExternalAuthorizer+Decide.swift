@@ -41,13 +41,17 @@ extension ExternalAuthorizer {
     }
 
     /// The answer against this request: allow with the answer's identity, or ACCESS_DENIED.
+    /// `key`: the base cache key when a cached policy that misses this method may be asked again
+    /// (`on_policy_miss: reauthorize`); nil when it may not.
     func decide(_ answer: AuthorizerAnswer, _ request: AuthRequest, _ route: RouteAuthPolicy, key: String?, cached: Bool, _ loop: any EventLoop) -> AuthResult {
         let arn = request.methodARN
         let identitySide: PolicyDecision
         switch answer.verdict {
         case .simple(true): identitySide = .allowed(sid: nil)
         case .simple(false):
-            return .now(.refuse(Refusal(.ACCESS_DENIED, message: "Forbidden", reason: "\(name): isAuthorized false")))
+            // HTTP APIs' answer to `isAuthorized: false`: 403 {"message":"Forbidden"} (lower-case
+            // key, unlike the REST policy denials of ACCESS_DENIED).
+            return .now(.refuse(Refusal(.FORBIDDEN, reason: "\(name): isAuthorized false")))
         case .policy:
             let context = RequestConditions(request: request, identity: answer.identity, now: Int64(clock.now()))
             identitySide = PolicyEvaluator.evaluate(answer.policies, PolicyRequest(principal: nil, action: Self.action, resource: arn, context: context))
@@ -72,14 +76,12 @@ extension ExternalAuthorizer {
             }
             return .now(.refuse(Refusal(.ACCESS_DENIED, message: Self.explicitDeny, reason: "\(name): policy denies \(arn) explicitly" + (sid.map { " (statement \($0))" } ?? ""))))
         case .implicitlyDenied:
-            if cached, onPolicyMiss == .reauthorize, let key {
-                // Beyond API Gateway: ask again for this method ARN; the new answer replaces the entry.
-                return .later(call(request, route, on: loop).flatMap { result in
-                    if case .answer(let fresh) = result, let cache = self.cache {
-                        cache.store(key: key, answer: fresh, now: self.clock.now())
-                    }
-                    return self.conclude(result, request, route, key: nil, cached: false, loop)
-                })
+            if cached, onPolicyMiss == .reauthorize, let key, let cache {
+                // Beyond API Gateway: ask again for this method ARN, through the cache under a key
+                // of its own (single flight; the base entry stays for the methods it allows). The
+                // answer to that question is decided without asking again (`reaskKey: nil`).
+                let methodKey = Self.methodKey(key, methodARN: arn)
+                return ask(cache, key: methodKey, request, route, now: clock.now(), reaskKey: nil, loop)
             }
             return .now(.refuse(Refusal(.ACCESS_DENIED, message: Self.implicitDeny, reason: "\(name): no statement allows \(arn)" + (cached ? " (cached answer)" : ""))))
         }

@@ -25,6 +25,8 @@ public final class ExternalAuthorizer: Sendable {
     /// nil: `ttl` is 0, every request calls.
     public let cache: AuthorizerCache?
     let onPolicyMiss: ExternalAuthorizerConfig.PolicyMiss
+    /// `simple_responses`: the `{"isAuthorized": ...}` form is an answer, not a misconfiguration.
+    let simpleResponses: Bool
     let maxConcurrentCalls: Int
     let client: HTTPClient?
     let clock: JWTClock
@@ -41,13 +43,15 @@ public final class ExternalAuthorizer: Sendable {
         validation = c.validation.flatMap { try? Regex($0) }.map(CompiledRegex.init)
         timeout = TimeAmount(c.timeout)
         let ttl = Self.seconds(c.cache.ttl)
-        cache = ttl > 0
+        // No identity sources, no key: only a request authorizer without a cache has none.
+        cache = ttl > 0 && !c.identitySources.isEmpty
             ? AuthorizerCache(.init(
                 ttl: ttl, denyTTL: c.cache.denyTTL.map(Self.seconds) ?? ttl, maxEntries: c.cache.maxEntries,
                 maxBytes: Int(clamping: c.cache.maxBytes), staleIfError: Self.seconds(c.staleIfError),
                 refreshAhead: Self.seconds(c.cache.refreshAhead)))
             : nil
         onPolicyMiss = c.onPolicyMiss
+        simpleResponses = c.simpleResponses
         maxConcurrentCalls = c.maxConcurrentCalls
         self.client = client
         self.clock = clock
@@ -64,6 +68,12 @@ public final class ExternalAuthorizer: Sendable {
     // MARK: Per request
 
     public func evaluate(_ request: AuthRequest, route: RouteAuthPolicy, on loop: any EventLoop) -> AuthResult {
+        if sources.isEmpty {
+            // A request authorizer with `ttl: 0s` and no identity sources (API Gateway needs them
+            // only for caching): nothing can be absent, every request calls.
+            if let denied = resourcePolicyDeniesFirst(request, route) { return .now(.refuse(denied)) }
+            return .later(call(request, route, on: loop).flatMap { self.conclude($0, request, route, key: nil, cached: false, loop) })
+        }
         guard let key = identityKey(request, route) else {
             // API Gateway: 401 without invoking; inside any_of the next alternative gets its turn.
             return .now(.abstain(Refusal(.UNAUTHORIZED, reason: "\(name): identity source absent (\(sourcesText))")))
@@ -75,24 +85,34 @@ public final class ExternalAuthorizer: Sendable {
             if refresh { renew(key, request, route, on: loop) }
             return decide(answer, request, route, key: key, cached: true, loop)
         }
-        if let validation, (try? validation.regex.wholeMatch(in: key)) == nil {
+        if let validation, (try? validation.regex.wholeMatch(in: token(request, route) ?? "")) == nil {
             return .now(.refuse(Refusal(.UNAUTHORIZED, reason: "\(name): token does not match the validation expression")))
         }
         if let denied = resourcePolicyDeniesFirst(request, route) { return .now(.refuse(denied)) }
         guard let cache else {
             return .later(call(request, route, on: loop).flatMap { self.conclude($0, request, route, key: nil, cached: false, loop) })
         }
+        return ask(cache, key: key, request, route, now: now, reaskKey: key, loop)
+    }
+
+    /// The cache's lookup for `key`: a hit decided at once, or a call led or joined (single
+    /// flight). `reaskKey` goes on to `decide`: the base key (a policy miss may ask again for the
+    /// method), or nil for an answer that was itself asked for this method.
+    func ask(
+        _ cache: AuthorizerCache, key: String, _ request: AuthRequest, _ route: RouteAuthPolicy, now: Double, reaskKey: String?,
+        _ loop: any EventLoop
+    ) -> AuthResult {
         switch cache.lookup(key, now: now, on: loop) {
         case .hit(let answer, let refresh):
             if refresh { renew(key, request, route, on: loop) }
-            return decide(answer, request, route, key: key, cached: true, loop)
+            return decide(answer, request, route, key: reaskKey, cached: true, loop)
         case .join(let future):
-            return .later(future.flatMap { self.conclude($0, request, route, key: key, cached: false, loop) })
+            return .later(future.flatMap { self.conclude($0, request, route, key: reaskKey, cached: false, loop) })
         case .lead(let future):
             call(request, route, on: loop).whenSuccess { result in
                 cache.complete(key: key, with: result, now: self.clock.now())
             }
-            return .later(future.flatMap { self.conclude($0, request, route, key: key, cached: false, loop) })
+            return .later(future.flatMap { self.conclude($0, request, route, key: reaskKey, cached: false, loop) })
         }
     }
 
@@ -119,7 +139,7 @@ public final class ExternalAuthorizer: Sendable {
         let arn = request.methodARN
         let body: [UInt8]
         switch kind {
-        case .token: body = AuthorizerEvent.token(identityKey(request, route) ?? "", methodARN: arn)
+        case .token: body = AuthorizerEvent.token(token(request, route) ?? "", methodARN: arn)
         case .request: body = AuthorizerEvent.request(request, methodARN: arn, stageVariables: route.stageVariables, now: clock.now())
         }
         // Asking again is harmless: an authorizer only answers a question.
@@ -128,8 +148,9 @@ public final class ExternalAuthorizer: Sendable {
             headers: [("Content-Type", "application/json"), ("Accept", "application/json"), ("User-Agent", "portcullis")],
             body: body, retryable: true)
         let name = self.name
+        let simple = simpleResponses
         return client.execute(http, timeout: timeout, on: loop).map { response in
-            Self.classify(response, authorizer: name)
+            Self.classify(response, authorizer: name, simpleResponses: simple)
         }.recover { error in
             if case HTTPClientError.tooLarge(let n)? = error as? HTTPClientError {
                 return .misconfigured("answer larger than \(n) bytes")
@@ -146,7 +167,7 @@ public final class ExternalAuthorizer: Sendable {
     /// The HTTP side of the adapter contract (docs/ARCHITECTURE.md): 200 with the answer; 401, or
     /// a Lambda error payload `{"errorMessage":"Unauthorized"}`, for "Unauthorized"; 502-504 as
     /// the authorizer being unreachable; anything else as the function failing.
-    static func classify(_ r: HTTPClientResponse, authorizer: String) -> CallResult {
+    static func classify(_ r: HTTPClientResponse, authorizer: String, simpleResponses: Bool = false) -> CallResult {
         if r.status == 401 { return .unauthorized }
         guard let json = try? JSONValue.parse(r.body, maxDepth: 16) else {
             if r.status == 200 { return .misconfigured("the answer is not JSON") }
@@ -157,7 +178,7 @@ public final class ExternalAuthorizer: Sendable {
         }
         switch r.status {
         case 200:
-            switch AuthorizerAnswer.make(json, bytes: r.body.count, authorizer: authorizer) {
+            switch AuthorizerAnswer.make(json, bytes: r.body.count, authorizer: authorizer, simpleResponses: simpleResponses) {
             case .success(let a): return .answer(a)
             case .failure(let p): return .misconfigured(p.description)
             }

@@ -35,17 +35,58 @@ extension ExternalAuthorizerConfig.IdentitySource {
 }
 
 extension ExternalAuthorizer {
-    /// The cache key of a request: the identity values in config order, or nil when one is
-    /// absent. One value is its own key (no copy); several are joined by NUL, which no header,
-    /// query value or variable carries.
+    /// The cache key of a request, or nil when an identity value is absent or there are no
+    /// identity sources (a request authorizer with `ttl: 0s` may have none: it has no cache).
+    ///
+    /// API Gateway keeps one cache per authorizer per stage: the key starts with the API id and
+    /// the stage, so one authorizer used by two APIs or stages never answers one from the
+    /// other's entry. Then the identity values in config order. Every part is preceded by its
+    /// length in bytes and a colon: query values are percent-decoded and may hold any byte
+    /// (NUL included), so a separator could make two different lists of values one key; a
+    /// length prefix cannot.
     func identityKey(_ request: AuthRequest, _ route: RouteAuthPolicy) -> String? {
-        if sources.count == 1 { return sources[0].value(in: request, stageVariables: route.stageVariables) }
+        guard !sources.isEmpty else { return nil }
         var key = ""
-        for (i, s) in sources.enumerated() {
+        Self.appendKeyPart(request.api.id, to: &key)
+        Self.appendKeyPart(request.api.stage, to: &key)
+        for s in sources {
             guard let v = s.value(in: request, stageVariables: route.stageVariables) else { return nil }
-            if i > 0 { key.unicodeScalars.append("\u{0}") }
-            key += v
+            Self.appendKeyPart(v, to: &key)
         }
         return key
+    }
+
+    /// The key of a re-ask after a policy miss (`on_policy_miss: reauthorize`): the method ARN,
+    /// then the base key. It has one part more than any base key of this authorizer, so it never
+    /// names the base entry; the ARN goes first so the key still ends with the identity values,
+    /// which pick the shard.
+    static func methodKey(_ base: String, methodARN: String) -> String {
+        var key = ""
+        appendKeyPart(methodARN, to: &key)
+        key += base
+        return key
+    }
+
+    /// The cache key of identity `values` for an API and stage as `identityKey` makes it, or of
+    /// the re-ask for `methodARN` as `methodKey` does (tests and tools that name an entry).
+    public static func cacheKey(apiID: String, stage: String, values: [String], methodARN: String? = nil) -> String {
+        var key = ""
+        appendKeyPart(apiID, to: &key)
+        appendKeyPart(stage, to: &key)
+        for v in values { appendKeyPart(v, to: &key) }
+        return methodARN.map { methodKey(key, methodARN: $0) } ?? key
+    }
+
+    @inline(__always)
+    static func appendKeyPart(_ part: String, to key: inout String) {
+        key += String(part.utf8.count)
+        key.unicodeScalars.append(":")
+        key += part
+    }
+
+    /// The token of a TOKEN authorizer: its one identity value, as sent in the event and matched
+    /// against `validation`.
+    func token(_ request: AuthRequest, _ route: RouteAuthPolicy) -> String? {
+        sources.first?.value(in: request, stageVariables: route.stageVariables)
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import PortcullisTLS
 import Synchronization
 
 /// A loopback authorizer service on 127.0.0.1 port 0 for integration tests: answers each POSTed
@@ -31,10 +32,13 @@ final class CountingAuthorizer: Sendable {
     private let script: Mutex<Script>
     let group: MultiThreadedEventLoopGroup
     private let channel: any Channel
+    private let isTLS: Bool
     var port: Int { channel.localAddress!.port! }
-    var url: String { "http://127.0.0.1:\(port)/authorize" }
+    var url: String { isTLS ? "https://localhost:\(port)/authorize" : "http://127.0.0.1:\(port)/authorize" }
 
-    init(_ script: @escaping Script) throws {
+    /// `tls`: serve https with this context (the gateway must trust its CA).
+    init(tls: TLSServerContext? = nil, _ script: @escaping Script) throws {
+        isTLS = tls != nil
         self.script = Mutex(script)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.group = group
@@ -45,6 +49,9 @@ final class CountingAuthorizer: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { ch in
                 let owner = slot.owner.withLock { $0 }!
+                if let tls {
+                    do { try ch.pipeline.syncOperations.addHandler(TLSServerHandler(context: tls)) } catch { return ch.eventLoop.makeFailedFuture(error) }
+                }
                 return ch.pipeline.configureHTTPServerPipeline().flatMap {
                     ch.pipeline.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(Handler(owner: owner)) }
                 }
