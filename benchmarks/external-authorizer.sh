@@ -18,23 +18,12 @@
 # Usage: benchmarks/external-authorizer.sh   (after swift build -c release; needs wrk and nginx)
 # Knobs: DURATION=10 ROUNDS=3 PORTCULLIS_BIN=.build/release/portcullis
 set -euo pipefail
-HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
-BIN=${PORTCULLIS_BIN:-$ROOT/.build/release/portcullis}
-DURATION=${DURATION:-10} ROUNDS=${ROUNDS:-3}
+source "$(dirname "$0")/lib.sh"
 UP=18201 PX=18280 AUTH=18290 PYAUTH=18291
-[[ -x $BIN ]] || { echo "external-authorizer.sh: build first: swift build -c release" >&2; exit 1; }
-command -v wrk >/dev/null && command -v nginx >/dev/null || { echo "external-authorizer.sh: needs wrk and nginx (make bench installs them)" >&2; exit 1; }
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/portcullis-extauth.XXXXXX")
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
 
 # The stub upstream (core 0) and the stub authorizer (its own nginx, placed per measurement).
-mkdir -p "$WORK/tmp" "$WORK/atmp"
-BENCH_DIR=$WORK BENCH_LISTEN_PORT=$UP envsubst '${BENCH_DIR} ${BENCH_LISTEN_PORT}' <"$HERE/conf/stub-upstream-nginx.conf" >"$WORK/nginx.conf"
-taskset -c 0 nginx -c "$WORK/nginx.conf" -p "$WORK" &
-PIDS+=($!)
+start_stub_upstream "$UP"
+mkdir -p "$WORK/atmp"
 ANSWER='{"principalId":"bench-user","policyDocument":{"Version":"2012-10-17","Statement":[{"Action":"execute-api:Invoke","Effect":"Allow","Resource":"*"}]},"context":{"tier":"gold"}}'
 start_authorizer() {  # start_authorizer CPU
   cat >"$WORK/auth.conf" <<NGINX
@@ -101,23 +90,6 @@ start_proxy() {
   echo "external-authorizer.sh: Portcullis did not start: $(cat "$WORK/p.log")" >&2; exit 1
 }
 
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-
-# measure PID URL [wrk args...] -> "rps cpu_us_per_req p99_ms errors" (CPU of PID)
-measure() {
-  local pid=$1 url=$2 t0 t1 out
-  shift 2
-  t0=$(cpu_ticks "$pid")
-  out=$(taskset -c 1 wrk -t1 -c64 -d"${DURATION}s" --latency -s "$HERE/wrk/report.lua" "$@" "$url" | grep '^WRK_JSON' | sed 's/^WRK_JSON //')
-  t1=$(cpu_ticks "$pid")
-  python3 - "$out" "$t0" "$t1" "$(getconf CLK_TCK)" <<'PY'
-import json, sys
-d = json.loads(sys.argv[1]); ticks = int(sys.argv[3]) - int(sys.argv[2]); hz = int(sys.argv[4])
-e = d["errors"]; errs = e["connect"] + e["read"] + e["write"] + e["timeout"] + e["status"]
-print(f'{d["rps"]:.0f} {ticks / hz * 1e6 / max(1, d["requests"]):.1f} {d["p99_us"] / 1000:.2f} {errs}')
-PY
-}
-
 AUTHZ=(-H "Authorization: Bearer $TOKEN")
 
 echo "== A: cache hits (TOKEN authorizer, TTL 300 s) beside the plain route; wrk -t1 -c64 -d${DURATION}s, $ROUNDS rounds, proxy+upstream on core 0"
@@ -135,16 +107,7 @@ for r in $(seq "$ROUNDS"); do
   CACHED+=("$(measure "$PX_PID" "http://127.0.0.1:$PX/bench/cached/hello" "${AUTHZ[@]}")")
   echo "   round $r: plain ${PLAIN[-1]}  |  cached ${CACHED[-1]}   (req/s cpu-us/req p99-ms errors)"
 done
-python3 - "${PLAIN[@]}" -- "${CACHED[@]}" <<'PY'
-import sys, statistics as st
-a = sys.argv[1:]; i = a.index("--"); plain = [r.split() for r in a[:i]]; cached = [r.split() for r in a[i + 1:]]
-def med(rows, k): return st.median(float(r[k]) for r in rows)
-def spread(rows): v = [float(r[0]) for r in rows]; return (max(v) - min(v)) / st.median(v) * 100
-p, c = (med(plain, 0), med(plain, 1), med(plain, 2)), (med(cached, 0), med(cached, 1), med(cached, 2))
-print(f"   plain-route      {p[0]:8.0f} req/s  {p[1]:5.1f} us/req  p99 {p[2]:.2f} ms  spread {spread(plain):.1f} %")
-print(f"   cached-route     {c[0]:8.0f} req/s  {c[1]:5.1f} us/req  p99 {c[2]:.2f} ms  spread {spread(cached):.1f} %")
-print(f"   cached/plain: req/s {c[0] / p[0]:.2f}x, cpu/req {c[1] / p[1]:.2f}x (+{c[1] - p[1]:.1f} us), p99 {c[2] / p[2]:.2f}x   (target: req/s >= 0.95x)")
-PY
+compare plain-route cached-route 0.95 "${PLAIN[@]}" -- "${CACHED[@]}"
 
 # The TOKEN event Portcullis sends, for the direct measurements.
 cat >"$WORK/event.lua" <<LUA
@@ -154,17 +117,8 @@ wrk.body = '{"type":"TOKEN","authorizationToken":"Bearer $TOKEN","methodArn":"ar
 LUA
 cat "$HERE/wrk/report.lua" >>"$WORK/event.lua"
 
-direct() {  # direct PID URL -> like measure, wrk POSTing the event (authorizer on core 0, wrk on core 1)
-  local pid=$1 url=$2 t0 t1 out
-  t0=$(cpu_ticks "$pid")
-  out=$(taskset -c 1 wrk -t1 -c64 -d"${DURATION}s" --latency -s "$WORK/event.lua" "$url" | grep '^WRK_JSON' | sed 's/^WRK_JSON //')
-  t1=$(cpu_ticks "$pid")
-  python3 - "$out" "$t0" "$t1" "$(getconf CLK_TCK)" <<'PY'
-import json, sys
-d = json.loads(sys.argv[1]); ticks = int(sys.argv[3]) - int(sys.argv[2]); hz = int(sys.argv[4])
-e = d["errors"]; errs = e["connect"] + e["read"] + e["write"] + e["timeout"] + e["status"]
-print(f'{d["rps"]:.0f} {ticks / hz * 1e6 / max(1, d["requests"]):.1f} {d["p99_us"] / 1000:.2f} {errs}')
-PY
+direct() {  # direct PID URL: like measure, wrk POSTing the event (authorizer on core 0, wrk on core 1)
+  WRK_SCRIPT="$WORK/event.lua" measure "$1" "$2"
 }
 
 report_b() {  # report_b NAME THROUGH DIRECT
