@@ -593,17 +593,22 @@ import Testing
 
 /// The access log carries an external authorizer's context beside the principal.
 @Suite struct ExternalAuthorizerAccessLogTests {
+    static func head(_ target: String) -> HTTPRequestHead {
+        var fields: [HeaderField] = []
+        return try! HeadParser.parseRequest(ByteBuffer(string: "GET \(target) HTTP/1.1\r\nHost: a\r\n\r\n"), limits: HeadLimits(), reusing: &fields)
+    }
+
     @Test func contextIsLoggedAsAnObject() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("portcullis-log-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         let sink = try AccessLogSink(path: path)
         var buffer = AccessLogBuffer(sink: sink)
         buffer.append(AccessLogEntry(
-            requestID: RequestID(hi: 1, lo: 2), client: "127.0.0.1", method: "GET", path: "/lab/a", route: "/a", api: "lab", status: 200,
+            requestID: RequestID(hi: 1, lo: 2), client: "127.0.0.1", head: Self.head("/lab/a?x=1"), route: "/a", api: "lab", status: 200,
             bytes: 10, totalMicros: 1500, upstreamMicros: 1000, principal: "alice", error: nil,
             authorizerContext: ["role": "admin", "quote": "a\"b"]))
         buffer.append(AccessLogEntry(
-            requestID: RequestID(hi: 1, lo: 3), client: "127.0.0.1", method: "GET", path: "/lab/a", route: "/a", api: "lab", status: 401,
+            requestID: RequestID(hi: 1, lo: 3), client: "127.0.0.1", head: Self.head("/lab/a"), route: "/a", api: "lab", status: 401,
             bytes: 10, totalMicros: 1500, upstreamMicros: -1, principal: nil, error: "no token"))
         buffer.flush()
         sink.drain()
@@ -611,8 +616,32 @@ import Testing
         #expect(lines.count == 2)
         let first = try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any]
         #expect(first?["principal"] as? String == "alice")
+        #expect(first?["path"] as? String == "/lab/a")
+        #expect(first?["method"] as? String == "GET")
+        #expect(first?["total_ms"] as? Double == 1.5)
         #expect(first?["authorizer"] as? [String: String] == ["role": "admin", "quote": "a\"b"])
         let second = try JSONSerialization.jsonObject(with: Data(lines[1].utf8)) as? [String: Any]
         #expect(second?["authorizer"] == nil)
+        #expect(second?["upstream_ms"] is NSNull)
+        #expect(second?["error"] as? String == "no token")
+    }
+
+    /// Values are written into the line without Strings: escaped exactly as `JSONString.quoted`
+    /// escapes them, non-ASCII (and bytes that are not UTF-8) through a String; numbers as digits.
+    @Test func bytesAreEscapedAsJSONStringQuotedDoes() {
+        for text in ["plain", "q\"uote", "back\\slash", "tab\tnl\ncr\r", "ctl\u{01}\u{1f}", "caf\u{e9} \u{1F600}", ""] {
+            var b = ByteBuffer()
+            AccessLogBuffer.writeQuoted(text, into: &b)
+            #expect(String(buffer: b) == JSONString.quoted(text), "\(text)")
+        }
+        var raw = ByteBuffer()
+        [UInt8]([0x2F, 0xFF, 0x61]).withUnsafeBytes { AccessLogBuffer.writeQuoted($0, into: &raw) }
+        #expect(String(buffer: raw) == JSONString.quoted(String(decoding: [0x2F, 0xFF, 0x61], as: UTF8.self)))
+        for v: Int64 in [0, 7, 10, 1_234_567_890_123, -42] {
+            var d = ByteBuffer()
+            AccessLogBuffer.writeDecimal(v, into: &d)
+            #expect(String(buffer: d) == String(v))
+        }
+        #expect(AccessLogBuffer.millis(1_500) == "1.500" && AccessLogBuffer.millis(12) == "0.012" && AccessLogBuffer.millis(3_000_001) == "3000.001")
     }
 }

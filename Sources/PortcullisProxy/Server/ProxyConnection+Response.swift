@@ -191,8 +191,8 @@ extension ProxyConnection {
         guard snapshot.accessLog else { return }
         loop.accessLog.append(
             AccessLogEntry(
-                requestID: request.id, client: peerText, method: request.head?.method.name ?? "-",
-                path: request.head?.path ?? "-", route: request.route?.template ?? "-", api: request.api?.config.name ?? "-",
+                requestID: request.id, client: peerText, head: request.head,
+                route: request.route?.template ?? "-", api: request.api?.config.name ?? "-",
                 status: request.status, bytes: request.bytesSent, totalMicros: (now - request.started).nanoseconds / 1000,
                 upstreamMicros: request.upstreamLatency < 0 ? -1 : request.upstreamLatency / 1000,
                 principal: request.identity?.principal, error: request.errorReason,
