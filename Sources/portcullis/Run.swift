@@ -6,7 +6,8 @@ import PortcullisConfig
 import PortcullisProxy
 import UnixSignals
 
-/// `portcullis run`: serve a config; SIGHUP reloads it, SIGTERM/SIGINT drain and exit 0.
+/// `portcullis run`: serve a config; SIGHUP reloads it, SIGUSR1 reopens the access-log file,
+/// SIGTERM/SIGINT drain and exit 0.
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the gateway.")
 
@@ -28,7 +29,7 @@ struct Run: AsyncParsableCommand {
         }
         let logger = Logger(label: "portcullis")
         // Trap signals before anything can report readiness: SIGHUP's default action kills.
-        let signals = await UnixSignalsSequence(trapping: .sighup, .sigterm, .sigint)
+        let signals = await UnixSignalsSequence(trapping: .sighup, .sigterm, .sigint, .sigusr1)
         let loaded: PortcullisConfig
         switch ConfigValidation.validate(path: config) {
         case .success(let c): loaded = c
@@ -88,6 +89,9 @@ struct Run: AsyncParsableCommand {
                     printError(e.description)
                 }
                 Systemd.notify("READY=1\nSTATUS=serving \(config)")
+            case .sigusr1:
+                // logrotate's way: the file was renamed; write to a new one of the same name.
+                server.reopenLogs()
             case .sigterm, .sigint:
                 Systemd.notify("STOPPING=1")
                 logger.notice("shutting down", metadata: ["grace": "\(grace)"])

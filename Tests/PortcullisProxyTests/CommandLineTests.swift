@@ -156,6 +156,61 @@ import Testing
         try await holder.close()
     }
 
+    /// SIGUSR1 reopens the access-log file by name, as logrotate expects: after a rename, new
+    /// lines go to a new file of the old name; no line is lost between the two.
+    @Test func sigusr1ReopensTheAccessLog() async throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
+            Issue.record("build the binary first (swift build): \(Self.binary)")
+            return
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("portcullis-usr1-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let echo = try await EchoServer.bind(host: "127.0.0.1", port: 0, group: MultiThreadedEventLoopGroup.singleton)
+        let port = try freePort()
+        let log = dir.appendingPathComponent("access.log").path
+        let configPath = dir.appendingPathComponent("p.yaml").path
+        try """
+            workers: 1
+            access_log: \(log)
+            listeners: [{ name: public, listen: "127.0.0.1:\(port)" }]
+            apis: [{ name: demo, stage: demo, routes: [{ path: /x, upstream: b }] }]
+            upstreams: { b: { endpoints: ["http://127.0.0.1:\(echo.localAddress!.port!)"] } }
+            """.write(toFile: configPath, atomically: true, encoding: .utf8)
+        let notify = NotifySocket(dir: dir)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = ["run", "--config", configPath, "--log-level", "warning"]
+        var env = ProcessInfo.processInfo.environment
+        env["NOTIFY_SOCKET"] = notify.path
+        p.environment = env
+        try p.run()
+        defer { if p.isRunning { p.terminate() } }
+        #expect(notify.next().hasPrefix("READY=1"))
+        var sent = 0
+        for _ in 0..<3 { #expect(try RawConnectionGet(port, "/demo/x") == 200); sent += 1 }
+        func lines(_ path: String) -> Int { ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").count }
+        // The loop writes its lines every 100 ms: wait until the first three are in the file.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while lines(log) < 3 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        try FileManager.default.moveItem(atPath: log, toPath: log + ".1")
+        kill(p.processIdentifier, SIGUSR1)
+        // Requests until the new file appears with a line (the reopen is asynchronous).
+        while !FileManager.default.fileExists(atPath: log) || lines(log) == 0 {
+            guard ContinuousClock.now < deadline + .seconds(10) else { break }
+            #expect(try RawConnectionGet(port, "/demo/x") == 200)
+            sent += 1
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        p.terminate()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        #expect(lines(log) >= 1, "no new file after SIGUSR1")
+        #expect(lines(log + ".1") >= 3)
+        #expect(lines(log) + lines(log + ".1") == sent)
+        try await echo.close()
+    }
+
     /// systemd's watchdog (`WatchdogSec=` sets WATCHDOG_USEC): WATCHDOG=1 after READY=1, again at
     /// half the interval, each one only after every event loop ran a task.
     @Test func pingsTheSystemdWatchdog() throws {

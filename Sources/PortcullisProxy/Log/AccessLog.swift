@@ -163,26 +163,31 @@ struct AccessLogBuffer {
 
 /// Writes batches to stdout or a file on a dedicated thread. Loops hand over whole batches
 /// (a few per second), so the lock here is not on the per-request path.
-final class AccessLogSink: Sendable {
-    private let fd: Int32
-    private let ownsFD: Bool
+///
+/// `@unchecked Sendable`: `fd` is read and replaced only on `queue`, a serial queue, so writes
+/// and a reopen never overlap.
+final class AccessLogSink: @unchecked Sendable {
+    private var fd: Int32
+    private let path: String?
     private let queue = DispatchQueue(label: "portcullis.access-log")
 
     init(path: String?) throws {
+        self.path = path
         if let path {
-            let f = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-            guard f >= 0 else { throw AccessLogError(path: path, errno: errno) }
-            fd = f
-            ownsFD = true
+            fd = try Self.open(path)
         } else {
             fd = 1
-            ownsFD = false
         }
     }
 
+    private static func open(_ path: String) throws -> Int32 {
+        let f = Foundation.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard f >= 0 else { throw AccessLogError(path: path, errno: errno) }
+        return f
+    }
+
     func submit(_ batch: ByteBuffer) {
-        let fd = self.fd
-        queue.async {
+        queue.async { [self] in
             batch.withUnsafeReadableBytes { p in
                 var off = 0
                 while off < p.count {
@@ -194,11 +199,30 @@ final class AccessLogSink: Sendable {
         }
     }
 
+    /// Opens the file again by its name, after what was submitted before is written: logrotate
+    /// renames the file, then signals (SIGUSR1, as nginx); new lines go to a new file of that
+    /// name. If it cannot be opened, lines keep going to the old one. No-op for stdout.
+    func reopen(completion: @escaping @Sendable (AccessLogError?) -> Void = { _ in }) {
+        guard let path else { return completion(nil) }
+        queue.async { [self] in
+            do {
+                let new = try Self.open(path)
+                close(fd)
+                fd = new
+                completion(nil)
+            } catch let e as AccessLogError {
+                completion(e)
+            } catch {
+                completion(nil)
+            }
+        }
+    }
+
     /// Waits until everything submitted so far is written.
     func drain() { queue.sync {} }
 
     deinit {
-        if ownsFD { close(fd) }
+        if path != nil { close(fd) }
     }
 }
 

@@ -115,6 +115,16 @@ public final class PortcullisServer: Sendable {
     /// The admin token of the running config, if it sets one.
     var adminToken: String? { state.withLockedValue { $0.config.admin?.token } }
 
+    /// Reopens the access-log file by name (SIGUSR1, after logrotate renamed it). Lines the loops
+    /// still hold go to the new file with their next flush.
+    public func reopenLogs() {
+        let logger = self.logger
+        accessLogSink?.reopen { error in
+            if let error { logger.error("access log not reopened; still writing to the old file", metadata: ["error": "\(error)"]) }
+            else { logger.notice("access log reopened") }
+        }
+    }
+
     /// A reload that did not happen (the file failed validation before reaching `reload`).
     public func noteReloadFailed() { reloads.withLockedValue { $0.failed += 1 } }
 
