@@ -82,6 +82,7 @@ public enum ConfigLoader {
         checkExternalAuthorizers(r, config)
         if !r.issues.isEmpty { throw ConfigError(r.issues) }
         config.warnings = r.warnings
+        config.fingerprints = ConfigDiff.fingerprints(root, config)
         return config
     }
 

@@ -33,6 +33,8 @@ public struct PortcullisConfig: Sendable {
     public var failClosedOnStoreError: Bool = false
     /// Problems that did not stop the config from loading.
     public var warnings: [ConfigIssue] = []
+    /// What `ConfigDiff` compares between two loads, by `kind/name`.
+    public var fingerprints: [String: String] = [:]
 }
 
 public struct ListenerConfig: Sendable, Equatable {

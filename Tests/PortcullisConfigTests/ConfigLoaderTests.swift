@@ -38,6 +38,32 @@ import Testing
         #expect(c.apis[0].notFound == .rest)
     }
 
+    /// The reload log line's summary: parts added, removed and changed, routes counted; layout
+    /// and comments do not count as changes.
+    @Test func reloadSummaryNamesWhatChanged() throws {
+        let a = try ConfigLoader.parse(minimal, file: "t.yaml")
+        let relaid = try ConfigLoader.parse(minimal.replacingOccurrences(of: "stage: demo", with: "stage:    demo   # the same") + "\n# comment\n", file: "t.yaml")
+        #expect(ConfigDiff.summary(from: a, to: relaid) == "nothing changed")
+        let b = try ConfigLoader.parse("""
+            listeners:
+              - { name: public, listen: "127.0.0.1:0" }
+              - { name: other, listen: "127.0.0.1:0" }
+            apis:
+              - name: demo
+                stage: demo
+                routes:
+                  - { path: /public, methods: [GET, POST], upstream: backend }
+                  - { path: /more, methods: [GET], upstream: backend }
+              - name: shop
+                stage: shop
+                routes: [{ path: /cart, upstream: backend }]
+            upstreams:
+              backend: { endpoints: ["http://127.0.0.1:9001"] }
+            """, file: "t.yaml")
+        #expect(ConfigDiff.summary(from: a, to: b) == "apis +shop ~demo; listeners +other; routes 1 -> 3")
+        #expect(ConfigDiff.summary(from: b, to: a) == "apis -shop ~demo; listeners -other; routes 3 -> 1")
+    }
+
     /// `admin:`: defaults, and a listener reachable from other hosts only with a token.
     @Test func adminListener() throws {
         #expect(try ConfigLoader.parse(minimal, file: "t.yaml").admin == nil)

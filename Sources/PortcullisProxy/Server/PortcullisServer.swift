@@ -251,7 +251,10 @@ public final class PortcullisServer: Sendable {
         }
         for c in removed { try? c.close().wait() }
         reloads.withLockedValue { $0.ok += 1; $0.generation += 1 }
-        logger.info("config reloaded", metadata: ["file": "\(config.file)", "added_listeners": "\(added.map(\.name))", "removed_listeners": "\(removed.count / max(1, contexts.count))"])
+        logger.info("config reloaded", metadata: [
+            "file": "\(config.file)", "generation": "\(reloads.withLockedValue { $0.generation })",
+            "changes": "\(ConfigDiff.summary(from: old, to: config))",
+        ])
     }
 
     /// Counters summed over all loops (each loop's are read on that loop).
