@@ -80,6 +80,16 @@ import Testing
         let parsed = try Self.parseWithPrometheusClient(text)
         #expect(parsed.status == 0, "\(parsed.output)")
         #expect(parsed.output.contains("portcullis_request_duration_seconds histogram"), "\(parsed.output)")
+
+        // Every series the Grafana dashboard queries is a family this page declares.
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let dashboard = try String(contentsOf: root.appendingPathComponent("grafana/portcullis-dashboard.json"), encoding: .utf8)
+        let names = Set(dashboard.matches(of: /portcullis_[a-z_]+/).map { String($0.output) })
+        #expect(names.count >= 12)
+        for name in names {
+            let family = name.replacing(/_(bucket|sum|count)$/, with: "")
+            #expect(text.contains("# TYPE \(family) "), "the dashboard queries \(name), which /metrics does not have")
+        }
         await h.stop()
     }
 
