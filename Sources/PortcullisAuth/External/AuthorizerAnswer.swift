@@ -21,11 +21,16 @@ public final class AuthorizerAnswer: Sendable {
     public let deniesAll: Bool
     /// The policy as the list the evaluator takes, made once (empty for a simple answer).
     let policies: [PolicyDocument]
+    /// The policy compiled for the API the call was made for (the cache keeps an answer per API
+    /// and stage): a cached hit on that API decides on the method and path bytes, without the
+    /// method ARN written out (`AnonymousInvoke`).
+    let invoke: (api: AuthRequest.APIRef, program: AnonymousInvoke)?
 
-    init(verdict: Verdict, identity: Identity, bytes: Int) {
+    init(verdict: Verdict, identity: Identity, bytes: Int, invoke: (api: AuthRequest.APIRef, program: AnonymousInvoke)? = nil) {
         self.verdict = verdict
         self.identity = identity
         self.bytes = bytes
+        self.invoke = invoke
         switch verdict {
         case .simple(let ok):
             deniesAll = !ok
@@ -34,6 +39,14 @@ public final class AuthorizerAnswer: Sendable {
             deniesAll = doc.statements.allSatisfy { $0.effect == .Deny }
             policies = [doc]
         }
+    }
+
+    /// This answer with its policy compiled for `api`.
+    func compiled(for api: AuthRequest.APIRef) -> AuthorizerAnswer {
+        guard case .policy(let doc) = verdict else { return self }
+        return AuthorizerAnswer(
+            verdict: verdict, identity: identity, bytes: bytes,
+            invoke: (api, AnonymousInvoke(doc, arnPrefix: api.arnPrefix, action: ExternalAuthorizer.action)))
     }
 
     static let policyKeys: Set<String> = ["principalId", "policyDocument", "context", "usageIdentifierKey"]

@@ -44,7 +44,9 @@ extension ExternalAuthorizer {
     /// `key`: the base cache key when a cached policy that misses this method may be asked again
     /// (`on_policy_miss: reauthorize`); nil when it may not.
     func decide(_ answer: AuthorizerAnswer, _ request: AuthRequest, _ route: RouteAuthPolicy, key: String?, cached: Bool, _ loop: any EventLoop) -> AuthResult {
-        let arn = request.methodARN
+        // Written out only when a path below needs the whole ARN (the general evaluator, a
+        // denial's message, a re-ask).
+        lazy var arn = request.methodARN
         let identitySide: PolicyDecision
         switch answer.verdict {
         case .simple(true): identitySide = .allowed(sid: nil)
@@ -54,7 +56,13 @@ extension ExternalAuthorizer {
             return .now(.refuse(Refusal(.FORBIDDEN, reason: "\(name): isAuthorized false")))
         case .policy:
             let context = RequestConditions(request: request, identity: answer.identity, now: Int64(clock.now()))
-            identitySide = PolicyEvaluator.evaluate(answer.policies, PolicyRequest(principal: nil, action: Self.action, resource: arn, context: context))
+            if let (api, program) = answer.invoke, api === request.api {
+                identitySide = request.withMethodARNSuffix(context) { context, method, path in
+                    program.explain(method: method, path: path, context: context).decision
+                }
+            } else {
+                identitySide = PolicyEvaluator.evaluate(answer.policies, PolicyRequest(principal: nil, action: Self.action, resource: arn, context: context))
+            }
         }
         var decision = identitySide
         var resourceSide: PolicyDecision? = nil

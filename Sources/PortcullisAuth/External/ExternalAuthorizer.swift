@@ -160,6 +160,8 @@ public final class ExternalAuthorizer: Sendable {
             self.inFlight.wrappingSubtract(1, ordering: .relaxed)
         }.map { result in
             self.log(result, request)
+            // Compiled once here, for every request the cache will answer with it.
+            if case .answer(let a) = result { return .answer(a.compiled(for: request.api)) }
             return result
         }
     }
