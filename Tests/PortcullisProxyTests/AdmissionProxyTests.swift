@@ -77,6 +77,10 @@ import Testing
             let client = try h.connect()
             client.send("GET /lab/custom HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n\r\n")
             try await keys.heldRequest.futureResult.get()
+            // The held fetch may be one the gateway started on its own (a retry under load): reset
+            // only once this request is the one waiting in admission, or the gateway may never
+            // read it.
+            try await waitUntilAsync("the request waiting in admission") { await h.server.requestsAdmitting() == 1 }
             client.reset()
             // The gateway sees the reset and logs the abandoned request.
             try await waitUntil("a 499 in the access log") {
@@ -99,6 +103,15 @@ import Testing
         }
         await h.stop()
         await keys.stop()
+    }
+}
+
+/// `waitUntil` for a condition read asynchronously (state on the gateway's loops).
+func waitUntilAsync(_ what: String, timeout: Duration = .seconds(30), _ condition: () async -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while !(await condition()) {
+        guard ContinuousClock.now < deadline else { throw RawError.bad("timed out waiting for \(what)") }
+        try await Task.sleep(for: .milliseconds(10))
     }
 }
 

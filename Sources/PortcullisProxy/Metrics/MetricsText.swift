@@ -12,6 +12,7 @@ struct MetricsSample: Sendable {
     var reloadsFailed = 0
     var generation = 1
     var ready = false
+    var admitting = 0
 }
 
 /// The Prometheus text exposition format (version 0.0.4) of a sample.
@@ -64,6 +65,8 @@ enum MetricsText {
         }
         family("portcullis_connections_active", "gauge", "Client connections open now.")
         line("portcullis_connections_active", [], "\(s.activeConnections)")
+        family("portcullis_requests_admitting", "gauge", "Requests whose admission phases are running or waiting (an authorizer call, a key-set fetch).")
+        line("portcullis_requests_admitting", [], "\(s.admitting)")
         family("portcullis_connections_accepted_total", "counter", "Client connections accepted.")
         line("portcullis_connections_accepted_total", [], "\(s.stats.connectionsAccepted)")
         family("portcullis_tls_handshakes_total", "counter", "TLS handshakes completed.")

@@ -138,6 +138,15 @@ public final class PortcullisServer: Sendable {
         return out
     }
 
+    /// Requests whose admission phases are running or waiting now (read on each loop).
+    func requestsAdmitting() async -> Int {
+        var n = 0
+        for ref in contexts {
+            n += (try? await ref.eventLoop.submit { ref.value.connections.values.filter { $0.machine.state == .admitting }.count }.get()) ?? 0
+        }
+        return n
+    }
+
     /// Every loop's metrics summed, with the server's own, as Prometheus text (`/metrics`).
     public func metricsText() async -> String {
         var sample = MetricsSample(routes: routeSlots.names)
@@ -151,6 +160,7 @@ public final class PortcullisServer: Sendable {
         sample.authorizers = externalAuthorizers.counters()
         (sample.reloadsOK, sample.reloadsFailed, sample.generation) = reloads.withLockedValue { ($0.ok, $0.failed, $0.generation) }
         sample.ready = readinessProblems().isEmpty
+        sample.admitting = await requestsAdmitting()
         return MetricsText.render(sample)
     }
 
