@@ -1,4 +1,5 @@
 import Foundation
+import PortcullisAuth
 import Testing
 
 @testable import PortcullisProxy
@@ -101,6 +102,59 @@ import Testing
         #expect(try admin(h, "/metrics", headers: ["Authorization": "Bearer wrong"]).status == 401)
         #expect(try admin(h, "/healthz", headers: ["Authorization": "Bearer s3cret-admin-token"]).status == 200)
         #expect(try admin(h, "/nothing", headers: ["Authorization": "Bearer s3cret-admin-token"]).status == 404)
+        await h.stop()
+    }
+
+    /// `GET /keys` lists the keys without their values; `POST /cache/flush` empties an external
+    /// authorizer's cache (the next request calls it again), all or by name.
+    @Test func keysAndCacheFlush() async throws {
+        let authz = try CountingAuthorizer { _, _, _ in .json(status: 200, body: CountingAuthorizer.policy("alice")) }
+        defer { authz.stop() }
+        let h = try await Harness("""
+            workers: 1
+            access_log: off
+            admin: { listen: "127.0.0.1:0" }
+            listeners: [{ name: public, listen: "127.0.0.1:0" }]
+            authorizers:
+              lab: { type: token, url: \(authz.url), cache: { ttl: 300s } }
+            usage_plans:
+              basic: { stages: [{ api: demo, stage: demo }], throttle: { rate: 10, burst: 20 } }
+            api_keys:
+              keys:
+                - { id: k1, name: "Key \\"one\\"", usage_plans: [basic], value_sha256: "\(String(repeating: "ab", count: 32))" }
+                - { id: k0, name: zero, enabled: false, usage_plans: [basic], value_sha256: "\(String(repeating: "cd", count: 32))" }
+            apis:
+              - name: demo
+                stage: demo
+                routes: [{ path: /a, methods: [GET], upstream: echo, auth: [lab] }]
+            upstreams:
+              echo: { endpoints: ["http://${ECHO}"] }
+            """)
+        let keys = try admin(h, "/keys")
+        #expect(keys.status == 200)
+        let items = keys.json["items"] as? [[String: Any]] ?? []
+        #expect(items.map { $0["id"] as? String } == ["k0", "k1"])
+        #expect(items.last?["name"] as? String == "Key \"one\"")
+        #expect(items.first?["enabled"] as? Bool == false)
+        #expect(items.last?["usagePlanIds"] as? [String] == ["basic"])
+        #expect(!keys.bodyText.contains("abab") && !keys.bodyText.contains("value"))
+
+        let bearer = ["Authorization": "Bearer token-one"]
+        #expect(try h.get("/demo/a", headers: bearer).status == 200)
+        #expect(try h.get("/demo/a", headers: bearer).status == 200)
+        #expect(authz.calls() == 1)
+        func post(_ path: String) throws -> RawResponse {
+            let c = try RawConnection(port: h.server.boundAddresses["admin"]!.port!)
+            c.send("POST \(path) HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n")
+            return try c.readResponse()
+        }
+        #expect(try admin(h, "/cache/flush").status == 405)
+        #expect(try post("/cache/flush?authorizer=nope").status == 404)
+        let flushed = try post("/cache/flush?authorizer=lab")
+        #expect(flushed.status == 200 && flushed.bodyText == #"{"flushed":["lab"]}"# + "\n")
+        #expect(try h.get("/demo/a", headers: bearer).status == 200)
+        #expect(authz.calls() == 2)
+        #expect(try post("/cache/flush").bodyText == #"{"flushed":["lab"]}"# + "\n")
         await h.stop()
     }
 

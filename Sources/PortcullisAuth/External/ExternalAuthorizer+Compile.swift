@@ -74,6 +74,19 @@ public final class ExternalAuthorizerRegistry: Sendable {
         entries.withLock { $0[name]?.last(where: { $0.value != nil })?.value }
     }
 
+    /// Empties the result cache of the running authorizer `name`, or of every one (nil); the
+    /// names flushed (the admin listener's `POST /cache/flush`).
+    public func flush(_ name: String? = nil) -> [String] {
+        let running = entries.withLock { e in e.compactMap { n, list in list.last(where: { $0.value != nil })?.value.map { (n, $0) } } }
+        var done: [String] = []
+        for (n, a) in running where name == nil || n == name {
+            guard let cache = a.cache else { continue }
+            cache.flush()
+            done.append(n)
+        }
+        return done.sorted()
+    }
+
     /// The cache counters of every running authorizer with a cache, by name (the metrics endpoint).
     public func counters() -> [String: AuthorizerCacheCounters] {
         let running = entries.withLock { e in e.compactMap { name, list in list.last(where: { $0.value != nil })?.value.map { (name, $0) } } }

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import PortcullisAuth
 import PortcullisConfig
 
 /// The admin listener (`admin:`), apart from the traffic listeners: `/healthz` (the process
@@ -35,11 +36,27 @@ final class AdminHandler: ChannelInboundHandler, @unchecked Sendable {
             return respond(context, .unauthorized, "admin token required: Authorization: Bearer TOKEN\n", keepAlive: keepAlive,
                            extra: [("WWW-Authenticate", "Bearer")])
         }
-        let path = h.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? h.uri
+        let parts = h.uri.split(separator: "?", maxSplits: 1)
+        let path = parts.first.map(String.init) ?? h.uri
+        let query = parts.count > 1 ? String(parts[1]) : ""
+        if path == "/cache/flush" {
+            guard h.method == .POST else {
+                return respond(context, .methodNotAllowed, "POST /cache/flush[?authorizer=NAME]\n", keepAlive: keepAlive, extra: [("Allow", "POST")])
+            }
+            let name = query.split(separator: "&").first { $0.hasPrefix("authorizer=") }.map { String($0.dropFirst(11)) }
+            let flushed = server.externalAuthorizers.flush(name)
+            if let name, flushed.isEmpty {
+                return respond(context, .notFound, "no running external authorizer with a cache named \(name)\n", keepAlive: keepAlive)
+            }
+            let list = flushed.map { "\"\($0)\"" }.joined(separator: ",")
+            return respond(context, .ok, "{\"flushed\":[\(list)]}\n", keepAlive: keepAlive, type: "application/json")
+        }
         guard h.method == .GET || h.method == .HEAD else {
             return respond(context, .methodNotAllowed, "GET only\n", keepAlive: keepAlive, extra: [("Allow", "GET, HEAD")])
         }
         switch path {
+        case "/keys":
+            respond(context, .ok, server.keysJSON(), keepAlive: keepAlive, type: "application/json")
         case "/healthz":
             respond(context, .ok, "ok\n", keepAlive: keepAlive)
         case "/readyz":
@@ -56,7 +73,7 @@ final class AdminHandler: ChannelInboundHandler, @unchecked Sendable {
                 handler.respond(context, .ok, text, keepAlive: keepAlive, type: "text/plain; version=0.0.4; charset=utf-8")
             }
         default:
-            respond(context, .notFound, "not found: try /healthz, /readyz or /metrics\n", keepAlive: keepAlive)
+            respond(context, .notFound, "not found: try /healthz, /readyz, /metrics, /keys or POST /cache/flush\n", keepAlive: keepAlive)
         }
     }
 

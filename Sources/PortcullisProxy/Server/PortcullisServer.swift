@@ -138,6 +138,17 @@ public final class PortcullisServer: Sendable {
         return out
     }
 
+    /// The API keys of the running config as the admin listener's `GET /keys` shows them: id,
+    /// name, description, enabled, usage plans. Never a value or its hash.
+    func keysJSON() -> String {
+        let keys = state.withLockedValue { $0.config.apiKeys }
+        let items = keys.sorted { $0.id < $1.id }.map { k in
+            "{\"id\":\(JSONString.quoted(k.id)),\"name\":\(JSONString.quoted(k.name)),\"description\":\(JSONString.quoted(k.description)),"
+                + "\"enabled\":\(k.enabled),\"usagePlanIds\":[\(k.usagePlans.map { JSONString.quoted($0) }.joined(separator: ","))]}"
+        }
+        return "{\"items\":[\(items.joined(separator: ","))]}\n"
+    }
+
     /// Requests whose admission phases are running or waiting now (read on each loop).
     func requestsAdmitting() async -> Int {
         var n = 0
