@@ -53,6 +53,23 @@ import Testing
         return p
     }
 
+    /// Writes `config` to `dir/p.yaml` and starts `portcullis run` on it with a stand-in
+    /// NOTIFY_SOCKET (plus `environment`); the caller waits for READY=1 on the socket.
+    func launch(_ config: String, in dir: URL, environment: [String: String] = [:]) throws -> (Process, NotifySocket) {
+        let configPath = dir.appendingPathComponent("p.yaml").path
+        try config.write(toFile: configPath, atomically: true, encoding: .utf8)
+        let notify = NotifySocket(dir: dir)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = ["run", "--config", configPath, "--log-level", "warning"]
+        var env = ProcessInfo.processInfo.environment
+        env["NOTIFY_SOCKET"] = notify.path
+        for (k, v) in environment { env[k] = v }
+        p.environment = env
+        try p.run()
+        return (p, notify)
+    }
+
     @Test func notifiesSystemdReloadsOnHupAndDrainsOnTerm() async throws {
         guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
             Issue.record("build the binary first (swift build): \(Self.binary)")
@@ -169,22 +186,13 @@ import Testing
         let echo = try await EchoServer.bind(host: "127.0.0.1", port: 0, group: MultiThreadedEventLoopGroup.singleton)
         let port = try freePort()
         let log = dir.appendingPathComponent("access.log").path
-        let configPath = dir.appendingPathComponent("p.yaml").path
-        try """
+        let (p, notify) = try launch("""
             workers: 1
             access_log: \(log)
             listeners: [{ name: public, listen: "127.0.0.1:\(port)" }]
             apis: [{ name: demo, stage: demo, routes: [{ path: /x, upstream: b }] }]
             upstreams: { b: { endpoints: ["http://127.0.0.1:\(echo.localAddress!.port!)"] } }
-            """.write(toFile: configPath, atomically: true, encoding: .utf8)
-        let notify = NotifySocket(dir: dir)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.binary)
-        p.arguments = ["run", "--config", configPath, "--log-level", "warning"]
-        var env = ProcessInfo.processInfo.environment
-        env["NOTIFY_SOCKET"] = notify.path
-        p.environment = env
-        try p.run()
+            """, in: dir)
         defer { if p.isRunning { p.terminate() } }
         #expect(notify.next().hasPrefix("READY=1"))
         var sent = 0
@@ -222,23 +230,13 @@ import Testing
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let port = try freePort()
-        let configPath = dir.appendingPathComponent("p.yaml").path
-        try """
+        let (p, notify) = try launch("""
             workers: 2
             access_log: off
             listeners: [{ name: public, listen: "127.0.0.1:\(port)" }]
             apis: [{ name: demo, stage: demo, routes: [{ path: /x, upstream: b }] }]
             upstreams: { b: { endpoints: ["http://127.0.0.1:9"] } }
-            """.write(toFile: configPath, atomically: true, encoding: .utf8)
-        let notify = NotifySocket(dir: dir)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.binary)
-        p.arguments = ["run", "--config", configPath, "--log-level", "warning"]
-        var env = ProcessInfo.processInfo.environment
-        env["NOTIFY_SOCKET"] = notify.path
-        env["WATCHDOG_USEC"] = "200000"
-        p.environment = env
-        try p.run()
+            """, in: dir, environment: ["WATCHDOG_USEC": "200000"])
         defer { if p.isRunning { p.terminate() } }
         #expect(notify.next().hasPrefix("READY=1"))
         #expect(notify.next() == "WATCHDOG=1")
