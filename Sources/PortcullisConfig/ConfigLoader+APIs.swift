@@ -8,7 +8,7 @@ extension ConfigLoader {
     ]
     static let routeKeys = [
         "path", "methods", "upstream", "auth", "websocket", "set_headers", "remove_headers", "timeout", "max_body_size",
-        "scopes", "api_key_required", "claims", "throttle",
+        "scopes", "api_key_required", "claims", "throttle", "access_log_sample",
     ]
 
     static func parseAPI(_ r: YAMLReader, _ node: Node, _ path: String, refs: References) -> APIConfig? {
@@ -124,6 +124,7 @@ extension ConfigLoader {
             case "claims": route.claims = parseClaimRules(r, v, p)
             case "api_key_required": route.apiKeyRequired = r.bool(v, p) ?? false
             case "throttle": route.throttle = parseThrottle(r, v, p, allowPer: true)
+            case "access_log_sample": route.accessLogSample = parseSample(r, v, p)
             default:
                 r.fail(v, p, "\(key) is not supported yet by this version of Portcullis")
             }

@@ -50,7 +50,7 @@ public enum ConfigLoader {
                 if r.string(value, path) == "auto" { config.workers = nil } else { config.workers = r.int(value, path, range: 1...1024) }
             case "listeners": config.listeners = parseListeners(r, value, path)
             case "limits": config.limits = parseLimits(r, value, path)
-            case "access_log": config.accessLog = parseAccessLog(r, value, path)
+            case "access_log": (config.accessLog, config.accessLogSample) = parseAccessLog(r, value, path)
             case "trusted_proxies": config.trustedProxies = parseCIDRs(r, value, path)
             case "shutdown_grace": config.shutdownGrace = r.duration(value, path) ?? .seconds(10)
             case "apis": apiNodes = r.sequence(value, path)
@@ -158,19 +158,38 @@ public enum ConfigLoader {
         return l
     }
 
-    static func parseAccessLog(_ r: YAMLReader, _ node: Node, _ path: String) -> AccessLogConfig {
-        if case .scalar = node {
-            guard let s = r.string(node, path) else { return .off }
+    /// `access_log: stdout | off | PATH` or `{ path: ..., sample: 0.1 }`.
+    static func parseAccessLog(_ r: YAMLReader, _ node: Node, _ path: String) -> (AccessLogConfig, Double) {
+        func destination(_ s: String) -> AccessLogConfig {
             switch s {
             case "off", "false": return .off
             case "stdout", "-": return .stdout
             default: return .file(r.resolvePath(s))
             }
         }
-        var result = AccessLogConfig.stdout
-        for (key, v, p) in r.mapping(node, path, allowed: ["path"]) where key == "path" {
-            if let s = r.string(v, p) { result = s == "stdout" ? .stdout : .file(r.resolvePath(s)) }
+        if case .scalar = node {
+            guard let s = r.string(node, path) else { return (.off, 1) }
+            return (destination(s), 1)
+        }
+        var result = (AccessLogConfig.stdout, 1.0)
+        for (key, v, p) in r.mapping(node, path, allowed: ["path", "sample"]) {
+            switch key {
+            case "path": if let s = r.string(v, p) { result.0 = destination(s) }
+            default: if let d = parseSample(r, v, p) { result.1 = d }
+            }
         }
         return result
+    }
+
+    /// A sample rate: a number from 0 to 1 (`0.01` logs one request in a hundred), or a percentage.
+    static func parseSample(_ r: YAMLReader, _ node: Node, _ path: String) -> Double? {
+        guard let s = r.string(node, path) else { return nil }
+        let value: Double?
+        if s.hasSuffix("%") { value = Double(s.dropLast()).map { $0 / 100 } } else { value = Double(s) }
+        guard let value, value.isFinite, value >= 0, value <= 1 else {
+            r.fail(node, path, "a sample rate is a number from 0 to 1 (0.01 logs one request in a hundred) or a percentage like 1%; got \"\(s)\"")
+            return nil
+        }
+        return value
     }
 }

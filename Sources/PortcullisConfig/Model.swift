@@ -9,6 +9,9 @@ public struct PortcullisConfig: Sendable {
     public var listeners: [ListenerConfig]
     public var limits: LimitsConfig
     public var accessLog: AccessLogConfig
+    /// The share of requests answered below 400 that get an access-log line (`access_log.sample`,
+    /// 0...1); refusals and errors are always logged. A route may set its own (`access_log_sample`).
+    public var accessLogSample: Double = 1
     public var trustedProxies: [CIDR]
     public var shutdownGrace: Duration
     public var apis: [APIConfig]
@@ -192,6 +195,8 @@ public struct RouteConfig: Sendable {
     public var apiKeyRequired: Bool = false
     /// The route's own throttle (API Gateway's method throttling), optionally per client or principal.
     public var throttle: ThrottleConfig? = nil
+    /// The route's own access-log sample rate (`access_log_sample`); nil: the global one.
+    public var accessLogSample: Double? = nil
 }
 
 public struct AuthorizerConfig: Sendable {

@@ -84,6 +84,20 @@ import Testing
         #expect(try ConfigLoader.parse(minimal + "\npid_file: /run/portcullis.pid\n", file: "/etc/portcullis/p.yaml").pidFile == "/run/portcullis.pid")
     }
 
+    /// `access_log` as a word, a path, or `{ path, sample }`; a route's `access_log_sample`.
+    @Test func accessLogSampleRates() throws {
+        let plain = try ConfigLoader.parse(minimal, file: "/etc/p/p.yaml")
+        #expect(plain.accessLog == .stdout && plain.accessLogSample == 1 && plain.apis[0].routes[0].accessLogSample == nil)
+        let sampled = try ConfigLoader.parse(minimal + "\naccess_log: { path: logs/access.log, sample: 0.25 }\n", file: "/etc/p/p.yaml")
+        #expect(sampled.accessLog == .file("/etc/p/logs/access.log") && sampled.accessLogSample == 0.25)
+        let route = try ConfigLoader.parse(
+            minimal.replacingOccurrences(of: "upstream: backend }", with: "upstream: backend, access_log_sample: 1% }"), file: "t.yaml")
+        #expect(route.apis[0].routes[0].accessLogSample == 0.01)
+        #expect(issues(minimal + "\naccess_log: { sample: 2 }\n").map(\.description) == [
+            #"test.yaml:10:23: access_log.sample: a sample rate is a number from 0 to 1 (0.01 logs one request in a hundred) or a percentage like 1%; got "2""#
+        ])
+    }
+
     @Test func headerLineLimitDefaultsTo8KiBAndIsValidated() throws {
         #expect(try ConfigLoader.parse(minimal, file: "t.yaml").limits.maxHeaderLineBytes == 8192)
         let set = try ConfigLoader.parse(minimal + "\nlimits: { max_header_line_bytes: 4KiB }\n", file: "t.yaml")

@@ -161,14 +161,14 @@ import Testing
         let last = try JSONSerialization.jsonObject(with: Data(lines.last!.utf8)) as? [String: Any] ?? [:]
         #expect(last["path"] as? String == "/demo/slow")
         #expect(last["status"] as? Int == 200)
-        #expect(last["route"] as? String == "/slow")
-        #expect((last["request_id"] as? String)?.count == 36)
+        #expect(last["resourcePath"] as? String == "/slow")
+        #expect((last["requestId"] as? String)?.count == 36)
         // The proxy's upstream time includes the whole hold, as the test measured it.
         let heldMs = Double(heldFor.components.seconds) * 1000 + Double(heldFor.components.attoseconds) / 1e15
-        #expect((last["upstream_ms"] as? Double ?? 0) >= heldMs.rounded(.down) - 1)
+        #expect((last["integrationLatency"] as? Double ?? 0) >= heldMs.rounded(.down) - 1)
         let refused = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
             .first { $0["status"] as? Int == 403 }
-        #expect(refused?["error"] as? String == "no route for GET /demo/one")
+        #expect(refused?["error"] as? [String: String] == ["responseType": "MISSING_AUTHENTICATION_TOKEN", "reason": "no route for GET /demo/one"])
         try await echo.close()
         try await holder.close()
     }

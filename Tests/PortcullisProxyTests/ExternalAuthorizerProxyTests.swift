@@ -604,26 +604,68 @@ import Testing
         let sink = try AccessLogSink(path: path)
         var buffer = AccessLogBuffer(sink: sink)
         buffer.append(AccessLogEntry(
-            requestID: RequestID(hi: 1, lo: 2), client: "127.0.0.1", head: Self.head("/lab/a?x=1"), route: "/a", api: "lab", status: 200,
-            bytes: 10, totalMicros: 1500, upstreamMicros: 1000, principal: "alice", error: nil,
-            authorizerContext: ["role": "admin", "quote": "a\"b"]))
+            requestID: RequestID(hi: 1, lo: 2), sourceIP: "127.0.0.1", head: Self.head("/lab/a?x=1"), resourcePath: "/a", apiID: "abc123",
+            stage: "lab", status: 200, responseLength: 10, responseMicros: 1500, integrationMicros: 1000, principal: "alice",
+            apiKeyID: "k1", authorizerContext: ["role": "admin", "quote": "a\"b", "principalId": "spoofed"]))
         buffer.append(AccessLogEntry(
-            requestID: RequestID(hi: 1, lo: 3), client: "127.0.0.1", head: Self.head("/lab/a"), route: "/a", api: "lab", status: 401,
-            bytes: 10, totalMicros: 1500, upstreamMicros: -1, principal: nil, error: "no token"))
+            requestID: RequestID(hi: 1, lo: 3), sourceIP: "127.0.0.1", head: Self.head("/lab/a"), resourcePath: "/a", apiID: "abc123",
+            stage: "lab", status: 401, responseLength: 10, responseMicros: 1500, integrationMicros: -1, principal: nil,
+            responseType: .UNAUTHORIZED, reason: "no token"))
+        buffer.append(AccessLogEntry(
+            requestID: RequestID(hi: 1, lo: 4), sourceIP: "10.1.2.3", head: nil, resourcePath: nil, apiID: nil, stage: nil,
+            status: 403, responseLength: 10, responseMicros: 10, integrationMicros: -1, principal: nil,
+            responseType: .ACCESS_DENIED, reason: "resource policy: explicit deny"))
         buffer.flush()
         sink.drain()
         let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
-        #expect(lines.count == 2)
+        #expect(lines.count == 3)
         let first = try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any]
-        #expect(first?["principal"] as? String == "alice")
+        // API Gateway's $context names: $context.authorizer.principalId is .authorizer.principalId.
+        #expect(first?["requestId"] as? String == RequestID(hi: 1, lo: 2).description)
         #expect(first?["path"] as? String == "/lab/a")
-        #expect(first?["method"] as? String == "GET")
-        #expect(first?["total_ms"] as? Double == 1.5)
-        #expect(first?["authorizer"] as? [String: String] == ["role": "admin", "quote": "a\"b"])
+        #expect(first?["httpMethod"] as? String == "GET")
+        #expect(first?["resourcePath"] as? String == "/a")
+        #expect(first?["apiId"] as? String == "abc123")
+        #expect(first?["stage"] as? String == "lab")
+        #expect(first?["protocol"] as? String == "HTTP/1.1")
+        #expect(first?["responseLength"] as? Int == 10)
+        #expect(first?["responseLatency"] as? Double == 1.5)
+        #expect(first?["integrationLatency"] as? Double == 1.0)
+        #expect(first?["identity"] as? [String: String] == ["sourceIp": "127.0.0.1", "apiKeyId": "k1"])
+        let authorizer = first?["authorizer"] as? [String: Any]
+        #expect(authorizer?["principalId"] as? String == "alice")
+        #expect(authorizer?["error"] is NSNull)
+        #expect(authorizer?["role"] as? String == "admin")
+        #expect(authorizer?["quote"] as? String == "a\"b")
+        #expect(first?["error"] == nil)
+        let epoch = first?["requestTimeEpoch"] as? Int ?? 0
+        #expect(first?["requestTime"] as? String == AccessLogBuffer.commonLogTime(Int64(epoch / 1000)))
         let second = try JSONSerialization.jsonObject(with: Data(lines[1].utf8)) as? [String: Any]
-        #expect(second?["authorizer"] == nil)
-        #expect(second?["upstream_ms"] is NSNull)
-        #expect(second?["error"] as? String == "no token")
+        #expect(second?["integrationLatency"] is NSNull)
+        #expect((second?["authorizer"] as? [String: Any])?["error"] as? String == "no token")
+        #expect(second?["error"] as? [String: String] == ["responseType": "UNAUTHORIZED", "reason": "no token"])
+        let third = try JSONSerialization.jsonObject(with: Data(lines[2].utf8)) as? [String: Any]
+        // Not an authorizer's refusal: only error.reason says why.
+        #expect((third?["authorizer"] as? [String: Any])?["error"] is NSNull)
+        #expect(third?["error"] as? [String: String] == ["responseType": "ACCESS_DENIED", "reason": "resource policy: explicit deny"])
+        #expect(third?["httpMethod"] is NSNull)
+        #expect(third?["protocol"] is NSNull)
+    }
+
+    @Test func requestTimeIsCommonLogFormatInUTC() {
+        #expect(AccessLogBuffer.commonLogTime(0) == "01/Jan/1970:00:00:00 +0000")
+        #expect(AccessLogBuffer.commonLogTime(1_796_063_405) == "30/Nov/2026:18:30:05 +0000")
+    }
+
+    /// A sample rate keeps about that share of lines, drawn independently per request; 1 keeps
+    /// every one and 0 none.
+    @Test func samplingKeepsAboutTheConfiguredShare() {
+        var b = AccessLogBuffer(sink: nil, seed: 42)
+        #expect((0..<1000).allSatisfy { _ in b.sampled(AccessLogBuffer.threshold(sample: 1)) })
+        #expect(!(0..<1000).contains { _ in b.sampled(AccessLogBuffer.threshold(sample: 0)) })
+        let tenth = AccessLogBuffer.threshold(sample: 0.1)
+        let kept = (0..<100_000).filter { _ in b.sampled(tenth) }.count
+        #expect((9_000...11_000).contains(kept), "\(kept)")
     }
 
     /// Values are written into the line without Strings: escaped exactly as `JSONString.quoted`

@@ -3,23 +3,33 @@ import NIOConcurrencyHelpers
 import NIOCore
 import PortcullisCore
 
-/// One access-log record: the JSON line is rendered on the loop into a per-loop buffer and
-/// written by the sink's own thread, so requests never wait for the disk. The fields are the
-/// request's own values (the head with its bytes, the route's Strings made at load): rendering
-/// writes them straight into the buffer, with no String made per request.
+/// One access-log record, its fields named after API Gateway's `$context` variables (README,
+/// "Access log"). The JSON line is rendered on the loop into a per-loop buffer and written by
+/// the sink's own thread, so requests never wait for the disk. The fields are the request's own
+/// values (the head with its bytes, the route's Strings made at load): rendering writes them
+/// straight into the buffer, with no String made per request.
 struct AccessLogEntry {
     var requestID: RequestID
-    var client: String
+    /// `identity.sourceIp`: the client (the nearest untrusted X-Forwarded-For hop behind a trusted proxy).
+    var sourceIP: String
     var head: HTTPRequestHead?
-    var route: String
-    var api: String
+    /// `resourcePath`: the matched route's template; nil when nothing matched.
+    var resourcePath: String?
+    var apiID: String?
+    var stage: String?
     var status: Int
-    var bytes: Int
-    var totalMicros: Int64
-    var upstreamMicros: Int64
+    var responseLength: Int
+    var responseMicros: Int64
+    /// -1: the request never reached an upstream.
+    var integrationMicros: Int64
     var principal: String?
-    var error: String?
-    /// An external authorizer's context (`$context.authorizer.KEY`), logged as an object.
+    var apiKeyID: String? = nil
+    /// The gateway response type of a refusal (`error.responseType`).
+    var responseType: GatewayResponseType? = nil
+    /// The precise reason of a refusal or failure (`error.reason`, and `authorizer.error` when an
+    /// authorizer refused).
+    var reason: String? = nil
+    /// An external authorizer's context (`$context.authorizer.KEY`), logged beside principalId.
     var authorizerContext: [String: String]? = nil
 }
 
@@ -27,55 +37,120 @@ struct AccessLogEntry {
 struct AccessLogBuffer {
     let sink: AccessLogSink?
     private var pending = ByteBuffer()
+    /// `requestTime` of the current second, rendered once per second.
+    private var second: Int64 = -1
+    private var secondText: [UInt8] = []
+    /// Draws for sampling; each loop has its own sequence.
+    private var draw: FastRandom
 
-    init(sink: AccessLogSink?) { self.sink = sink }
+    init(sink: AccessLogSink?, seed: UInt64 = 0x9E37_79B9_7F4A_7C15) {
+        self.sink = sink
+        draw = FastRandom(seed: seed)
+    }
+
+    /// A sample rate as a draw threshold: `UInt64.max` logs every request.
+    static func threshold(sample: Double) -> UInt64 {
+        if sample >= 1 { return .max }
+        if sample <= 0 { return 0 }
+        return UInt64(sample * 18_446_744_073_709_551_616.0)
+    }
+
+    /// Whether a request answered below 400 on a route with this threshold gets its line.
+    mutating func sampled(_ threshold: UInt64) -> Bool {
+        if threshold == .max { return true }
+        return draw.next() < threshold
+    }
+
+    /// Types whose reason is an authorizer's (`$context.authorizer.error`).
+    static func isAuthorizerRefusal(_ t: GatewayResponseType?) -> Bool {
+        switch t {
+        case .UNAUTHORIZED?, .AUTHORIZER_FAILURE?, .AUTHORIZER_CONFIGURATION_ERROR?, .INVALID_SIGNATURE?, .EXPIRED_TOKEN?: return true
+        default: return false
+        }
+    }
 
     mutating func append(_ e: AccessLogEntry) {
         guard sink != nil else { return }
-        pending.writeStaticString("{\"time\":")
-        Self.writeDecimal(Self.epochMillis(), into: &pending)
-        pending.writeStaticString(",\"request_id\":\"")
+        let now = Self.epochMillis()
+        pending.writeStaticString("{\"requestId\":\"")
         e.requestID.write(into: &pending)
-        pending.writeStaticString("\",\"client_ip\":")
-        Self.writeQuoted(e.client, into: &pending)
-        pending.writeStaticString(",\"method\":")
-        if let h = e.head { Self.writeQuoted(h.method.name, into: &pending) } else { pending.writeStaticString("\"-\"") }
+        pending.writeStaticString("\",\"requestTime\":\"")
+        writeRequestTime(now / 1000)
+        pending.writeStaticString("\",\"requestTimeEpoch\":")
+        Self.writeDecimal(now, into: &pending)
+        pending.writeStaticString(",\"apiId\":")
+        Self.writeQuoted(e.apiID, into: &pending)
+        pending.writeStaticString(",\"stage\":")
+        Self.writeQuoted(e.stage, into: &pending)
+        pending.writeStaticString(",\"httpMethod\":")
+        if let h = e.head { Self.writeQuoted(h.method.name, into: &pending) } else { pending.writeStaticString("null") }
         pending.writeStaticString(",\"path\":")
         if let h = e.head {
             h.headers.raw.withUnsafeReadableBytes { p in
                 Self.writeQuoted(UnsafeRawBufferPointer(rebasing: p[Int(h.targetStart)..<Int(h.targetStart + h.pathLength)]), into: &pending)
             }
         } else {
-            pending.writeStaticString("\"-\"")
+            pending.writeStaticString("null")
         }
-        pending.writeStaticString(",\"api\":")
-        Self.writeQuoted(e.api, into: &pending)
-        pending.writeStaticString(",\"route\":")
-        Self.writeQuoted(e.route, into: &pending)
+        pending.writeStaticString(",\"resourcePath\":")
+        Self.writeQuoted(e.resourcePath, into: &pending)
+        switch e.head?.version {
+        case .http10?: pending.writeStaticString(",\"protocol\":\"HTTP/1.0\"")
+        case .http11?: pending.writeStaticString(",\"protocol\":\"HTTP/1.1\"")
+        case nil: pending.writeStaticString(",\"protocol\":null")
+        }
         pending.writeStaticString(",\"status\":")
         Self.writeDecimal(Int64(e.status), into: &pending)
-        pending.writeStaticString(",\"bytes\":")
-        Self.writeDecimal(Int64(e.bytes), into: &pending)
-        pending.writeStaticString(",\"total_ms\":")
-        Self.writeMillis(e.totalMicros, into: &pending)
-        pending.writeStaticString(",\"upstream_ms\":")
-        if e.upstreamMicros < 0 { pending.writeStaticString("null") } else { Self.writeMillis(e.upstreamMicros, into: &pending) }
-        pending.writeStaticString(",\"principal\":")
+        pending.writeStaticString(",\"responseLength\":")
+        Self.writeDecimal(Int64(e.responseLength), into: &pending)
+        pending.writeStaticString(",\"responseLatency\":")
+        Self.writeMillis(e.responseMicros, into: &pending)
+        pending.writeStaticString(",\"integrationLatency\":")
+        if e.integrationMicros < 0 { pending.writeStaticString("null") } else { Self.writeMillis(e.integrationMicros, into: &pending) }
+        pending.writeStaticString(",\"identity\":{\"sourceIp\":")
+        Self.writeQuoted(e.sourceIP, into: &pending)
+        pending.writeStaticString(",\"apiKeyId\":")
+        Self.writeQuoted(e.apiKeyID, into: &pending)
+        pending.writeStaticString("},\"authorizer\":{\"principalId\":")
         Self.writeQuoted(e.principal, into: &pending)
         pending.writeStaticString(",\"error\":")
-        Self.writeQuoted(e.error, into: &pending)
+        Self.writeQuoted(Self.isAuthorizerRefusal(e.responseType) ? e.reason : nil, into: &pending)
         if let context = e.authorizerContext, !context.isEmpty {
-            pending.writeStaticString(",\"authorizer\":{")
-            for (i, (k, v)) in context.sorted(by: { $0.key < $1.key }).enumerated() {
-                if i > 0 { pending.writeStaticString(",") }
+            for (k, v) in context.sorted(by: { $0.key < $1.key }) where k != "principalId" && k != "error" {
+                pending.writeStaticString(",")
                 Self.writeQuoted(k, into: &pending)
                 pending.writeStaticString(":")
                 Self.writeQuoted(v, into: &pending)
             }
+        }
+        pending.writeStaticString("}")
+        if e.responseType != nil || e.reason != nil {
+            pending.writeStaticString(",\"error\":{\"responseType\":")
+            if let t = e.responseType { Self.writeQuoted(t.rawValue, into: &pending) } else { pending.writeStaticString("null") }
+            pending.writeStaticString(",\"reason\":")
+            Self.writeQuoted(e.reason, into: &pending)
             pending.writeStaticString("}")
         }
         pending.writeStaticString("}\n")
         if pending.readableBytes > 64 * 1024 { flush() }
+    }
+
+    /// `requestTime` as API Gateway writes it (CLF, UTC): `30/Nov/2026:18:30:05 +0000`.
+    private mutating func writeRequestTime(_ epochSecond: Int64) {
+        if epochSecond != second {
+            second = epochSecond
+            secondText = Array(Self.commonLogTime(epochSecond).utf8)
+        }
+        pending.writeBytes(secondText)
+    }
+
+    static func commonLogTime(_ epochSecond: Int64) -> String {
+        var t = time_t(epochSecond)
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "\(two(parts.tm_mday))/\(months[Int(parts.tm_mon)])/\(parts.tm_year + 1900):\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) +0000"
     }
 
     mutating func flush() {

@@ -29,9 +29,13 @@ final class CompiledRoute: Sendable {
     let maxBodyBytes: Int64?
     /// The route's series in the per-loop metrics (`RouteSlots`), stable across reloads.
     let metricsSlot: Int
+    /// Requests answered below 400 get an access-log line when the loop's random draw is below
+    /// this (`AccessLogBuffer.sampled`); `UInt64.max`: every one.
+    let logThreshold: UInt64
 
-    init(_ c: RouteConfig, phases: [AdmissionStep], upstreamIndex: Int, metricsSlot: Int = 0) {
+    init(_ c: RouteConfig, phases: [AdmissionStep], upstreamIndex: Int, metricsSlot: Int = 0, accessLogSample: Double = 1) {
         self.metricsSlot = metricsSlot
+        logThreshold = AccessLogBuffer.threshold(sample: c.accessLogSample ?? accessLogSample)
         template = c.path
         switch c.methods {
         case .any:
@@ -152,7 +156,7 @@ final class CompiledAPI: Sendable {
 
     init(
         _ c: APIConfig, steps: [String: AuthStep], upstreams: [String: Int], responder: GatewayResponder, usage: UsageCompiler,
-        slots: RouteSlots = RouteSlots()
+        slots: RouteSlots = RouteSlots(), accessLogSample: Double = 1
     ) {
         config = APIConfigRef(name: c.name, notFound: c.notFound)
         hosts = c.hosts
@@ -166,7 +170,9 @@ final class CompiledAPI: Sendable {
             let phases = AdmissionStep.compile(
                 auth: auth, privateAPI: c.endpoint == .private, resourcePolicy: c.resourcePolicy, api: apiRef,
                 usage: usage.phases(api: c, route: r))
-            let route = CompiledRoute(r, phases: phases, upstreamIndex: upstreams[r.upstream] ?? -1, metricsSlot: slots.slot(api: c.name, route: r.path))
+            let route = CompiledRoute(
+                r, phases: phases, upstreamIndex: upstreams[r.upstream] ?? -1, metricsSlot: slots.slot(api: c.name, route: r.path),
+                accessLogSample: accessLogSample)
             return (segs, route)
         }
         trie = RouteNode.build(entries)

@@ -46,7 +46,7 @@ final class LoopContext {
         var seed: UInt64 = 0
         for _ in 0..<4 { seed = seed << 16 ^ UInt64.random(in: 0...UInt64.max) }
         self.random = FastRandom(seed: seed ^ UInt64(index))
-        self.accessLog = AccessLogBuffer(sink: accessLog)
+        self.accessLog = AccessLogBuffer(sink: accessLog, seed: 0x9E37_79B9_7F4A_7C15 &* UInt64(index + 1))
         self.maxConnections = maxConnections
     }
 

@@ -98,7 +98,7 @@ final class Snapshot: Sendable {
         let apis = config.apis.map { api in
             CompiledAPI(
                 api, steps: steps, upstreams: indexes, responder: GatewayResponder(global: config.gatewayResponses, api: api.gatewayResponses),
-                usage: usageCompiler, slots: routeSlots)
+                usage: usageCompiler, slots: routeSlots, accessLogSample: config.accessLogSample)
         }
         for l in config.listeners {
             routers[l.name] = Router(apis: apis.filter { $0.listeners.isEmpty || $0.listeners.contains(l.name) })

@@ -1,3 +1,4 @@
+import PortcullisAuth
 import NIOCore
 import PortcullisCore
 
@@ -134,6 +135,7 @@ extension ProxyConnection {
             answer(refusal, keepAlive: keepAlive)
         case let other:
             request.errorReason = refusal.reason
+            request.responseType = refusal.type
             if snapshot.metrics { loop.metrics.recordGatewayResponse(refusal.type) }
             logRequest()
             perform(other)
@@ -155,6 +157,7 @@ extension ProxyConnection {
         }
         request.bytesSent = out.readableBytes
         request.errorReason = refusal.reason
+        request.responseType = refusal.type
         if snapshot.metrics { loop.metrics.recordGatewayResponse(refusal.type) }
         context.writeAndFlush(wrapOutboundOut(out), promise: nil)
         endRequest()
@@ -189,13 +192,18 @@ extension ProxyConnection {
                 upstreamMicros: request.upstreamLatency < 0 ? -1 : request.upstreamLatency / 1000)
         }
         guard snapshot.accessLog else { return }
+        // Sampling thins out busy routes' successes; refusals and errors are always logged.
+        if request.status < 400, request.errorReason == nil, let route = request.route, !loop.accessLog.sampled(route.logThreshold) { return }
+        let identity = request.identity
+        var source = peerText
+        if !snapshot.trustedProxies.isEmpty, let h = request.head, let ip = clientIP(h) { source = ip.description }
         loop.accessLog.append(
             AccessLogEntry(
-                requestID: request.id, client: peerText, head: request.head,
-                route: request.route?.template ?? "-", api: request.api?.config.name ?? "-",
-                status: request.status, bytes: request.bytesSent, totalMicros: (now - request.started).nanoseconds / 1000,
-                upstreamMicros: request.upstreamLatency < 0 ? -1 : request.upstreamLatency / 1000,
-                principal: request.identity?.principal, error: request.errorReason,
-                authorizerContext: request.identity?.kind == .external ? request.identity?.claims : nil))
+                requestID: request.id, sourceIP: source, head: request.head, resourcePath: request.route?.template,
+                apiID: request.api?.apiRef.id, stage: request.api?.apiRef.stage, status: request.status, responseLength: request.bytesSent,
+                responseMicros: (now - request.started).nanoseconds / 1000,
+                integrationMicros: request.upstreamLatency < 0 ? -1 : request.upstreamLatency / 1000,
+                principal: identity?.principal, apiKeyID: identity?.apiKeyID, responseType: request.responseType, reason: request.errorReason,
+                authorizerContext: identity?.kind == .external ? identity?.claims : nil))
     }
 }

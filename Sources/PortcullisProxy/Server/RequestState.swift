@@ -58,6 +58,8 @@ struct RequestState {
     var bytesSent = 0
     /// The precise reason of a refusal or failure, for the access log only.
     var errorReason: String?
+    /// The gateway response type of a refusal, for the access log (`error.responseType`).
+    var responseType: GatewayResponseType?
 
     init(id: RequestID, started: NIODeadline, head: HTTPRequestHead?) {
         self.id = id
