@@ -1,5 +1,6 @@
 import Foundation
 public import PortcullisCore
+import PortcullisTLS
 import Yams
 
 /// Reads a config file into a validated `PortcullisConfig`, or a `ConfigError` listing every problem.
@@ -83,6 +84,7 @@ public enum ConfigLoader {
         if !r.issues.isEmpty { throw ConfigError(r.issues) }
         config.warnings = r.warnings
         config.fingerprints = ConfigDiff.fingerprints(root, config)
+        config.sha256 = Hex.lowercase(Digest.hash(.sha256, Array(text.utf8)))
         return config
     }
 

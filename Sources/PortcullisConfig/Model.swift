@@ -38,6 +38,8 @@ public struct PortcullisConfig: Sendable {
     public var warnings: [ConfigIssue] = []
     /// What `ConfigDiff` compares between two loads, by `kind/name`.
     public var fingerprints: [String: String] = [:]
+    /// SHA-256 of the file's text as loaded, lower-case hex (`sha256sum` of an unchanged file).
+    public var sha256: String = ""
 }
 
 public struct ListenerConfig: Sendable, Equatable {

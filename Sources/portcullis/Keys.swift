@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PortcullisConfig
 import PortcullisCore
+import PortcullisProxy
 import PortcullisThrottle
 import PortcullisTLS
 
@@ -195,43 +196,13 @@ struct KeysUsage: ParsableCommand {
             printError(error.description)
             throw ExitCode(1)
         }
-        guard let planConfig = loaded.usagePlans[plan] else {
-            throw ValidationError("unknown usage plan \"\(plan)\"" + Suggest.hint(for: plan, in: loaded.usagePlans.keys))
-        }
         guard let dir = loaded.stateDir else { throw ValidationError("\(config) has no state_dir: usage is not stored") }
-        guard let from = Self.day(start), let last = Self.day(end), last >= from else {
-            throw ValidationError("--start and --end are dates like 2026-11-30, start not after end")
+        do {
+            let plan = try UsageReport.plan(named: plan, in: loaded)
+            let store = try SQLiteQuotaStore(path: dir + "/quota.sqlite")
+            print(try UsageReport(plan: plan, keyID: keyID, start: start, end: end).json(config: loaded, store: store))
+        } catch let p as UsageReport.Problem {
+            throw ValidationError(p.description)
         }
-        let store = try SQLiteQuotaStore(path: dir + "/quota.sqlite")
-        let prefix = "quota:\(plan):key:" + (keyID ?? "")
-        let rows = try store.daily(prefix: prefix, from: from, to: last + 86_400)
-        var values: [String: [[Int64]]] = [:]
-        let keys = keyID.map { [$0] } ?? loaded.apiKeys.filter { $0.usagePlans.contains(plan) }.map(\.id)
-        for k in keys {
-            let name = "quota:\(plan):key:\(k)"
-            var series: [[Int64]] = []
-            var day = from
-            while day <= last {
-                let used = rows.first { $0.counter == name && $0.day == day }?.used ?? 0
-                var remaining: Int64 = -1
-                if let q = planConfig.quota {
-                    let periodStart = q.period.start(of: day)
-                    let sofar = rows.filter { $0.counter == name && $0.day >= periodStart && $0.day <= day }.reduce(0) { $0 + $1.used }
-                    remaining = max(0, q.limit - sofar)
-                }
-                series.append([used, remaining])
-                day += 86_400
-            }
-            values[k] = series
-        }
-        let body = values.keys.sorted().map { k in "\"\(k)\":[" + values[k]!.map { "[\($0[0]),\($0[1])]" }.joined(separator: ",") + "]" }.joined(separator: ",")
-        print("{\"usagePlanId\":\"\(plan)\",\"startDate\":\"\(start)\",\"endDate\":\"\(end)\",\"values\":{\(body)}}")
-    }
-
-    /// Seconds since 1970 of a UTC date `YYYY-MM-DD`.
-    static func day(_ s: String) -> Int64? {
-        let p = s.split(separator: "-")
-        guard p.count == 3, let y = Int64(p[0]), let m = Int64(p[1]), let d = Int64(p[2]), p[0].count == 4 else { return nil }
-        return CivilTime.epoch(year: y, month: m, day: d, hour: 0, minute: 0, second: 0)
     }
 }

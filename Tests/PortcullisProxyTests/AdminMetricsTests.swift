@@ -158,6 +158,81 @@ import Testing
         await h.stop()
     }
 
+    /// `GET /config` summarizes the running config with every secret redacted and the file's
+    /// SHA-256 (what `sha256sum` prints for it) and generation, both moving on with a reload.
+    /// `GET /usage` is API Gateway's GetUsage, read after the counts so far are written.
+    @Test func configSummaryAndUsage() async throws {
+        let stateDir = FileManager.default.temporaryDirectory.appendingPathComponent("portcullis-usage-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: stateDir) }
+        func yaml(limit: Int) -> String {
+            """
+            workers: 2
+            access_log: off
+            state_dir: \(stateDir)
+            admin: { listen: "127.0.0.1:0", token: admin-s3cret }
+            listeners: [{ name: public, listen: "127.0.0.1:0" }]
+            authorizers:
+              hs: { type: jwt, secret: jwt-s3cret-value-that-is-long-enough, algorithms: [HS256] }
+              iam:
+                type: sigv4
+                credentials: [{ access_key_id: AKIDEXAMPLE, secret: sigv4-s3cret, principal: "arn:aws:iam::123456789012:user/alice" }]
+            usage_plans:
+              basic: { stages: [{ api: demo, stage: demo }], quota: { limit: \(limit), period: DAY } }
+            api_keys:
+              keys:
+                - { id: k1, usage_plans: [basic], value: key-value-one-0123456789 }
+                - { id: k2, usage_plans: [basic], value: key-value-two-0123456789 }
+            apis:
+              - name: demo
+                stage: demo
+                routes:
+                  - { path: /a, methods: [GET], upstream: echo, api_key_required: true }
+                  - { path: /b, methods: [GET], upstream: echo, auth: [hs] }
+            upstreams:
+              echo: { endpoints: ["http://${ECHO}"] }
+            """
+        }
+        let h = try await Harness(yaml(limit: 100), workers: 2)
+        let auth = ["Authorization": "Bearer admin-s3cret"]
+        let config = try admin(h, "/config", headers: auth)
+        #expect(config.status == 200)
+        for secret in ["admin-s3cret", "jwt-s3cret", "sigv4-s3cret", "key-value-one", "key-value-two"] {
+            #expect(!config.bodyText.contains(secret), "\(secret) in \(config.bodyText)")
+        }
+        let file = try Data(contentsOf: URL(fileURLWithPath: h.configPath))
+        let (code, sum, _) = try runTool(["sha256sum", h.configPath])
+        #expect(code == 0)
+        #expect(config.json["sha256"] as? String == String(sum.prefix(64)) && file.count > 0)
+        #expect(config.json["generation"] as? Int == 1)
+        #expect((config.json["admin"] as? [String: Any])?["token"] as? String == "[redacted]")
+        let authorizers = config.json["authorizers"] as? [String: [String: Any]]
+        #expect(authorizers?["hs"]?["secret"] as? String == "[redacted]")
+        let iamKey = (authorizers?["iam"]?["accessKeys"] as? [[String: Any]])?.first
+        #expect(iamKey?["accessKeyId"] as? String == "AKIDEXAMPLE" && iamKey?["secret"] as? String == "[redacted]")
+        let routes = (config.json["apis"] as? [[String: Any]])?.first?["routes"] as? [[String: Any]]
+        #expect(routes?.map { $0["path"] as? String } == ["/a", "/b"])
+        #expect(config.json["apiKeys"] as? Int == 2)
+
+        for _ in 0..<3 { #expect(try h.get("/demo/a", headers: ["x-api-key": "key-value-one-0123456789"]).status == 200) }
+        #expect(try h.get("/demo/a", headers: ["x-api-key": "key-value-two-0123456789"]).status == 200)
+        let today = UsageReportTests.today()
+        let usage = try admin(h, "/usage?usagePlanId=basic&startDate=\(today)&endDate=\(today)", headers: auth)
+        #expect(usage.status == 200, "\(usage.bodyText)")
+        #expect(usage.json["usagePlanId"] as? String == "basic")
+        #expect(usage.json["values"] as? [String: [[Int]]] == ["k1": [[3, 97]], "k2": [[1, 99]]])
+        let one = try admin(h, "/usage?keyId=k2&start=\(today)&end=\(today)", headers: auth)
+        #expect(one.json["values"] as? [String: [[Int]]] == ["k2": [[1, 99]]])
+        #expect(try admin(h, "/usage?usagePlanId=basic&startDate=yesterday&endDate=\(today)", headers: auth).status == 400)
+        #expect(try admin(h, "/usage?usagePlanId=gold&startDate=\(today)&endDate=\(today)", headers: auth).status == 400)
+        #expect(try admin(h, "/usage?usagePlanId=basic", headers: auth).status == 400)
+
+        try h.reload(yaml(limit: 200))
+        let after = try admin(h, "/config", headers: auth)
+        #expect(after.json["generation"] as? Int == 2)
+        #expect(after.json["sha256"] as? String != config.json["sha256"] as? String)
+        await h.stop()
+    }
+
     /// Runs `prometheus_client.parser.text_string_to_metric_families` on the page; prints each
     /// family's name and type.
     static func parseWithPrometheusClient(_ text: String) throws -> (status: Int32, output: String) {

@@ -1,8 +1,10 @@
+import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 import PortcullisAuth
 import PortcullisConfig
+import PortcullisThrottle
 
 /// The admin listener (`admin:`), apart from the traffic listeners: `/healthz` (the process
 /// answers), `/readyz` (listeners bound, key sets loaded, quota store writable) and `/metrics`
@@ -57,6 +59,10 @@ final class AdminHandler: ChannelInboundHandler, @unchecked Sendable {
         switch path {
         case "/keys":
             respond(context, .ok, server.keysJSON(), keepAlive: keepAlive, type: "application/json")
+        case "/config":
+            respond(context, .ok, ConfigSummary.json(server.currentConfig, generation: server.generation), keepAlive: keepAlive, type: "application/json")
+        case "/usage":
+            usage(query, context: context, keepAlive: keepAlive)
         case "/healthz":
             respond(context, .ok, "ok\n", keepAlive: keepAlive)
         case "/readyz":
@@ -73,7 +79,48 @@ final class AdminHandler: ChannelInboundHandler, @unchecked Sendable {
                 handler.respond(context, .ok, text, keepAlive: keepAlive, type: "text/plain; version=0.0.4; charset=utf-8")
             }
         default:
-            respond(context, .notFound, "not found: try /healthz, /readyz, /metrics, /keys or POST /cache/flush\n", keepAlive: keepAlive)
+            respond(context, .notFound, "not found: try /healthz, /readyz, /metrics, /config, /keys, /usage or POST /cache/flush\n", keepAlive: keepAlive)
+        }
+    }
+
+    /// `GET /usage?usagePlanId=P&keyId=K&startDate=D&endDate=D` (API Gateway's GetUsage; `plan`,
+    /// `start` and `end` are accepted too). Read from the quota store after writing what is
+    /// counted so far, on the store's queue, never on the loop.
+    private func usage(_ query: String, context: ChannelHandlerContext, keepAlive: Bool) {
+        var params: [String: String] = [:]
+        for pair in query.split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1)
+            let value = kv.count > 1 ? String(kv[1]).removingPercentEncoding ?? String(kv[1]) : ""
+            params[String(kv[0])] = value
+        }
+        let config = server.currentConfig
+        let report: UsageReport
+        do {
+            let plan = try UsageReport.plan(named: params["usagePlanId"] ?? params["plan"], in: config)
+            guard let start = params["startDate"] ?? params["start"], let end = params["endDate"] ?? params["end"] else {
+                return respond(context, .badRequest, "startDate and endDate are required: /usage?usagePlanId=P&startDate=2026-11-01&endDate=2026-11-30[&keyId=K]\n", keepAlive: keepAlive)
+            }
+            report = UsageReport(plan: plan, keyID: params["keyId"], start: start, end: end)
+        } catch {
+            return respond(context, .badRequest, error.description + "\n", keepAlive: keepAlive)
+        }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let loop = context.eventLoop
+        server.quotas.withFreshStore { store in
+            let answer: (HTTPResponseStatus, String)
+            if let store {
+                do throws(UsageReport.Problem) {
+                    answer = (.ok, try report.json(config: config, store: store) + "\n")
+                } catch {
+                    answer = (error.isRequestError ? .badRequest : .internalServerError, error.description + "\n")
+                }
+            } else {
+                answer = (.notFound, "no quota store: usage per key and day is kept only with state_dir set (and its store writable)\n")
+            }
+            loop.execute {
+                let (handler, context) = bound.value
+                handler.respond(context, answer.0, answer.1, keepAlive: keepAlive, type: answer.0 == .ok ? "application/json" : "text/plain; charset=utf-8")
+            }
         }
     }
 

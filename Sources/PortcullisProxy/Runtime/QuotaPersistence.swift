@@ -50,6 +50,15 @@ final class QuotaPersistence: Sendable {
         queue.sync { flush() }
     }
 
+    /// Writes what is counted so far, then hands the store to `body` on the store's own queue
+    /// (nil without a usable store): reports read every request admitted until now.
+    func withFreshStore(_ body: @escaping @Sendable ((any QuotaStore)?) -> Void) {
+        queue.async { [self] in
+            if usage.store != nil { flush() }
+            body(usage.store)
+        }
+    }
+
     private func flush() {
         for p in usage.takeStoreProblems() { logger.error("quota store", metadata: ["error": "\(p)"]) }
         do {

@@ -114,6 +114,10 @@ public final class PortcullisServer: Sendable {
 
     /// The admin token of the running config, if it sets one.
     var adminToken: String? { state.withLockedValue { $0.config.admin?.token } }
+    /// The running config's generation: 1 at start, one more per successful reload.
+    var generation: Int { reloads.withLockedValue { $0.generation } }
+    /// The running config (the last one that loaded).
+    var currentConfig: PortcullisConfig { state.withLockedValue { $0.config } }
 
     /// Reopens the access-log file by name (SIGUSR1, after logrotate renamed it). Lines the loops
     /// still hold go to the new file with their next flush.
