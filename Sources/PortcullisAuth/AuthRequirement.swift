@@ -15,6 +15,14 @@ public enum AuthRequirement: Sendable, AdmissionPhase {
         return false
     }
 
+    /// The `auth:` entry as written: the authorizer's name, or `any_of(a,b)`.
+    public var name: String {
+        switch self {
+        case .step(let s): return s.name
+        case .anyOf(let steps): return "any_of(" + steps.map(\.name).joined(separator: ",") + ")"
+        }
+    }
+
     /// Whether a step of this requirement reads the request body.
     public var needsBody: Bool {
         switch self {

@@ -15,15 +15,21 @@ import Testing
         access_log: off
         admin: { listen: "127.0.0.1:0"\(token.map { ", token: \($0)" } ?? "") }
         listeners: [{ name: public, listen: "127.0.0.1:0" }]
+        authorizers:
+          office: { type: ip, allow: [10.0.0.0/8] }
+          local: { type: ip, allow: [127.0.0.0/8] }
         apis:
           - name: demo
             stage: demo
             routes:
               - { path: /ok, methods: [GET], upstream: echo }
+              - { path: /office, methods: [GET], upstream: echo, auth: [local, office] }
+              - { path: /down, methods: [GET], upstream: dead }
               - { path: "/items/{id}", methods: [GET], upstream: echo }
               - { path: /limited, methods: [GET], upstream: echo\(throttle ? ", throttle: { rate: 0.001, burst: 1 }" : "") }
         upstreams:
           echo: { endpoints: ["http://${ECHO}"] }
+          dead: { endpoints: ["http://${DEAD}"] }
         """
     }
 
@@ -53,6 +59,8 @@ import Testing
         #expect(try h.get("/demo/nope").status == 403)
         #expect(try h.get("/demo/limited").status == 200)
         #expect(try h.get("/demo/limited").status == 429)
+        #expect(try h.get("/demo/office").status == 403)
+        #expect(try h.get("/demo/down").status == 502)
         try h.reload(Self.yaml())
         #expect(throws: (any Error).self) { try h.reload("listeners: [") }
 
@@ -76,6 +84,16 @@ import Testing
         #expect(Self.value(text, #"portcullis_reloads_total{outcome="ok"}"#) == 1)
         #expect(Self.value(text, "portcullis_config_generation") == 2)
         #expect(Self.value(text, "portcullis_ready") == 1)
+        // Each auth: entry's decision: local allowed, then office refused.
+        #expect(Self.value(text, #"portcullis_authorizer_decisions_total{authorizer="local",outcome="allow"}"#) == 1)
+        #expect(Self.value(text, #"portcullis_authorizer_decisions_total{authorizer="office",outcome="deny"}"#) == 1)
+        #expect(Self.value(text, #"portcullis_authorizer_decisions_total{authorizer="office",outcome="allow"}"#) == 0)
+        // Upstream pools: keep-alive connections to the echo upstream, and the dead one's failure.
+        let echo = "http://127.0.0.1:\(h.echoPort)", dead = "http://127.0.0.1:\(h.deadPort)"
+        #expect(Self.value(text, #"portcullis_upstream_connects_total{upstream="echo",endpoint="\#(echo)"}"#) ?? 0 >= 1)
+        #expect(Self.value(text, #"portcullis_upstream_connections{upstream="echo",endpoint="\#(echo)",state="busy"}"#) == 0)
+        #expect(Self.value(text, #"portcullis_upstream_connections{upstream="echo",endpoint="\#(echo)",state="idle"}"#) ?? 0 >= 1)
+        #expect(Self.value(text, #"portcullis_upstream_connect_failures_total{upstream="dead",endpoint="\#(dead)"}"#) == 1)
 
         // Prometheus's own parser accepts the whole page.
         let parsed = try Self.parseWithPrometheusClient(text)

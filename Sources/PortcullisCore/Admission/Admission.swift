@@ -51,6 +51,9 @@ public struct Admission<Phase: AdmissionPhase> {
     /// The identity the passed phases established, if any.
     public var identity: Identity? { established }
     @usableFromInline var next = 0
+    /// The phase whose outcome was applied last: after a refusal, the phase that refused.
+    public var decided: Int { lastDecided }
+    @usableFromInline var lastDecided = -1
     @usableFromInline var established: Identity?
     /// What passed phases took, to give back if a later one refuses. Two fit without an array
     /// (throttle and quota, the phases that take something); more spill into `moreUndos`.
@@ -103,6 +106,7 @@ public struct Admission<Phase: AdmissionPhase> {
 
     @inlinable
     mutating func apply(_ outcome: PhaseOutcome) -> Step? {
+        lastDecided = next
         next += 1
         switch outcome {
         case .pass(let id, let undo):

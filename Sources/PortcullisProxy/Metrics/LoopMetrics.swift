@@ -18,6 +18,40 @@ final class RouteSlots: Sendable {
     }
 
     var names: [(api: String, route: String)] { state.withLockedValue { $0.names } }
+
+    private let authorizerState = NIOLockedValueBox<(slots: [String: Int], names: [String])>(([:], []))
+
+    /// The slot of an authorizer's decision counters (an `auth:` entry's name), stable across reloads.
+    func authorizer(_ name: String) -> Int {
+        authorizerState.withLockedValue { s in
+            if let n = s.slots[name] { return n }
+            s.names.append(name)
+            s.slots[name] = s.names.count - 1
+            return s.names.count - 1
+        }
+    }
+
+    var authorizerNames: [String] { authorizerState.withLockedValue { $0.names } }
+}
+
+/// What an authorizer decided for one request, as `portcullis_authorizer_decisions_total` counts it.
+enum AuthorizerOutcome: Int, CaseIterable, Sendable {
+    case allow, deny, unauthorized, error
+
+    var label: String {
+        switch self {
+        case .allow: return "allow"
+        case .deny: return "deny"
+        case .unauthorized: return "unauthorized"
+        case .error: return "error"
+        }
+    }
+
+    /// A refusal's outcome by its status: 401 unauthorized, 5xx error, any other deny.
+    init(_ refusal: GatewayResponseType) {
+        let status = refusal.defaultStatus
+        self = status == 401 ? .unauthorized : status >= 500 ? .error : .deny
+    }
 }
 
 /// One loop's request metrics: plain integers in one flat array, written only on the loop (no
@@ -35,6 +69,8 @@ struct LoopMetrics: Sendable {
     static let upstreamOffset = 5 + histogram
 
     var routes: [Int] = []
+    /// Authorizer decisions: `AuthorizerOutcome.allCases.count` counters per authorizer slot.
+    var decisions: [Int] = []
     /// Answers from the gateway itself, by `GatewayResponseType` (in `allCases` order).
     var responses = [Int](repeating: 0, count: GatewayResponseType.allCases.count)
 
@@ -45,6 +81,12 @@ struct LoopMetrics: Sendable {
         routes[base + statusClass] += 1
         Self.observe(&routes, base + Self.totalOffset, totalMicros)
         if upstreamMicros >= 0 { Self.observe(&routes, base + Self.upstreamOffset, upstreamMicros) }
+    }
+
+    mutating func recordDecision(slot: Int, _ outcome: AuthorizerOutcome) {
+        let i = slot * AuthorizerOutcome.allCases.count + outcome.rawValue
+        if decisions.count <= i { decisions.append(contentsOf: repeatElement(0, count: i + 1 - decisions.count)) }
+        decisions[i] += 1
     }
 
     mutating func recordGatewayResponse(_ type: GatewayResponseType) {
@@ -66,6 +108,9 @@ struct LoopMetrics: Sendable {
         for (i, v) in a.routes.enumerated() { out.routes[i] += v }
         for (i, v) in b.routes.enumerated() { out.routes[i] += v }
         for i in out.responses.indices { out.responses[i] = a.responses[i] + b.responses[i] }
+        out.decisions = [Int](repeating: 0, count: max(a.decisions.count, b.decisions.count))
+        for (i, v) in a.decisions.enumerated() { out.decisions[i] += v }
+        for (i, v) in b.decisions.enumerated() { out.decisions[i] += v }
         return out
     }
 }

@@ -2,6 +2,38 @@ import PortcullisAuth
 import PortcullisCore
 
 /// Everything `/metrics` shows, gathered off the loops at scrape time.
+/// One endpoint pool's figures, read on its loop and summed over the loops at a scrape.
+struct PoolSample: Sendable {
+    var upstream: String
+    var endpoint: String
+    var idle = 0
+    var open = 0
+    var connects = 0
+    var connectFailures = 0
+    var key: String { upstream + "\u{0}" + endpoint }
+
+    init(upstream: String, endpoint: String) {
+        self.upstream = upstream
+        self.endpoint = endpoint
+    }
+
+    init(_ pool: EndpointPool) {
+        upstream = pool.group.name
+        endpoint = pool.spec.key
+        idle = pool.idle.count
+        open = pool.open
+        connects = pool.connects
+        connectFailures = pool.connectFailures
+    }
+
+    mutating func add(_ other: PoolSample) {
+        idle += other.idle
+        open += other.open
+        connects += other.connects
+        connectFailures += other.connectFailures
+    }
+}
+
 struct MetricsSample: Sendable {
     var routes: [(api: String, route: String)]
     var requests = LoopMetrics()
@@ -13,6 +45,9 @@ struct MetricsSample: Sendable {
     var generation = 1
     var ready = false
     var admitting = 0
+    var authorizerNames: [String] = []
+    /// Upstream pools summed over the loops, by upstream and endpoint.
+    var pools: [String: PoolSample] = [:]
 }
 
 /// The Prometheus text exposition format (version 0.0.4) of a sample.
@@ -87,6 +122,24 @@ enum MetricsText {
         }
         family("portcullis_authorizer_cache_entries", "gauge", "Answers cached now.")
         for (authorizer, c) in s.authorizers.sorted(by: { $0.key < $1.key }) { line("portcullis_authorizer_cache_entries", [("authorizer", authorizer)], "\(c.entries)") }
+        family("portcullis_authorizer_decisions_total", "counter", "What each auth: entry decided: allow, deny (403), unauthorized (401), error (5xx).")
+        let outcomes = AuthorizerOutcome.allCases
+        for (slot, name) in s.authorizerNames.enumerated() {
+            for o in outcomes {
+                let i = slot * outcomes.count + o.rawValue
+                line("portcullis_authorizer_decisions_total", [("authorizer", name), ("outcome", o.label)], "\(i < s.requests.decisions.count ? s.requests.decisions[i] : 0)")
+            }
+        }
+        let pools = s.pools.values.sorted { ($0.upstream, $0.endpoint) < ($1.upstream, $1.endpoint) }
+        family("portcullis_upstream_connections", "gauge", "Connections to each upstream endpoint, all loops: idle in the pool, or busy with a request.")
+        for p in pools {
+            line("portcullis_upstream_connections", [("upstream", p.upstream), ("endpoint", p.endpoint), ("state", "idle")], "\(p.idle)")
+            line("portcullis_upstream_connections", [("upstream", p.upstream), ("endpoint", p.endpoint), ("state", "busy")], "\(p.open - p.idle)")
+        }
+        family("portcullis_upstream_connects_total", "counter", "Connections opened to each upstream endpoint.")
+        for p in pools { line("portcullis_upstream_connects_total", [("upstream", p.upstream), ("endpoint", p.endpoint)], "\(p.connects)") }
+        family("portcullis_upstream_connect_failures_total", "counter", "Connection attempts to each upstream endpoint that failed (refused, timed out).")
+        for p in pools { line("portcullis_upstream_connect_failures_total", [("upstream", p.upstream), ("endpoint", p.endpoint)], "\(p.connectFailures)") }
         family("portcullis_reloads_total", "counter", "Config reloads, by outcome (a failed one keeps the running config).")
         line("portcullis_reloads_total", [("outcome", "ok")], "\(s.reloadsOK)")
         line("portcullis_reloads_total", [("outcome", "failed")], "\(s.reloadsFailed)")

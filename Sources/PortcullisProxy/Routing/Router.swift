@@ -32,9 +32,18 @@ final class CompiledRoute: Sendable {
     /// Requests answered below 400 get an access-log line when the loop's random draw is below
     /// this (`AccessLogBuffer.sampled`); `UInt64.max`: every one.
     let logThreshold: UInt64
+    /// The phases that are `auth:` entries, with their decision counters' slot (`RouteSlots.authorizer`).
+    let authorizerPhases: [(phase: Int, slot: Int)]
 
-    init(_ c: RouteConfig, phases: [AdmissionStep], upstreamIndex: Int, metricsSlot: Int = 0, accessLogSample: Double = 1) {
+    init(
+        _ c: RouteConfig, phases: [AdmissionStep], upstreamIndex: Int, metricsSlot: Int = 0, accessLogSample: Double = 1,
+        slots: RouteSlots? = nil
+    ) {
         self.metricsSlot = metricsSlot
+        authorizerPhases = phases.enumerated().compactMap { i, p in
+            guard case .authorize(let requirement) = p, let slots else { return nil }
+            return (i, slots.authorizer(requirement.name))
+        }
         logThreshold = AccessLogBuffer.threshold(sample: c.accessLogSample ?? accessLogSample)
         template = c.path
         switch c.methods {
@@ -172,7 +181,7 @@ final class CompiledAPI: Sendable {
                 usage: usage.phases(api: c, route: r))
             let route = CompiledRoute(
                 r, phases: phases, upstreamIndex: upstreams[r.upstream] ?? -1, metricsSlot: slots.slot(api: c.name, route: r.path),
-                accessLogSample: accessLogSample)
+                accessLogSample: accessLogSample, slots: slots)
             return (segs, route)
         }
         trie = RouteNode.build(entries)

@@ -165,12 +165,17 @@ public final class PortcullisServer: Sendable {
     /// Every loop's metrics summed, with the server's own, as Prometheus text (`/metrics`).
     public func metricsText() async -> String {
         var sample = MetricsSample(routes: routeSlots.names)
+        sample.authorizerNames = routeSlots.authorizerNames
         for ref in contexts {
-            guard let (m, s, open) = try? await ref.eventLoop.submit({ (ref.value.metrics, ref.value.stats, ref.value.connections.count) }).get()
+            guard
+                let (m, s, open, pools) = try? await ref.eventLoop.submit({
+                    (ref.value.metrics, ref.value.stats, ref.value.connections.count, ref.value.pools.values.map(PoolSample.init))
+                }).get()
             else { continue }
             sample.requests = sample.requests + m
             sample.stats = sample.stats + s
             sample.activeConnections += open
+            for p in pools { sample.pools[p.key, default: PoolSample(upstream: p.upstream, endpoint: p.endpoint)].add(p) }
         }
         sample.authorizers = externalAuthorizers.counters()
         (sample.reloadsOK, sample.reloadsFailed, sample.generation) = reloads.withLockedValue { ($0.ok, $0.failed, $0.generation) }

@@ -55,6 +55,7 @@ extension ProxyConnection {
         var admission = Admission(route.phases)
         let step = admission.run(subject, on: loop.loop)
         if case .waiting = step { request.admission = admission }
+        if snapshot.metrics && !route.authorizerPhases.isEmpty { countDecisions(step, route, decided: admission.decided) }
         admissionStepped(step, subject)
     }
 
@@ -102,7 +103,27 @@ extension ProxyConnection {
                     if case .pass(_, let undo?) = outcome { undo.run() }
                     return
                 }
-                admissionStepped(request.admission!.resume(outcome, subject, on: loop.loop), subject)
+                let step = request.admission!.resume(outcome, subject, on: loop.loop)
+                if snapshot.metrics, let route = request.route, !route.authorizerPhases.isEmpty {
+                    countDecisions(step, route, decided: request.admission!.decided)
+                }
+                admissionStepped(step, subject)
+            }
+        }
+    }
+
+    /// Counts what each `auth:` entry decided, once admission is over: the entries before the
+    /// phase that refused allowed, that one refused (by its status), later ones never ran.
+    private func countDecisions(_ step: Admission<AdmissionStep>.Step, _ route: CompiledRoute, decided: Int) {
+        switch step {
+        case .waiting: return
+        case .admitted:
+            for a in route.authorizerPhases { loop.metrics.recordDecision(slot: a.slot, .allow) }
+        case .refused(let refusal):
+            for a in route.authorizerPhases {
+                if a.phase < decided { loop.metrics.recordDecision(slot: a.slot, .allow) }
+                else if a.phase == decided { loop.metrics.recordDecision(slot: a.slot, AuthorizerOutcome(refusal.type)) }
+                else { break }
             }
         }
     }

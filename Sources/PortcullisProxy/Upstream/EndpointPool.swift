@@ -20,6 +20,9 @@ final class EndpointPool {
     var outstanding = 0
     /// Requests waiting for a connection because the per-loop cap is reached.
     var waiters: [Waiter] = []
+    /// Connections opened and attempts that failed, for `/metrics`.
+    private(set) var connects = 0
+    private(set) var connectFailures = 0
 
     /// A request waiting for a connection; the generation tells a late answer from a current one.
     struct Waiter {
@@ -84,6 +87,7 @@ final class EndpointPool {
         bootstrap.connect(to: spec.address).whenComplete { [self] result in
             switch result {
             case .success(let channel):
+                connects += 1
                 health.connectSucceeded()
                 do {
                     let handler = try channel.pipeline.syncOperations.handler(type: UpstreamConnection.self)
@@ -96,6 +100,7 @@ final class EndpointPool {
                     waiter.deliver(.failure(error))
                 }
             case .failure(let error):
+                connectFailures += 1
                 open -= 1
                 outstanding -= 1
                 health.connectFailed(now: .now(), base: group.ejectBase)
