@@ -672,18 +672,14 @@ import Testing
     /// escapes them, non-ASCII (and bytes that are not UTF-8) through a String; numbers as digits.
     @Test func bytesAreEscapedAsJSONStringQuotedDoes() {
         for text in ["plain", "q\"uote", "back\\slash", "tab\tnl\ncr\r", "ctl\u{01}\u{1f}", "caf\u{e9} \u{1F600}", ""] {
-            var b = ByteBuffer()
-            AccessLogBuffer.writeQuoted(text, into: &b)
-            #expect(String(buffer: b) == JSONString.quoted(text), "\(text)")
+            #expect(AccessLogBuffer.rendered { $0.quoted(text) } == JSONString.quoted(text), "\(text)")
         }
-        var raw = ByteBuffer()
-        [UInt8]([0x2F, 0xFF, 0x61]).withUnsafeBytes { AccessLogBuffer.writeQuoted($0, into: &raw) }
-        #expect(String(buffer: raw) == JSONString.quoted(String(decoding: [0x2F, 0xFF, 0x61], as: UTF8.self)))
-        for v: Int64 in [0, 7, 10, 1_234_567_890_123, -42] {
-            var d = ByteBuffer()
-            AccessLogBuffer.writeDecimal(v, into: &d)
-            #expect(String(buffer: d) == String(v))
+        let raw = AccessLogBuffer.rendered { w in [UInt8]([0x2F, 0xFF, 0x61]).withUnsafeBytes { w.quoted($0) } }
+        #expect(raw == JSONString.quoted(String(decoding: [0x2F, 0xFF, 0x61], as: UTF8.self)))
+        for v: Int64 in [0, 7, 9, 10, 99, 100, 1_234_567_890_123, -42, Int64.max, Int64.min + 1] {
+            #expect(AccessLogBuffer.rendered { $0.decimal(v) } == String(v))
         }
-        #expect(AccessLogBuffer.millis(1_500) == "1.500" && AccessLogBuffer.millis(12) == "0.012" && AccessLogBuffer.millis(3_000_001) == "3000.001")
+        func millis(_ v: Int64) -> String { AccessLogBuffer.rendered { $0.millis(v) } }
+        #expect(millis(1_500) == "1.500" && millis(12) == "0.012" && millis(3_000_001) == "3000.001")
     }
 }

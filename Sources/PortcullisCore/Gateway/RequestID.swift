@@ -19,21 +19,29 @@ public struct RequestID: Sendable, Equatable, CustomStringConvertible {
     }
 
     public func write(into buffer: inout ByteBuffer) {
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 36) { p in
-            var k = 0
-            func put(_ v: UInt64, _ nibbles: Int) {
-                for i in stride(from: nibbles - 1, through: 0, by: -1) {
-                    p[k] = RequestID.hex(v >> UInt64(i * 4))
-                    k += 1
-                }
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 36) { p in write(to: p.baseAddress!) }
+    }
+
+    /// Writes the 36 characters at `p`; returns 36.
+    @discardableResult
+    public func write(to p: UnsafeMutableRawPointer) -> Int {
+        var k = 0
+        func put(_ v: UInt64, _ nibbles: Int) {
+            for i in stride(from: nibbles - 1, through: 0, by: -1) {
+                p.storeBytes(of: RequestID.hex(v >> UInt64(i * 4)), toByteOffset: k, as: UInt8.self)
+                k += 1
             }
-            put(hi >> 32, 8); p[k] = 45; k += 1
-            put(hi >> 16, 4); p[k] = 45; k += 1
-            put(hi, 4); p[k] = 45; k += 1
-            put(lo >> 48, 4); p[k] = 45; k += 1
-            put(lo, 12)
-            return 36
         }
+        func dash() {
+            p.storeBytes(of: 45, toByteOffset: k, as: UInt8.self)
+            k += 1
+        }
+        put(hi >> 32, 8); dash()
+        put(hi >> 16, 4); dash()
+        put(hi, 4); dash()
+        put(lo >> 48, 4); dash()
+        put(lo, 12)
+        return 36
     }
 
     /// The short `x-amz-apigw-id` form: 16 hex digits of the low half.

@@ -72,78 +72,91 @@ struct AccessLogBuffer {
     mutating func append(_ e: AccessLogEntry) {
         guard sink != nil else { return }
         let now = Self.epochMillis()
-        pending.writeStaticString("{\"requestId\":\"")
-        e.requestID.write(into: &pending)
-        pending.writeStaticString("\",\"requestTime\":\"")
-        writeRequestTime(now / 1000)
-        pending.writeStaticString("\",\"requestTimeEpoch\":")
-        Self.writeDecimal(now, into: &pending)
-        pending.writeStaticString(",\"apiId\":")
-        Self.writeQuoted(e.apiID, into: &pending)
-        pending.writeStaticString(",\"stage\":")
-        Self.writeQuoted(e.stage, into: &pending)
-        pending.writeStaticString(",\"httpMethod\":")
-        if let h = e.head { Self.writeQuoted(h.method.name, into: &pending) } else { pending.writeStaticString("null") }
-        pending.writeStaticString(",\"path\":")
-        if let h = e.head {
-            h.headers.raw.withUnsafeReadableBytes { p in
-                Self.writeQuoted(UnsafeRawBufferPointer(rebasing: p[Int(h.targetStart)..<Int(h.targetStart + h.pathLength)]), into: &pending)
+        if now / 1000 != second {
+            second = now / 1000
+            secondText = Array(Self.commonLogTime(second).utf8)
+        }
+        // The line is written with plain stores into space reserved once: at most the fixed text
+        // plus six bytes per byte of each value (the longest escape, \u00XX).
+        var variable = e.sourceIP.utf8.count + (e.resourcePath?.utf8.count ?? 0) + (e.apiID?.utf8.count ?? 0)
+            + (e.stage?.utf8.count ?? 0) + (e.principal?.utf8.count ?? 0) + (e.apiKeyID?.utf8.count ?? 0) + 2 * (e.reason?.utf8.count ?? 0)
+        // The method is shorter than the target's offset in the head.
+        if let h = e.head { variable += Int(h.pathLength) + Int(h.targetStart) }
+        if let context = e.authorizerContext { for (k, v) in context { variable += k.utf8.count + v.utf8.count + 3 } }
+        let bound = 700 + 6 * variable
+        if pending.capacity == 0 { pending.reserveCapacity(Self.batchBytes + 4096) }
+        pending.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { out in
+            var w = LineWriter(out.baseAddress!)
+            w.put("{\"requestId\":\"")
+            w.requestID(e.requestID)
+            w.put("\",\"requestTime\":\"")
+            secondText.withUnsafeBytes { w.put($0) }
+            w.put("\",\"requestTimeEpoch\":")
+            w.decimal(now)
+            w.put(",\"apiId\":")
+            w.quoted(e.apiID)
+            w.put(",\"stage\":")
+            w.quoted(e.stage)
+            w.put(",\"httpMethod\":")
+            if let h = e.head { w.quoted(h.method.name) } else { w.put("null") }
+            w.put(",\"path\":")
+            if let h = e.head {
+                h.headers.raw.withUnsafeReadableBytes { p in
+                    w.quoted(UnsafeRawBufferPointer(rebasing: p[Int(h.targetStart)..<Int(h.targetStart + h.pathLength)]))
+                }
+            } else {
+                w.put("null")
             }
-        } else {
-            pending.writeStaticString("null")
-        }
-        pending.writeStaticString(",\"resourcePath\":")
-        Self.writeQuoted(e.resourcePath, into: &pending)
-        switch e.head?.version {
-        case .http10?: pending.writeStaticString(",\"protocol\":\"HTTP/1.0\"")
-        case .http11?: pending.writeStaticString(",\"protocol\":\"HTTP/1.1\"")
-        case nil: pending.writeStaticString(",\"protocol\":null")
-        }
-        pending.writeStaticString(",\"status\":")
-        Self.writeDecimal(Int64(e.status), into: &pending)
-        pending.writeStaticString(",\"responseLength\":")
-        Self.writeDecimal(Int64(e.responseLength), into: &pending)
-        pending.writeStaticString(",\"responseLatency\":")
-        Self.writeMillis(e.responseMicros, into: &pending)
-        pending.writeStaticString(",\"integrationLatency\":")
-        if e.integrationMicros < 0 { pending.writeStaticString("null") } else { Self.writeMillis(e.integrationMicros, into: &pending) }
-        pending.writeStaticString(",\"identity\":{\"sourceIp\":")
-        Self.writeQuoted(e.sourceIP, into: &pending)
-        pending.writeStaticString(",\"apiKeyId\":")
-        Self.writeQuoted(e.apiKeyID, into: &pending)
-        pending.writeStaticString("},\"authorizer\":{\"principalId\":")
-        Self.writeQuoted(e.principal, into: &pending)
-        pending.writeStaticString(",\"error\":")
-        Self.writeQuoted(Self.isAuthorizerRefusal(e.responseType) ? e.reason : nil, into: &pending)
-        if let context = e.authorizerContext, !context.isEmpty {
-            for (k, v) in context.sorted(by: { $0.key < $1.key }) where k != "principalId" && k != "error" {
-                pending.writeStaticString(",")
-                Self.writeQuoted(k, into: &pending)
-                pending.writeStaticString(":")
-                Self.writeQuoted(v, into: &pending)
+            w.put(",\"resourcePath\":")
+            w.quoted(e.resourcePath)
+            switch e.head?.version {
+            case .http10?: w.put(",\"protocol\":\"HTTP/1.0\"")
+            case .http11?: w.put(",\"protocol\":\"HTTP/1.1\"")
+            case nil: w.put(",\"protocol\":null")
             }
+            w.put(",\"status\":")
+            w.decimal(Int64(e.status))
+            w.put(",\"responseLength\":")
+            w.decimal(Int64(e.responseLength))
+            w.put(",\"responseLatency\":")
+            w.millis(e.responseMicros)
+            w.put(",\"integrationLatency\":")
+            if e.integrationMicros < 0 { w.put("null") } else { w.millis(e.integrationMicros) }
+            w.put(",\"identity\":{\"sourceIp\":")
+            w.quoted(e.sourceIP)
+            w.put(",\"apiKeyId\":")
+            w.quoted(e.apiKeyID)
+            w.put("},\"authorizer\":{\"principalId\":")
+            w.quoted(e.principal)
+            w.put(",\"error\":")
+            w.quoted(Self.isAuthorizerRefusal(e.responseType) ? e.reason : nil)
+            if let context = e.authorizerContext, !context.isEmpty {
+                for (k, v) in context.sorted(by: { $0.key < $1.key }) where k != "principalId" && k != "error" {
+                    w.put(",")
+                    w.quoted(k)
+                    w.put(":")
+                    w.quoted(v)
+                }
+            }
+            w.put("}")
+            if e.responseType != nil || e.reason != nil {
+                w.put(",\"error\":{\"responseType\":")
+                if let t = e.responseType { w.quoted(t.rawValue) } else { w.put("null") }
+                w.put(",\"reason\":")
+                w.quoted(e.reason)
+                w.put("}")
+            }
+            w.put("}\n")
+            precondition(w.count <= bound, "access-log line longer than its bound")
+            return w.count
         }
-        pending.writeStaticString("}")
-        if e.responseType != nil || e.reason != nil {
-            pending.writeStaticString(",\"error\":{\"responseType\":")
-            if let t = e.responseType { Self.writeQuoted(t.rawValue, into: &pending) } else { pending.writeStaticString("null") }
-            pending.writeStaticString(",\"reason\":")
-            Self.writeQuoted(e.reason, into: &pending)
-            pending.writeStaticString("}")
-        }
-        pending.writeStaticString("}\n")
-        if pending.readableBytes > 64 * 1024 { flush() }
+        if pending.readableBytes > Self.batchBytes { flush() }
     }
+
+    /// A batch goes to the writer thread once it holds this much.
+    static let batchBytes = 256 * 1024
 
     /// `requestTime` as API Gateway writes it (CLF, UTC): `30/Nov/2026:18:30:05 +0000`.
-    private mutating func writeRequestTime(_ epochSecond: Int64) {
-        if epochSecond != second {
-            second = epochSecond
-            secondText = Array(Self.commonLogTime(epochSecond).utf8)
-        }
-        pending.writeBytes(secondText)
-    }
-
     static func commonLogTime(_ epochSecond: Int64) -> String {
         var t = time_t(epochSecond)
         var parts = tm()
@@ -156,76 +169,18 @@ struct AccessLogBuffer {
     mutating func flush() {
         guard let sink, pending.readableBytes > 0 else { return }
         sink.submit(pending)
+        // The next batch gets its own space, reserved at the first line (an idle loop keeps none).
         pending = ByteBuffer()
     }
 
-    /// A JSON string (or `null`), escaped as `JSONString.quoted` does.
-    static func writeQuoted(_ s: String?, into out: inout ByteBuffer) {
-        guard var s else {
-            out.writeStaticString("null")
-            return
-        }
-        s.withUTF8 { writeQuoted(UnsafeRawBufferPointer($0), into: &out) }
-    }
-
-    /// Bytes as a JSON string: ASCII escaped in place; anything else through a String, which
-    /// repairs bytes that are not UTF-8 (a raw request path may hold any byte).
-    static func writeQuoted(_ bytes: UnsafeRawBufferPointer, into out: inout ByteBuffer) {
-        if bytes.contains(where: { $0 >= 0x80 }) {
-            out.writeString(JSONString.quoted(String(decoding: bytes, as: UTF8.self)))
-            return
-        }
-        out.writeStaticString("\"")
-        var start = 0
-        for i in 0..<bytes.count {
-            let b = bytes[i]
-            guard b < 0x20 || b == 0x22 || b == 0x5C else { continue }
-            out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[start..<i]))
-            switch b {
-            case 0x22: out.writeStaticString("\\\"")
-            case 0x5C: out.writeStaticString("\\\\")
-            case 0x0A: out.writeStaticString("\\n")
-            case 0x0D: out.writeStaticString("\\r")
-            case 0x09: out.writeStaticString("\\t")
-            default:
-                let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                out.writeStaticString("\\u00")
-                out.writeInteger(hex[Int(b >> 4)])
-                out.writeInteger(hex[Int(b & 0xF)])
-            }
-            start = i + 1
-        }
-        out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[start...]))
-        out.writeStaticString("\"")
-    }
-
-    static func writeDecimal(_ v: Int64, into out: inout ByteBuffer) {
-        if v < 0 { out.writeStaticString("-") }
-        var m = v.magnitude
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
-            var n = 0
-            repeat {
-                digits[19 - n] = UInt8(truncatingIfNeeded: m % 10) + 0x30
-                m /= 10
-                n += 1
-            } while m > 0
-            out.writeBytes(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(digits)[(20 - n)...]))
-        }
-    }
-
-    /// Microseconds as milliseconds with three decimals.
-    static func writeMillis(_ micros: Int64, into out: inout ByteBuffer) {
-        writeDecimal(micros / 1000, into: &out)
-        let frac = Int(micros % 1000)
-        out.writeInteger(UInt8(0x2E))
-        out.writeInteger(UInt8(0x30 + frac / 100))
-        out.writeInteger(UInt8(0x30 + frac / 10 % 10))
-        out.writeInteger(UInt8(0x30 + frac % 10))
-    }
-
-    static func millis(_ micros: Int64) -> String {
+    /// What `body` writes, as a String (tests).
+    static func rendered(bound: Int = 4096, _ body: (inout LineWriter) -> Void) -> String {
         var b = ByteBuffer()
-        writeMillis(micros, into: &b)
+        b.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { out in
+            var w = LineWriter(out.baseAddress!)
+            body(&w)
+            return w.count
+        }
         return String(buffer: b)
     }
 
@@ -233,6 +188,105 @@ struct AccessLogBuffer {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+}
+
+/// Writes one access-log line with plain stores into space its caller reserved (the caller
+/// bounds the line's length): no capacity checks or exclusivity checks per field, as
+/// `ByteBuffer`'s own writes would make.
+struct LineWriter {
+    let base: UnsafeMutableRawPointer
+    private(set) var count = 0
+
+    init(_ base: UnsafeMutableRawPointer) { self.base = base }
+
+    mutating func put(_ s: StaticString) {
+        (base + count).copyMemory(from: s.utf8Start, byteCount: s.utf8CodeUnitCount)
+        count += s.utf8CodeUnitCount
+    }
+
+    mutating func put(_ bytes: UnsafeRawBufferPointer) {
+        guard let from = bytes.baseAddress, bytes.count > 0 else { return }
+        (base + count).copyMemory(from: from, byteCount: bytes.count)
+        count += bytes.count
+    }
+
+    mutating func byte(_ b: UInt8) {
+        base.storeBytes(of: b, toByteOffset: count, as: UInt8.self)
+        count += 1
+    }
+
+    /// A JSON string (or `null`), escaped as `JSONString.quoted` does.
+    mutating func quoted(_ s: String?) {
+        guard let s else { return put("null") }
+        if let done = s.utf8.withContiguousStorageIfAvailable({ quoted(UnsafeRawBufferPointer($0)) }) { return done }
+        var copy = s
+        copy.withUTF8 { quoted(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Bytes as a JSON string: ASCII escaped in place; anything else through a String, which
+    /// repairs bytes that are not UTF-8 (a raw request path may hold any byte).
+    mutating func quoted(_ bytes: UnsafeRawBufferPointer) {
+        if bytes.contains(where: { $0 >= 0x80 }) {
+            var text = JSONString.quoted(String(decoding: bytes, as: UTF8.self))
+            return text.withUTF8 { put(UnsafeRawBufferPointer($0)) }
+        }
+        byte(0x22)
+        var start = 0
+        for i in 0..<bytes.count {
+            let b = bytes[i]
+            guard b < 0x20 || b == 0x22 || b == 0x5C else { continue }
+            put(UnsafeRawBufferPointer(rebasing: bytes[start..<i]))
+            switch b {
+            case 0x22: put("\\\"")
+            case 0x5C: put("\\\\")
+            case 0x0A: put("\\n")
+            case 0x0D: put("\\r")
+            case 0x09: put("\\t")
+            default:
+                put("\\u00")
+                byte(Self.hex(b >> 4))
+                byte(Self.hex(b & 0xF))
+            }
+            start = i + 1
+        }
+        put(UnsafeRawBufferPointer(rebasing: bytes[start...]))
+        byte(0x22)
+    }
+
+    static func hex(_ v: UInt8) -> UInt8 { v < 10 ? 0x30 + v : 0x57 + v }
+
+    mutating func decimal(_ v: Int64) {
+        if v < 0 { byte(0x2D) }
+        var m = v.magnitude
+        var digits = 1
+        var scale: UInt64 = 10
+        while digits < 20 && m >= scale {
+            digits += 1
+            if scale > UInt64.max / 10 { break }
+            scale *= 10
+        }
+        var at = count + digits
+        count = at
+        repeat {
+            at -= 1
+            base.storeBytes(of: UInt8(truncatingIfNeeded: m % 10) + 0x30, toByteOffset: at, as: UInt8.self)
+            m /= 10
+        } while m > 0
+    }
+
+    /// Microseconds as milliseconds with three decimals.
+    mutating func millis(_ micros: Int64) {
+        decimal(micros / 1000)
+        let frac = Int((micros % 1000).magnitude)
+        byte(0x2E)
+        byte(UInt8(0x30 + frac / 100))
+        byte(UInt8(0x30 + frac / 10 % 10))
+        byte(UInt8(0x30 + frac % 10))
+    }
+
+    mutating func requestID(_ id: RequestID) {
+        count += id.write(to: base + count)
     }
 }
 
