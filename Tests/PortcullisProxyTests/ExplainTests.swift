@@ -23,6 +23,7 @@ import Testing
         var path: String
         var headers: [(String, String)] = []
         var listener: String? = nil
+        var online = false
         /// What both must answer: nil for admitted (the echo's 200), else the gateway response type.
         var refusal: GatewayResponseType? = nil
     }
@@ -33,7 +34,7 @@ import Testing
     func agree(_ h: Harness, _ c: Case, sourceLocation: SourceLocation = #_sourceLocation) throws -> Explanation {
         let config = try ConfigLoader.load(path: h.configPath, environment: h.env)
         let headers = [("Host", "x")] + c.headers
-        let explained = try Explainer.explain(config, ExplainRequest(method: c.method, url: c.path, headers: headers, listener: c.listener))
+        let explained = try Explainer.explain(config, ExplainRequest(method: c.method, url: c.path, headers: headers, listener: c.listener, online: c.online))
 
         let port = try #require(h.server.boundAddresses[c.listener ?? "public"]?.port, sourceLocation: sourceLocation)
         let conn = try RawConnection(port: port)
@@ -197,6 +198,39 @@ import Testing
             #expect(inside.phases.first?.detail == "listener vpc is private")
             try agree(h, Case(path: "/public/status"))
             try agree(h, Case(path: "/public/status", listener: "vpc"))
+        } catch {
+            Issue.record("\(error)")
+        }
+        await h.stop()
+    }
+
+    /// An external authorizer is called only online: offline the request is undecided and nothing
+    /// is called; online explain calls it and agrees with the server on its answers.
+    @Test func externalAuthorizerOnline() async throws {
+        let authz = try CountingAuthorizer { _, event, _ in
+            let token = event["authorizationToken"] as? String ?? ""
+            if token.hasSuffix("deny") { return .json(status: 200, body: CountingAuthorizer.policy("mallory", effect: "Deny")) }
+            if token.hasSuffix("nobody") { return .json(status: 401, body: #"{"message":"Unauthorized"}"#) }
+            return .json(status: 200, body: CountingAuthorizer.policy("alice", context: #"{"role":"admin"}"#))
+        }
+        defer { authz.stop() }
+        let h = try await Harness(try Self.example("part4-lambda-authorizer.yaml") {
+            $0.replacingOccurrences(of: "http://127.0.0.1:9100/authorize", with: authz.url)
+        })
+        do {
+            let config = try ConfigLoader.load(path: h.configPath, environment: h.env)
+            let offline = try Explainer.explain(config, ExplainRequest(method: "GET", url: "/lab/custom", headers: [("Authorization", "Bearer alice")]))
+            #expect(offline.verdict == .undecidedOffline)
+            #expect(offline.wouldCall?.contains(authz.url) == true)
+            #expect(authz.totalCalls == 0)
+            let ok = try agree(h, Case(path: "/lab/custom", headers: [("Authorization", "Bearer alice")], online: true))
+            #expect(ok.phases.first?.detail.contains("principal alice (external lab-lambda)") == true)
+            #expect(ok.addedHeaders.contains("X-User-Id: alice") && ok.addedHeaders.contains("X-User-Role: admin"))
+            try agree(h, Case(path: "/lab/custom", headers: [("Authorization", "Bearer deny")], online: true, refusal: .ACCESS_DENIED))
+            try agree(h, Case(path: "/lab/custom", headers: [("Authorization", "Bearer nobody")], online: true, refusal: .UNAUTHORIZED))
+            // Decided before any call, so offline too: no token, and a token the validation refuses.
+            try agree(h, Case(path: "/lab/custom", refusal: .UNAUTHORIZED))
+            try agree(h, Case(path: "/lab/custom", headers: [("Authorization", "Basic x")], refusal: .UNAUTHORIZED))
         } catch {
             Issue.record("\(error)")
         }
