@@ -1,4 +1,5 @@
 import Foundation
+import PortcullisAuth
 import PortcullisConfig
 import PortcullisCore
 import PortcullisTLS
@@ -24,6 +25,7 @@ import Testing
         var headers: [(String, String)] = []
         var listener: String? = nil
         var online = false
+        var body: String? = nil
         /// What both must answer: nil for admitted (the echo's 200), else the gateway response type.
         var refusal: GatewayResponseType? = nil
     }
@@ -33,14 +35,15 @@ import Testing
     @discardableResult
     func agree(_ h: Harness, _ c: Case, sourceLocation: SourceLocation = #_sourceLocation) throws -> Explanation {
         let config = try ConfigLoader.load(path: h.configPath, environment: h.env)
-        let headers = [("Host", "x")] + c.headers
-        let explained = try Explainer.explain(config, ExplainRequest(method: c.method, url: c.path, headers: headers, listener: c.listener, online: c.online))
+        let headers = [("Host", "x")] + c.headers + (c.body.map { [("Content-Length", "\($0.utf8.count)")] } ?? [])
+        let explained = try Explainer.explain(
+            config, ExplainRequest(method: c.method, url: c.path, headers: headers, listener: c.listener, body: c.body.map { Array($0.utf8) }, online: c.online))
 
         let port = try #require(h.server.boundAddresses[c.listener ?? "public"]?.port, sourceLocation: sourceLocation)
         let conn = try RawConnection(port: port)
         var text = "\(c.method) \(c.path) HTTP/1.1\r\n"
         for (k, v) in headers { text += "\(k): \(v)\r\n" }
-        conn.send(text + "\r\n")
+        conn.send(text + "\r\n" + (c.body ?? ""))
         let served = try conn.readResponse()
 
         let what = "\(c.method) \(c.path): \(explained.text)"
@@ -155,6 +158,30 @@ import Testing
             #expect(outside.phases.first?.detail.contains("implicit deny") == true)
             #expect(outside.client.hasPrefix("203.0.113.7"))
             try agree(h, Case(method: "PUT", path: "/demo/pets/7", headers: [("X-Forwarded-For", "192.0.2.44"), ("Content-Length", "0")]))
+        } catch {
+            Issue.record("\(error)")
+        }
+        await h.stop()
+    }
+
+    /// SigV4 with a body (`--data`): the body's hash is what the signature covers, as the
+    /// connection hashes a buffered body; identity and resource policies name their statements.
+    @Test func sigV4WithBodyAndPolicies() async throws {
+        let h = try await Harness(try Self.example("part5-policy-source-vpc-iam.yaml"))
+        do {
+            func signed(_ key: String, _ secret: String, _ method: String, _ path: String, body: String = "") -> [(String, String)] {
+                SigV4Signer(accessKeyID: key, secret: secret, region: "eu-west-1")
+                    .headers(for: .init(method: method, host: "x", target: path, body: Array(body.utf8)), time: Int64(Date().timeIntervalSince1970))
+            }
+            let alice = signed("AKIAPORTCULLISALICE1", "alice-demo-secret-0123456789abcdefghij", "POST", "/demo/pets", body: #"{"n":1}"#)
+            let ok = try agree(h, Case(method: "POST", path: "/demo/pets", headers: alice, listener: "vpc", body: #"{"n":1}"#))
+            #expect(ok.phases.map(\.decision) == ["pass", "pass"])
+            #expect(ok.phases[1].detail.contains("alice.json:"))
+            #expect(ok.phases[1].detail.contains("\"AllowFromOurVPC\""))
+            try agree(h, Case(method: "POST", path: "/demo/pets", headers: alice, listener: "vpc", body: #"{"n":2}"#, refusal: .INVALID_SIGNATURE))
+            let bob = signed("AKIAPORTCULLISBOB001", "bob-demo-secret-0123456789abcdefghijkl", "GET", "/demo/pets")
+            try agree(h, Case(path: "/demo/pets", headers: bob, listener: "vpc"))
+            try agree(h, Case(path: "/demo/pets", headers: bob, refusal: .ACCESS_DENIED))
         } catch {
             Issue.record("\(error)")
         }

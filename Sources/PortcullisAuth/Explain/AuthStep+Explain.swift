@@ -90,6 +90,25 @@ extension AuthRequirement {
     }
 }
 
+extension AuthRequirement {
+    /// Why the entry refused: the refusal's reason, and inside `any_of` what each alternative
+    /// said (the answer is the first real refusal, else the first abstention). External
+    /// authorizers are not asked again: their answer is the refusal's reason.
+    public func explainRefusal(_ refusal: Refusal, _ request: AuthRequest, on loop: any EventLoop) -> String {
+        guard case .anyOf(let list) = self else { return refusal.reason }
+        let said = list.map { s -> String in
+            if case .external = s { return "\(s.name) was asked" }
+            switch s.evaluate(request, on: loop) {
+            case .now(.abstain(let r)): return "\(s.name) abstained (\(r.reason))"
+            case .now(.refuse(let r)): return "\(s.name) refused (\(r.reason))"
+            case .now(.allow): return "\(s.name) allowed"
+            case .later: return "\(s.name) waits for its key set"
+            }
+        }
+        return said.joined(separator: "; ")
+    }
+}
+
 extension IPRule {
     /// Which block let the client in.
     func explainAllow(_ request: AuthRequest) -> String {

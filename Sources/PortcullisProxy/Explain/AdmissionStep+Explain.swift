@@ -57,8 +57,9 @@ extension AdmissionStep {
 
     /// Why the phase refused: the refusal's own reason (the access log's `error`), with what the
     /// phase saw for limits and policies.
-    func explainRefusal(_ refusal: Refusal, _ request: AuthRequest, identity: Identity?, before: String?) -> String {
+    func explainRefusal(_ refusal: Refusal, _ request: AuthRequest, identity: Identity?, before: String?, on loop: any EventLoop) -> String {
         switch self {
+        case .authorize(let r): return r.explainRefusal(refusal, request, on: loop)
         case .resourcePolicy(let p): return p.explain(request, identity: identity)
         case .throttle, .quota: return refusal.reason + (before.map { "; before: \($0)" } ?? "")
         default: return refusal.reason

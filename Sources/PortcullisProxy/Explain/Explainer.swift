@@ -299,7 +299,7 @@ final class ExplainRun {
             identity = after
             return nil
         case .refuse(let r):
-            record(i, "refuse", phase.explainRefusal(r, request, identity: identity, before: before))
+            record(i, "refuse", phase.explainRefusal(r, request, identity: identity, before: before, on: loop))
             for j in (i + 1)..<max(i + 1, phases.count) { record(j, "not run", "") }
             return .refused(r)
         }

@@ -69,6 +69,7 @@ public struct Explanation: Sendable {
         }
         lines.append(head)
         lines.append("client \(client)")
+        if route != nil && phases.isEmpty && verdict == .admitted { lines.append("  no admission phases: an open route") }
         let width = max(18, phases.map(\.title.count).max() ?? 0)
         for p in phases {
             let title = p.title.padding(toLength: width, withPad: " ", startingAt: 0)
