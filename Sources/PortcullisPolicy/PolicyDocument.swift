@@ -194,10 +194,11 @@ public struct PolicyStatement: Sendable {
     }
 }
 
-/// The file of a policy and the line of each statement (1-based; 0 when unknown).
-public struct PolicyOrigin: Sendable {
-    public var file: String
-    public var statementLines: [Int]
+/// The file of a policy and the line of each statement (1-based; 0 when unknown). A class, so
+/// that a policy document grows by one reference, not by a string and an array.
+public final class PolicyOrigin: Sendable {
+    public let file: String
+    public let statementLines: [Int]
 
     public init(file: String, statementLines: [Int]) {
         self.file = file
