@@ -201,12 +201,16 @@ public enum Explainer {
             head: h, route: route, restStart: restStart, hostHeader: endpoint.hostHeader, proto: listener.tls != nil ? "https" : "http",
             clientText: "\(peer)", trustedPeer: snapshot.isTrusted(peer), requestID: id, identity: identity, clientCert: [], into: &bytes)
         let sent = String(buffer: bytes).components(separatedBy: "\r\n").filter { !$0.isEmpty }
-        let received = Set(String(buffer: h.headers.raw).components(separatedBy: "\r\n").dropFirst())
+        let received = String(buffer: h.headers.raw).components(separatedBy: "\r\n").dropFirst().filter { !$0.isEmpty }
+        let group = snapshot.groups[route.upstreamIndex]
         out.verdict = .admitted
-        out.upstream = snapshot.groups[route.upstreamIndex].name
-        out.endpoint = endpoint.key
+        out.upstream = group.name
+        out.endpoint = endpoint.key + (group.endpoints.count > 1 ? " (the first of \(group.endpoints.count); the server balances them, \(group.balance.rawValue))" : "")
         out.upstreamRequest = sent
         out.addedHeaders = sent.dropFirst().filter { !received.contains($0) }
+        // Names only: a removed header may be a credential.
+        let kept = Set(sent.dropFirst())
+        out.removedHeaders = received.filter { !kept.contains($0) && !$0.lowercased().hasPrefix("host:") }.map { String($0.prefix { $0 != ":" }) }
         return out
     }
 

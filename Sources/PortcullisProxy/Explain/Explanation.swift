@@ -45,6 +45,9 @@ public struct Explanation: Sendable {
     public var upstreamRequest: [String] = []
     /// Of those, the headers the gateway adds or changes.
     public var addedHeaders: [String] = []
+    /// Names of the client's headers that do not go upstream (hop-by-hop, consumed credentials,
+    /// route removals, forged identity headers).
+    public var removedHeaders: [String] = []
     /// What the phase left undecided would call (`--online` does).
     public var wouldCall: String?
 
@@ -78,8 +81,11 @@ public struct Explanation: Sendable {
         }
         switch verdict {
         case .admitted:
-            lines.append("answer: admitted: forwarded to upstream \(upstream ?? "?") endpoint \(endpoint ?? "?"), \(upstreamRequest.first ?? ""), with these added headers:")
+            let requestLine = (upstreamRequest.first ?? "").split(separator: " ")
+            let target = requestLine.count > 1 ? String(requestLine[1]) : "?"
+            lines.append("answer: admitted: forwarded to upstream \(upstream ?? "?") endpoint \(endpoint ?? "?"), path \(target), with these added headers:")
             for h in addedHeaders { lines.append("  \(h)") }
+            if !removedHeaders.isEmpty { lines.append("  and without the client's \(removedHeaders.joined(separator: ", "))") }
         case .refused:
             lines.append("answer: \(status) \(gatewayResponse ?? "") \(body ?? "")")
             for (k, v) in responseHeaders { lines.append("  \(k): \(v)") }
@@ -104,7 +110,10 @@ public struct Explanation: Sendable {
         }
         switch verdict {
         case .admitted:
-            o["upstream"] = ["name": upstream ?? "", "endpoint": endpoint ?? "", "request": upstreamRequest, "added_headers": addedHeaders]
+            o["upstream"] = [
+                "name": upstream ?? "", "endpoint": endpoint ?? "", "request": upstreamRequest, "added_headers": addedHeaders,
+                "removed_headers": removedHeaders,
+            ]
         case .refused:
             var a: [String: Any] = ["status": status, "headers": Dictionary(responseHeaders, uniquingKeysWith: { a, _ in a })]
             if let gatewayResponse { a["gateway_response"] = gatewayResponse }
