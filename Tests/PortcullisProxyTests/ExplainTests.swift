@@ -2,6 +2,7 @@ import Foundation
 import PortcullisAuth
 import PortcullisConfig
 import PortcullisCore
+import PortcullisThrottle
 import PortcullisTLS
 import Testing
 
@@ -126,6 +127,27 @@ import Testing
         await h.stop()
     }
 
+    /// The quota as the state store has counted it: a key whose day is spent is refused by
+    /// explain and by a server seeded from the same store.
+    @Test func quotaFromTheStateStore() async throws {
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("portcullis-explain-state-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: state) }
+        let store = try SQLiteQuotaStore(path: state.appendingPathComponent("quota.sqlite").path)
+        let today = QuotaPeriod.DAY.start(of: Int64(Date().timeIntervalSince1970))
+        try store.add([QuotaDelta(counter: "quota:basic:key:wk0demo001", day: today, count: 1000)])
+        let h = try await Harness(try Self.example("part3-api-keys.yaml") { "state_dir: \(state.path)\n" + $0 })
+        do {
+            let spent = try agree(h, Case(path: "/demo/items/7", headers: [("x-api-key", "workshop-demo-key-0123456789abcdefghij")], refusal: .QUOTA_EXCEEDED))
+            #expect(spent.phases.map(\.decision) == ["pass", "pass", "refuse"])
+            #expect(spent.phases[2].detail.contains("used 1000 of 1000 per DAY (0 left)"))
+            #expect(spent.responseHeaders.contains { $0.0 == "Retry-After" })
+        } catch {
+            Issue.record("\(error)")
+        }
+        await h.stop()
+    }
+
     @Test func customTokens() async throws {
         let h = try await Harness(try Self.example("part4-custom-token.yaml"))
         do {
@@ -178,6 +200,7 @@ import Testing
             #expect(ok.phases.map(\.decision) == ["pass", "pass"])
             #expect(ok.phases[1].detail.contains("alice.json:"))
             #expect(ok.phases[1].detail.contains("\"AllowFromOurVPC\""))
+            #expect(ok.removedHeaders.contains("Authorization"))
             try agree(h, Case(method: "POST", path: "/demo/pets", headers: alice, listener: "vpc", body: #"{"n":2}"#, refusal: .INVALID_SIGNATURE))
             let bob = signed("AKIAPORTCULLISBOB001", "bob-demo-secret-0123456789abcdefghijkl", "GET", "/demo/pets")
             try agree(h, Case(path: "/demo/pets", headers: bob, listener: "vpc"))
