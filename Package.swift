@@ -127,7 +127,8 @@ let package = Package(
         .testTarget(
             name: "PortcullisProxyTests",
             dependencies: [
-                "PortcullisProxy", "PortcullisCore", "PortcullisConfig", "PortcullisAuth", "PortcullisPolicy", "PortcullisThrottle", nioCore, nioEmbedded,
+                "PortcullisProxy", "PortcullisCore", "PortcullisConfig", "PortcullisAuth", "PortcullisPolicy", "PortcullisThrottle", "PortcullisTLS",
+                nioCore, nioEmbedded,
                 nioPosix, nioHTTP1, logging,
             ]
         ),

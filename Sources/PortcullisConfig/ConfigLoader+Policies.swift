@@ -104,8 +104,11 @@ extension ConfigLoader {
         }
         let (doc, errors) = PolicyDocument.compile(json, executeAPI: executeAPI)
         for e in errors { report(e) }
-        guard let doc else { return nil }
+        guard var doc else { return nil }
         for d in doc.deadResources { report(d) }
+        // A lone statement object is statement 0.
+        let statementLines = doc.statements.indices.map { i in (lines["Statement[\(i)]"] ?? (i == 0 ? lines["Statement"] : nil))?.mark?.line ?? 0 }
+        doc.origin = PolicyOrigin(file: r.file, statementLines: statementLines)
         return doc.deadResources.isEmpty ? doc : nil
     }
 

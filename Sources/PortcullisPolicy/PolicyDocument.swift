@@ -7,6 +7,9 @@ public struct PolicyDocument: Sendable {
     /// Resources that can match no request (`.../api-id/` for `.../api-id/*`): a policy
     /// attached to an API refuses to load with these; the simulator prints them as warnings.
     public var deadResources: [PolicyError] = []
+    /// Where the policy was written: its file and the line of each statement, for explanations
+    /// (`portcullis explain`); never read while a request is evaluated.
+    public var origin: PolicyOrigin? = nil
 
     /// Parses IAM's JSON grammar: Version, Statement (an object or a list), Sid, Effect,
     /// Principal / NotPrincipal, Action / NotAction, Resource / NotResource, Condition.
@@ -188,5 +191,23 @@ public struct PolicyStatement: Sendable {
             }
         }
         return out
+    }
+}
+
+/// The file of a policy and the line of each statement (1-based; 0 when unknown). A class, so
+/// that a policy document grows by one reference, not by a string and an array.
+public final class PolicyOrigin: Sendable {
+    public let file: String
+    public let statementLines: [Int]
+
+    public init(file: String, statementLines: [Int]) {
+        self.file = file
+        self.statementLines = statementLines
+    }
+
+    /// `file:line` of statement `index`, or the file alone.
+    public func location(ofStatement index: Int) -> String {
+        let line = index < statementLines.count ? statementLines[index] : 0
+        return line > 0 ? "\(file):\(line)" : file
     }
 }

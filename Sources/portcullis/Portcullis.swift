@@ -7,7 +7,7 @@ struct Portcullis: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "portcullis",
         abstract: "An API-gateway sidecar with Amazon API Gateway's security model.",
-        subcommands: [Run.self, Check.self, Reload.self, Echo.self, Token.self, Sign.self, Policy.self, Keys.self, Version.self]
+        subcommands: [Run.self, Check.self, Explain.self, Reload.self, Echo.self, Token.self, Sign.self, Policy.self, Keys.self, Version.self]
     )
 }
 

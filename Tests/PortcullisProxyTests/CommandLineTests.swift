@@ -245,6 +245,48 @@ import Testing
         p.waitUntilExit()
         #expect(p.terminationStatus == 0)
     }
+
+    /// `portcullis explain` as a user runs it: exit 0 admitted, 1 refused, 2 config errors (printed
+    /// like `check`), 3 undecided offline, 64 bad arguments; `--json` is JSON with the verdict.
+    @Test func explainExitCodesAndJSON() throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
+            Issue.record("build the binary first (swift build): \(Self.binary)")
+            return
+        }
+        let config = Self.root.appendingPathComponent("config")
+        let privateAPI = config.appendingPathComponent("private-api.yaml").path
+        let refused = try runTool([Self.binary, "explain", "-c", privateAPI, "GET", "/internal/reports"])
+        #expect(refused.code == 1)
+        #expect(refused.out.contains("1 private endpoint"))
+        #expect(refused.out.contains(#"answer: 403 FORBIDDEN {"message":"Forbidden"}"#))
+        let admitted = try runTool([Self.binary, "explain", "-c", privateAPI, "--listener", "vpc", "--json", "GET", "http://127.0.0.1:8090/internal/reports?x=1"])
+        #expect(admitted.code == 0)
+        let json = try JSONSerialization.jsonObject(with: Data(admitted.out.utf8)) as? [String: Any]
+        #expect(json?["verdict"] as? String == "admitted")
+        #expect((json?["upstream"] as? [String: Any])?["request"].flatMap { ($0 as? [String])?.first } == "GET /reports?x=1 HTTP/1.1")
+        let denied = try runTool([Self.binary, "explain", "-c", privateAPI, "--json", "GET", "/internal/reports"])
+        #expect(denied.code == 1)
+        let answer = (try JSONSerialization.jsonObject(with: Data(denied.out.utf8)) as? [String: Any])?["answer"] as? [String: Any]
+        #expect(answer?["status"] as? Int == 403)
+        #expect(answer?["gateway_response"] as? String == "FORBIDDEN")
+        let undecided = try runTool([
+            Self.binary, "explain", "-c", config.appendingPathComponent("part1-cognito.yaml").path,
+            "-H", "Authorization: Bearer eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiJ4In0.c2ln", "GET", "/demo/profile",
+        ])
+        #expect(undecided.code == 3)
+        #expect(undecided.out.contains("undecided offline"))
+        let unknownListener = try runTool([Self.binary, "explain", "-c", privateAPI, "--listener", "nope", "GET", "/x"])
+        #expect(unknownListener.code == 64)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("portcullis-explain-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let broken = dir.appendingPathComponent("broken.yaml").path
+        try "listeners: [{ name: public, listen: \"127.0.0.1:0\" }]\napis: [{ name: a, routes: [{ path: /x, upstream: nowhere }] }]\n"
+            .write(toFile: broken, atomically: true, encoding: .utf8)
+        let bad = try runTool([Self.binary, "explain", "-c", broken, "GET", "/x"])
+        #expect(bad.code == 2)
+        #expect(bad.err.contains("broken.yaml:"))
+    }
 }
 
 func RawConnectionGet(_ port: Int, _ path: String) throws -> Int {

@@ -27,11 +27,14 @@ final class ThrottlePhase: Sendable {
     /// Whether a phase that can refuse runs after this one (the quota): only then is an undo
     /// made. Admission is over when the last phase passes, and nothing is given back after that.
     let undoNeeded: Bool
+    /// The names of `shared` (`route:...`, `stage:...`, `default`), for explanations only.
+    let sharedNames: [String]
 
     init(
         keyBuckets: [KeyBuckets?], perCaller: (ThrottleConfig.Scope, KeyedBuckets)?, shared: [TokenBucket],
-        clock: @escaping @Sendable () -> UInt64, rateLimitHeaders: Bool, undoNeeded: Bool
+        clock: @escaping @Sendable () -> UInt64, rateLimitHeaders: Bool, undoNeeded: Bool, sharedNames: [String] = []
     ) {
+        self.sharedNames = sharedNames
         self.keyBuckets = keyBuckets
         self.perCaller = perCaller
         self.shared = shared

@@ -48,23 +48,31 @@ struct UsageCompiler {
             }
         }
         var shared: [TokenBucket] = []
+        var sharedNames: [String] = []
         var perCaller: (ThrottleConfig.Scope, KeyedBuckets)? = nil
         if let t = route.throttle {
             let name = "route:\(api.name):\(route.path)"
             if t.per == .shared {
                 shared.append(state.bucket(name, rate: t.rate, burst: t.burst))
+                sharedNames.append(name)
             } else {
                 perCaller = (t.per, state.keyedBuckets("\(name):\(t.per.rawValue)", rate: t.rate, burst: t.burst))
             }
         }
-        if let t = api.throttle { shared.append(state.bucket("stage:\(api.name)", rate: t.rate, burst: t.burst)) }
-        if let t = config.throttle { shared.append(state.bucket("default", rate: t.rate, burst: t.burst)) }
+        if let t = api.throttle {
+            shared.append(state.bucket("stage:\(api.name)", rate: t.rate, burst: t.burst))
+            sharedNames.append("stage:\(api.name)")
+        }
+        if let t = config.throttle {
+            shared.append(state.bucket("default", rate: t.rate, burst: t.burst))
+            sharedNames.append("default")
+        }
         let anyKeyBucket = keyBuckets.contains { $0 != nil }
         let anyCounter = counters.contains { $0 != nil }
         if anyKeyBucket || perCaller != nil || !shared.isEmpty {
             out.append(.throttle(ThrottlePhase(
                 keyBuckets: keyBuckets, perCaller: perCaller, shared: shared, clock: state.monotonicNanos, rateLimitHeaders: config.rateLimitHeaders,
-                undoNeeded: anyCounter)))
+                undoNeeded: anyCounter, sharedNames: sharedNames)))
         }
         if anyCounter {
             out.append(.quota(QuotaPhase(

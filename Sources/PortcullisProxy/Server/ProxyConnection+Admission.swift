@@ -10,45 +10,37 @@ extension ProxyConnection {
     func startRequest(_ h: HTTPRequestHead) {
         beginRequest(head: h, now: .now())
         machine.headParsed(keepAlive: h.keepAlive, hasBody: h.framing != .none, draining: loop.draining)
-        guard let router = currentRouter() else {
-            return refuse(Refusal(.MISSING_AUTHENTICATION_TOKEN, reason: "no APIs on listener \(listener.name)"))
+        guard let router = currentRouter() else { return refuse(Snapshot.noAPIs(on: listener.name)) }
+        let match = Self.route(h, with: router)
+        guard case .matched(let api, let route, let params, let restStart) = match else {
+            if case .notFound(let api) = match { request.api = api }
+            return refuse(Snapshot.refusal(for: match, h)!)
         }
-        switch Self.route(h, with: router) {
-        case .unsafePath(let why):
-            refuse(Refusal(.BAD_REQUEST, reason: why))
-        case .notFound(let api):
-            request.api = api
-            let type: GatewayResponseType = api?.config.notFound == .http ? .NOT_FOUND : .MISSING_AUTHENTICATION_TOKEN
-            refuse(Refusal(type, reason: "no route for \(h.method.name) \(h.path)"))
-        case .matched(let api, let route, let params, let restStart):
-            request.api = api
-            request.route = route
-            request.restStart = restStart
-            request.params = params
-            request.bodyLimit = route.maxBodyBytes ?? snapshot.limits.maxBodyBytes
-            if case .length(let n) = h.framing, n > request.bodyLimit {
-                return refuse(Refusal(.REQUEST_TOO_LARGE, reason: "request body over \(request.bodyLimit) bytes", closeConnection: true))
+        request.api = api
+        request.route = route
+        request.restStart = restStart
+        request.params = params
+        request.bodyLimit = snapshot.bodyLimit(for: route)
+        if let tooLarge = Snapshot.bodyTooLarge(h, limit: request.bodyLimit) { return refuse(tooLarge) }
+        if route.phases.isEmpty { return proceed() }
+        if route.needsBody && h.framing != .none {
+            machine.bodyBufferingStarted(deadline: .now() + snapshot.idleTimeout)
+            if h.expectContinue {
+                // The client waits for this before sending the body the phases need.
+                request.continueSent = true
+                sendContinue()
             }
-            if route.phases.isEmpty { return proceed() }
-            if route.needsBody && h.framing != .none {
-                machine.bodyBufferingStarted(deadline: .now() + snapshot.idleTimeout)
-                if h.expectContinue {
-                    // The client waits for this before sending the body the phases need.
-                    request.continueSent = true
-                    sendContinue()
-                }
-                return bufferBody()
-            }
-            admit(payloadHash: nil)
+            return bufferBody()
         }
+        admit(payloadHash: nil)
     }
 
     /// Runs the route's admission phases through the driver.
     func admit(payloadHash: String?) {
         guard let h = request.head, let route = request.route, let api = request.api else { return }
         let subject = AuthRequest(
-            head: h, clientIP: clientIP(h), id: request.id, resourcePath: route.template,
-            pathParameters: request.params, api: api.apiRef, clientCertificate: tls?.clientCertificate, payloadHash: payloadHash,
+            admitting: h, api: api, route: route, params: request.params, clientIP: snapshot.clientIP(h, peer: peerIP), id: request.id,
+            clientCertificate: tls?.clientCertificate, payloadHash: payloadHash,
             listener: cachedView?.facts ?? AuthRequest.ListenerFacts(name: listener.name), secureTransport: tls != nil)
         // Most routes' phases answer at once: the driver lives on the stack, and is kept in the
         // request state only when a phase must wait.
@@ -133,20 +125,9 @@ extension ProxyConnection {
         guard let r = snapshot.routers[listener.name] else { return nil }
         cachedView = (
             snapshot, r, snapshot.forwardClientCert.contains(listener.name),
-            snapshot.listenerFacts[listener.name] ?? AuthRequest.ListenerFacts(name: listener.name)
+            snapshot.facts(forListener: listener.name)
         )
         return r
-    }
-
-    /// The client address: the peer, or the nearest untrusted hop of X-Forwarded-For when the peer
-    /// is a trusted proxy.
-    func clientIP(_ h: HTTPRequestHead) -> IPAddress? {
-        guard snapshot.isTrusted(peerIP), let xff = h.headers.first(.xForwardedFor) else { return peerIP }
-        for part in xff.split(separator: ",").reversed() {
-            guard let ip = IPAddress(part.trimmingSpaces) else { return peerIP }
-            if !snapshot.isTrusted(ip) { return ip }
-        }
-        return peerIP
     }
 
     /// The host part of a Host header value: `[v6]` kept whole, a trailing `:port` dropped.

@@ -142,19 +142,11 @@ extension ProxyConnection {
         }
     }
 
-    /// Writes the gateway response for `refusal` and ends the request. The body-too-large answer
-    /// is API Gateway's fixed plain-text one; every other type goes through the responder and
-    /// its overrides.
+    /// Writes the gateway response for `refusal` (`Snapshot.render`) and ends the request.
     func answer(_ refusal: Refusal, keepAlive: Bool) {
         var out = context.channel.allocator.buffer(capacity: 512)
-        if refusal.type == .REQUEST_TOO_LARGE {
-            GatewayResponder.renderBodyTooLarge(limit: request.bodyLimit, requestID: request.id, into: &out)
-            request.status = 413
-        } else {
-            let responder = request.api?.responder ?? snapshot.responder
-            responder.render(refusal, requestID: request.id, keepAlive: keepAlive, into: &out)
-            request.status = responder.resolve(refusal.type).status
-        }
+        request.status = snapshot.render(
+            refusal, api: request.api, bodyLimit: request.bodyLimit, requestID: request.id, keepAlive: keepAlive, into: &out)
         request.bytesSent = out.readableBytes
         request.errorReason = refusal.reason
         request.responseType = refusal.type
