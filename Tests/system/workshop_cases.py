@@ -15,6 +15,8 @@ Subcommands:
   extract DOC OUTDIR   writes OUTDIR/parts.tsv (part, config, needs_authorizer), setup-K.sh,
                        cases.tsv (n, part, setups before it, status, title), case-N.sh, case-N.body
   print DOC            the cases as a reader types them (what `make demo` prints)
+  env DOC              a bash program that runs the setup blocks and prints their variables and
+                       functions as a file to source (`make demo` writes .build/demo.env with it)
   record ...           one case's request as a JSON line (see `record --help`)
   listeners CONFIG     "PORT NAME" of each listener of a config
   match EXPECTED GOT   exit 0 when the body in file GOT matches the pattern in file EXPECTED
@@ -139,6 +141,14 @@ def print_cases(args):
         print(f"# => {c['status']} {c['body']}".rstrip())
 
 
+def env_program(args):
+    _, setups, _ = read(args.doc)
+    print('declare -A _seen=(); for _v in $(compgen -v); do _seen[$_v]=1; done')
+    for text in setups:
+        print(text)
+    print('declare -f; for _v in $(compgen -v); do [ -n "${_seen[$_v]:-}" ] || [ "$_v" = _v ] || declare -p "$_v"; done')
+
+
 def parse_curl(argv):
     """Method, URL, headers and body of a curl command line as the workshop writes them."""
     method, url, headers, data = None, None, [], None
@@ -186,6 +196,8 @@ def main():
     e.add_argument("outdir")
     pr = sub.add_parser("print")
     pr.add_argument("doc")
+    en = sub.add_parser("env")
+    en.add_argument("doc")
     r = sub.add_parser("record", help="CASE.json REQUEST.args: the request a case sent, as JSON")
     r.add_argument("--config", required=True, help="the config the request went to")
     r.add_argument("--listener", action="append", default=[], help="PORT=NAME of each listener (test ports)")
@@ -204,6 +216,8 @@ def main():
             extract(args)
         elif args.cmd == "print":
             print_cases(args)
+        elif args.cmd == "env":
+            env_program(args)
         elif args.cmd == "record":
             record(args)
         elif args.cmd == "listeners":
