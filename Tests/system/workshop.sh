@@ -5,9 +5,12 @@
 # with the echo upstream and the Lambda-style authorizer adapter, on free loopback ports (the
 # page's ports 8080/8090/8091/9001/9100 are rewritten in the configs and the commands alike).
 #
-# Each case's last request is kept as data (config, listener, method, URL, headers, client IP,
-# expected and answered status), one JSON line per case and run in $WORKDIR/cases.jsonl, or in
-# $WORKSHOP_CASES_OUT when set: what `portcullis explain` can be run on and compared with.
+# Each case's last request is kept as data, one JSON line per case and run in $WORKDIR/cases.jsonl
+# (or $WORKSHOP_CASES_OUT): part, case, title, doc_line, config (the file in config/ as the page
+# names it), listener (by name), method, url (with the page's port), headers (as sent, signatures
+# included), body, client_ip (the connection's address; X-Forwarded-For stays among the headers),
+# expect_status, got_status. That is what `portcullis explain` can be run on and compared with:
+# run_case is the place to add it.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 time_limit 400
@@ -76,7 +79,7 @@ if ! wait_port "$AUTHZ_PORT" "$ADAPTER_PID" 15; then fail "the authorizer adapte
     echo 'declare -A _seen=(); for _v in $(compgen -v); do _seen[$_v]=1; done'
     echo '_dump() { declare -f; for _v in $(compgen -v); do [ -n "${_seen[$_v]:-}" ] || [ "$_v" = _v ] || declare -p "$_v"; done; }'
     echo ": >'$CASES/env-0.sh'"
-    for ((k = 1; k <= $(ls "$CASES" | grep -c '^setup-'); k++)); do
+    for ((k = 1; k <= $(find "$CASES" -name 'setup-*.sh' | wc -l); k++)); do
         moved "$CASES/setup-$k.sh"
         echo "_dump >'$CASES/env-$k.sh'"
     done
