@@ -87,6 +87,14 @@ if ! wait_port "$AUTHZ_PORT" "$ADAPTER_PID" 15; then fail "the authorizer adapte
 if bash "$WORKDIR/setup-all.sh" >"$WORKDIR/setup.log" 2>&1; then pass "the page's setup blocks ran"
 else fail "the page's setup blocks failed:"; sed 's/^/  | /' "$WORKDIR/setup.log"; exit 1; fi
 
+# make demo's environment file: every setup block at once, as `make demo` writes .build/demo.env.
+# The workshop.yaml run below uses it, as a reader of `make demo`'s printout does.
+if $CASES_PY env "$DOC" | bash >"$WORKDIR/demo.env" 2>"$WORKDIR/demo-env.log"; then pass "make demo's env file (workshop_cases.py env)"
+else fail "workshop_cases.py env:"; sed 's/^/  | /' "$WORKDIR/demo-env.log"; fi
+printed=$($CASES_PY print "$DOC" | grep -c '^# => ' || true)
+if [ "$printed" = "$(wc -l <"$CASES/cases.tsv")" ]; then pass "make demo's printout has all $printed cases"
+else fail "make demo's printout has $printed cases, the page $(wc -l <"$CASES/cases.tsv")"; fi
+
 # The commands' curl: runs as written, but keeps the answer (head, body) and the request's
 # arguments in $CASE_OUT instead of printing them; a case's last request is what counts.
 cat >"$WORKDIR/curl.sh" <<'EOF'
@@ -108,7 +116,8 @@ EOF
 CASES_OUT=${WORKSHOP_CASES_OUT:-$WORKDIR/cases.jsonl}
 : >"$CASES_OUT"
 
-# run_case RUN N CONFIG LISTENER-ARGS...: one case of the page against the running gateway.
+# run_case RUN N CONFIG LISTENER-ARGS...: one case of the page against the running gateway, in the
+# state of the setup blocks above it (or in $CASE_ENV).
 run_case() {
     local run=$1 n=$2 config=$3; shift 3
     local out="$WORKDIR/$run/case-$n" part setups status title got rc=0
@@ -116,7 +125,7 @@ run_case() {
     mkdir -p "$out"
     moved "$CASES/case-$n.sh" >"$out/script.sh"
     CASE_OUT="$out" bash -c 'source "$1"; source "$2"; source "$3"' _ \
-        "$WORKDIR/curl.sh" "$CASES/env-$setups.sh" "$out/script.sh" >"$out/stdout" 2>"$out/stderr" || rc=$?
+        "$WORKDIR/curl.sh" "${CASE_ENV:-$CASES/env-$setups.sh}" "$out/script.sh" >"$out/stdout" 2>"$out/stderr" || rc=$?
     got=$(awk 'NR == 1 { print $2 }' "$out/head" 2>/dev/null || true)
     local where="$run: $DOC:$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["line"])' "$CASES/case-$n.json") $title"
     if [ "$got" = "$status" ] && $CASES_PY match "$CASES/case-$n.body" "$out/body"; then
@@ -156,7 +165,7 @@ while IFS=$'\t' read -r part config _; do
     ALL_PARTS+=("$part")
     run_config "$part" "$config" "$part"
 done <"$CASES/parts.tsv"
-run_config workshop config/workshop.yaml "${ALL_PARTS[@]}"
+CASE_ENV="$WORKDIR/demo.env" run_config workshop config/workshop.yaml "${ALL_PARTS[@]}"
 
 info "cases as data: $CASES_OUT ($(wc -l <"$CASES_OUT") requests)"
 finish
