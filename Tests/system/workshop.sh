@@ -48,7 +48,7 @@ for f in config/*.yaml; do
 done
 
 # --- Each part shows at least one allow and one refusal.
-while IFS=$'\t' read -r part config _; do
+while IFS=$'\t' read -r part config; do
     allow=$(awk -F'\t' -v p="$part" '$2 == p && $4 < 300' "$CASES/cases.tsv" | wc -l)
     deny=$(awk -F'\t' -v p="$part" '$2 == p && $4 >= 400' "$CASES/cases.tsv" | wc -l)
     if [ "$allow" -ge 1 ] && [ "$deny" -ge 1 ]; then pass "$config: $allow allowed and $deny refused cases"
@@ -108,6 +108,7 @@ curl() {
         esac
         shift
     done
+    rm -f "$CASE_OUT/head" "$CASE_OUT/body"     # no answer is no answer, not the previous one
     printf '%s\0' "${args[@]}" >"$CASE_OUT/request.args"
     command curl -sS --max-time 10 -D "$CASE_OUT/head" -o "$CASE_OUT/body" "${args[@]}"
 }
@@ -120,14 +121,14 @@ CASES_OUT=${WORKSHOP_CASES_OUT:-$WORKDIR/cases.jsonl}
 # state of the setup blocks above it (or in $CASE_ENV).
 run_case() {
     local run=$1 n=$2 config=$3; shift 3
-    local out="$WORKDIR/$run/case-$n" part setups status title got rc=0
-    IFS=$'\t' read -r _ part setups status title < <(awk -F'\t' -v n="$n" '$1 == n' "$CASES/cases.tsv")
+    local out="$WORKDIR/$run/case-$n" part setups status line title got rc=0
+    IFS=$'\t' read -r _ part setups status line title < <(awk -F'\t' -v n="$n" '$1 == n' "$CASES/cases.tsv")
     mkdir -p "$out"
     moved "$CASES/case-$n.sh" >"$out/script.sh"
     CASE_OUT="$out" bash -c 'source "$1"; source "$2"; source "$3"' _ \
         "$WORKDIR/curl.sh" "${CASE_ENV:-$CASES/env-$setups.sh}" "$out/script.sh" >"$out/stdout" 2>"$out/stderr" || rc=$?
     got=$(awk 'NR == 1 { print $2 }' "$out/head" 2>/dev/null || true)
-    local where="$run: $DOC:$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["line"])' "$CASES/case-$n.json") $title"
+    local where="$run: $DOC:$line $title"
     if [ "$got" = "$status" ] && $CASES_PY match "$CASES/case-$n.body" "$out/body"; then
         pass "$where: $got"
     else
@@ -148,7 +149,11 @@ run_config() {
     PIDS+=("$PROXY_PID")
     while read -r port name; do
         listeners+=(--listener "$port=$name")
-        if ! wait_port "$port" "$PROXY_PID" 20; then fail "$run: portcullis did not listen on $port"; cat "$WORKDIR/$run.log"; return; fi
+        if ! wait_port "$port" "$PROXY_PID" 20; then
+            fail "$run: portcullis did not listen on $port"; cat "$WORKDIR/$run.log"
+            kill -TERM "$PROXY_PID" 2>/dev/null || true; wait "$PROXY_PID" 2>/dev/null || true; forget_pid "$PROXY_PID"
+            return
+        fi
     done < <($CASES_PY listeners "$copy")
     for p in "${DOC_PORTS[@]}"; do listeners+=(--port "$p"); done
     for part in "$@"; do
@@ -161,7 +166,7 @@ run_config() {
 
 # --- Each part on its own config, then every part on config/workshop.yaml.
 ALL_PARTS=()
-while IFS=$'\t' read -r part config _; do
+while IFS=$'\t' read -r part config; do
     ALL_PARTS+=("$part")
     run_config "$part" "$config" "$part"
 done <"$CASES/parts.tsv"

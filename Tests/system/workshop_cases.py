@@ -4,16 +4,16 @@
 The page's fenced blocks carry a tag after the language (```sh workshop-start):
 
   workshop-start   how to run one part alone; its `portcullis run --config FILE` names the part's
-                   config, and a line running adapter.py means the part needs the Lambda-style
-                   authorizer. Every block after it, up to the next start block, is of that part.
+                   config. Every block after it, up to the next start block, is of that part.
   workshop-setup   shell assignments (tokens, keys), run in page order as a reader would.
   workshop-case    a first comment line is the title; then the commands, run as written; the last
                    line, `# => STATUS [BODY]`, is what the last request must get. BODY is exact,
                    or with a leading and/or trailing `...` a prefix, suffix or substring.
 
 Subcommands:
-  extract DOC OUTDIR   writes OUTDIR/parts.tsv (part, config, needs_authorizer), setup-K.sh,
-                       cases.tsv (n, part, setups before it, status, title), case-N.sh, case-N.body
+  extract DOC OUTDIR   writes OUTDIR/parts.tsv (part, config), setup-K.sh,
+                       cases.tsv (n, part, setups before it, status, line, title), case-N.sh,
+                       case-N.body, case-N.json
   print DOC            the cases as a reader types them (what `make demo` prints)
   env DOC              a bash program that runs the setup blocks and prints their variables and
                        functions as a file to source (`make demo` writes .build/demo.env with it)
@@ -70,8 +70,7 @@ def read(path):
             if not m:
                 raise PageError(f"{where}: a workshop-start block needs `portcullis run --config FILE`")
             config = m.group(1)
-            part = {"id": os.path.splitext(os.path.basename(config))[0], "config": config,
-                    "authorizer": "adapter.py" in text, "line": line}
+            part = {"id": os.path.splitext(os.path.basename(config))[0], "config": config, "line": line}
             if any(p["id"] == part["id"] for p in parts):
                 raise PageError(f"{where}: {config} has a start block already")
             parts.append(part)
@@ -114,13 +113,13 @@ def extract(args):
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "parts.tsv"), "w") as f:
         for p in parts:
-            f.write(f"{p['id']}\t{p['config']}\t{1 if p['authorizer'] else 0}\n")
+            f.write(f"{p['id']}\t{p['config']}\n")
     for k, text in enumerate(setups, 1):
         with open(os.path.join(out, f"setup-{k}.sh"), "w") as f:
             f.write(text)
     with open(os.path.join(out, "cases.tsv"), "w") as f:
         for c in cases:
-            f.write(f"{c['n']}\t{c['part']}\t{c['setups']}\t{c['status']}\t{c['title']}\n")
+            f.write(f"{c['n']}\t{c['part']}\t{c['setups']}\t{c['status']}\t{c['line']}\t{c['title']}\n")
             with open(os.path.join(out, f"case-{c['n']}.sh"), "w") as s:
                 s.write(c["script"])
             with open(os.path.join(out, f"case-{c['n']}.body"), "w") as b:
