@@ -10,7 +10,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the build, the demo and the tests need.
 APT_PACKAGES := libssl-dev libsqlite3-dev pkg-config openssl curl ca-certificates python3 python3-pip wrk
 
-.PHONY: all deps test-deps build release certs run reload install install-files test unit-test system-test check bench clean
+.PHONY: all deps test-deps demo-deps build release certs run demo reload install install-files test unit-test system-test check bench clean
 
 all: build
 
@@ -55,6 +55,40 @@ run: release certs
 	echo "  make reload                                 # check the config, then reload it (pid in $(PID_FILE))"; \
 	echo; \
 	$(PORTCULLIS) run --config $(CONFIG) --pid-file $(PID_FILE)
+
+# The whole workshop (docs/WORKSHOP.md): builds release, starts the echo upstream, the Lambda-style
+# authorizer of examples/lambda-authorizer and Portcullis on config/workshop.yaml (their ports are
+# the ones that file and the page name), mints the page's tokens into $(DEMO_ENV) and prints every
+# command of the page. Tests/system/workshop.sh runs the same commands against the same config.
+DEMO_CONFIG := config/workshop.yaml
+DEMO_ENV ?= .build/demo.env
+WORKSHOP_CASES := python3 Tests/system/workshop_cases.py
+demo: release demo-deps
+	@$(PORTCULLIS) check --config $(DEMO_CONFIG)
+	@{ echo '# make demo: the tokens and keys of docs/WORKSHOP.md (minted now, valid 1h) and the release binary'; \
+	  echo 'export PATH="$(CURDIR)/.build/release:$$PATH"'; \
+	  $(WORKSHOP_CASES) env docs/WORKSHOP.md | PATH="$(CURDIR)/.build/release:$$PATH" bash; } >$(DEMO_ENV).tmp
+	@mv $(DEMO_ENV).tmp $(DEMO_ENV)
+	@$(PORTCULLIS) echo --listen 127.0.0.1:9001 & echo_pid=$$!; \
+	python3 examples/lambda-authorizer/adapter.py --handler workshop_authorizer:handler --listen 127.0.0.1:9100 & authz_pid=$$!; \
+	trap 'kill $$echo_pid $$authz_pid 2>/dev/null' EXIT INT TERM; \
+	echo; \
+	echo "The workshop: Portcullis on $(DEMO_CONFIG) (127.0.0.1:8080, VPC endpoints 8090 and 8091), the echo"; \
+	echo "upstream on 127.0.0.1:9001, the Lambda-style authorizer on 127.0.0.1:9100. In another terminal, from"; \
+	echo "$(CURDIR):"; \
+	echo; \
+	echo "  source $(DEMO_ENV)      # the tokens and keys below, and portcullis on PATH"; \
+	echo; \
+	echo "then try these (docs/WORKSHOP.md explains each part; \"# =>\" is the answer to expect):"; \
+	$(WORKSHOP_CASES) print docs/WORKSHOP.md | sed 's/^/  /'; \
+	echo; \
+	$(PORTCULLIS) run --config $(DEMO_CONFIG) --pid-file $(PID_FILE)
+
+# PyJWT for the workshop's Lambda-style authorizer (Tests/requirements.txt has it too).
+demo-deps: deps
+	@python3 -c 'import jwt' 2>/dev/null || \
+	  python3 -m pip install -q --disable-pip-version-check PyJWT 2>/dev/null || \
+	  python3 -m pip install -q --disable-pip-version-check --break-system-packages PyJWT
 
 # Installs the binary, the systemd unit (pointing at this PREFIX) and, unless one exists, a
 # starter config in /etc/portcullis. DESTDIR stages it elsewhere (packaging, tests).
