@@ -188,7 +188,7 @@ extension ProxyConnection {
         if request.status < 400, request.errorReason == nil, let route = request.route, !loop.accessLog.sampled(route.logThreshold) { return }
         let identity = request.identity
         var source = peerText
-        if !snapshot.trustedProxies.isEmpty, let h = request.head, let ip = clientIP(h) { source = ip.description }
+        if !snapshot.trustedProxies.isEmpty, let h = request.head, let ip = snapshot.clientIP(h, peer: peerIP) { source = ip.description }
         loop.accessLog.append(
             AccessLogEntry(
                 requestID: request.id, sourceIP: source, head: request.head, resourcePath: request.route?.template,
