@@ -27,7 +27,7 @@ struct Explain: ParsableCommand {
     var header: [String] = []
     @Option(help: "The client address.")
     var from: String = "127.0.0.1"
-    @Option(help: "The listener the request arrives on (default: the first).")
+    @Option(help: "The listener the request arrives on (default: the one on the URL's port, else the first).")
     var listener: String?
     @Option(help: "A request body (SigV4 signs its hash).")
     var data: String?

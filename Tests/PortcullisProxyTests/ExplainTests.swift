@@ -220,6 +220,7 @@ import Testing
                     secret_file: \(ResourcePolicyProxyTests.configDir.path)/secrets/part4-lab.key
                     issuer: portcullis-lab
                 """).replacingOccurrences(of: "audiences: [1example23456789clientid]", with: "audiences: [workshop]")
+                .replacing(#/\n *jwks_file: [^\n]*/#, with: "")
                 .replacingOccurrences(of: "token_use: [id, access]", with: "")
                 .replacing(#/    jwks_file: .*\n/#, with: "")
         }
@@ -306,5 +307,32 @@ import Testing
         let hs256 = try Explainer.explain(config, ExplainRequest(method: "GET", url: "/demo/profile", headers: [("Authorization", "Bearer \(try Self.labToken([:]))")]))
         #expect(hs256.verdict == .refused)
         #expect(hs256.status == 401)
+    }
+
+    /// Without a listener named, the URL's port picks the one the request would arrive on (the
+    /// workshop calls 8090 for the VPC endpoint, which is not the file's first listener); a path,
+    /// or a port no listener has, arrives on the first. Before, every such request was explained
+    /// as arriving on the first listener: refused where the server admits.
+    @Test func listenerFromTheURLsPort() throws {
+        let config = try ConfigLoader.load(path: ResourcePolicyProxyTests.configDir.appendingPathComponent("private-api.yaml").path)
+        func explain(_ url: String, listener: String? = nil) throws -> Explanation {
+            try Explainer.explain(config, ExplainRequest(method: "GET", url: url, listener: listener))
+        }
+        let inside = try explain("http://private.localhost:8090/internal/reports")
+        #expect(inside.listener == "vpc")
+        #expect(inside.verdict == .admitted)
+        let outside = try explain("http://private.localhost:8080/internal/reports")
+        #expect(outside.listener == "public")
+        #expect(outside.gatewayResponse == "FORBIDDEN")
+        for url in ["/internal/reports", "http://private.localhost:9999/internal/reports", "http://private.localhost/internal/reports"] {
+            #expect(try explain(url).listener == "public", "\(url)")
+        }
+        #expect(try explain("http://private.localhost:8080/internal/reports", listener: "vpc").listener == "vpc")
+
+        let v6 = Explainer.authority(of: "https://[::1]/x")
+        #expect(v6?.host == "::1" && v6?.port == 443)
+        let v6Port = Explainer.authority(of: "http://[::1]:8090?x=1")
+        #expect(v6Port?.host == "::1" && v6Port?.port == 8090)
+        #expect(Explainer.authority(of: "/internal/reports") == nil)
     }
 }

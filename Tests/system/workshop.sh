@@ -9,8 +9,18 @@
 # (or $WORKSHOP_CASES_OUT): part, case, title, doc_line, config (the file in config/ as the page
 # names it), listener (by name), method, url (with the page's port), headers (as sent, signatures
 # included), body, client_ip (the connection's address; X-Forwarded-For stays among the headers),
-# expect_status, got_status. That is what `portcullis explain` can be run on and compared with:
-# run_case is the place to add it.
+# expect_status, got_status, tags, and explain's verdict and status.
+#
+# Each case's last request is also explained (issue 19, "`explain` agrees with the server"):
+# `portcullis explain --json --online` on the config copy the gateway runs, with the same
+# listener, client address, method, URL, headers (signatures and tokens as sent) and body, must
+# answer what the server answered: admitted, or refused with its status, x-amzn-ErrorType and
+# body (and an admitted request's upstream path and X-User-* headers must be what the echo
+# upstream received). Cases tagged `state` on the page are refused by the running server because
+# of what earlier requests did to it (a throttle bucket emptied by a loop); explain sees buckets
+# as a fresh process does, so their status is not compared: an info line says so, and explain
+# must admit them with the counting phases passing. The quota case does agree: the copies get a
+# state_dir, and explain runs once the store holds the spent quota (see explain_case).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 time_limit 400
@@ -117,12 +127,46 @@ EOF
 CASES_OUT=${WORKSHOP_CASES_OUT:-$WORKDIR/cases.jsonl}
 : >"$CASES_OUT"
 
-# run_case RUN N CONFIG LISTENER-ARGS...: one case of the page against the running gateway, in the
-# state of the setup blocks above it (or in $CASE_ENV).
+state_dir_of() { echo "$WORKDIR/config/state-$(basename "$1" .yaml)"; }   # a run's quota store
+STATE_REASON="its answer depends on what earlier requests did to the running server; explain sees buckets as a fresh process does"
+
+# explain_case OUT WHERE COPY TAGS LISTENER-ARGS...: `portcullis explain` on the last request the
+# case sent, against COPY (the file the gateway runs); a pass when it answers as the server did.
+explain_case() {
+    local out=$1 where=$2 copy=$3 tags=$4; shift 4
+    local args=() erc=0 state=()
+    if [ ! -f "$out/request.args" ]; then fail "$where: explain: the case sent no request"; return; fi
+    mapfile -d '' args < <($CASES_PY explain-args "$@" "$out/request.args")
+    "$BIN" explain --config "$copy" --json --online "${args[@]}" >"$out/explain.json" 2>"$out/explain.err" || erc=$?
+    # A quota the server refused is spent in its store once it has written its counts (once a
+    # second): explain seeds its counters from that store, so it runs again once the store shows it.
+    if grep -qi '^x-amzn-ErrorType: LimitExceededException' "$out/head" 2>/dev/null; then
+        if $CASES_PY wait-quota "$out/explain.json" "$(state_dir_of "$copy")" >"$out/wait-quota" 2>&1; then
+            erc=0; "$BIN" explain --config "$copy" --json --online "${args[@]}" >"$out/explain.json" 2>"$out/explain.err" || erc=$?
+        else
+            fail "$where: explain: $(cat "$out/wait-quota")"; return
+        fi
+    fi
+    if [[ ",$tags," == *,state,* ]]; then
+        state=(--state)
+        info "$where: status not compared with explain (tagged state): $STATE_REASON"
+    fi
+    if $CASES_PY agree --exit "$erc" "${state[@]}" "$out/explain.json" "$out/head" "$out/body" >"$out/agree" 2>&1; then
+        pass "$where: $(cat "$out/agree")"
+    else
+        fail "$where: $(cat "$out/agree")"
+        info "explain: portcullis explain --config $copy --json --online$(printf ' %q' "${args[@]}")"
+        if [ -s "$out/explain.err" ]; then info "explain stderr: $(head -c 400 "$out/explain.err")"; fi
+    fi
+}
+
+# run_case RUN N CONFIG COPY LISTENER-ARGS...: one case of the page against the running gateway
+# (on COPY, CONFIG with its ports moved), in the state of the setup blocks above it (or in
+# $CASE_ENV), then explained.
 run_case() {
-    local run=$1 n=$2 config=$3; shift 3
-    local out="$WORKDIR/$run/case-$n" part setups status line title got rc=0
-    IFS=$'\t' read -r _ part setups status line title < <(awk -F'\t' -v n="$n" '$1 == n' "$CASES/cases.tsv")
+    local run=$1 n=$2 config=$3 copy=$4; shift 4
+    local out="$WORKDIR/$run/case-$n" part setups status line tags title got rc=0
+    IFS=$'\t' read -r _ part setups status line tags title < <(awk -F'\t' -v n="$n" '$1 == n' "$CASES/cases.tsv")
     mkdir -p "$out"
     moved "$CASES/case-$n.sh" >"$out/script.sh"
     CASE_OUT="$out" bash -c 'source "$1"; source "$2"; source "$3"' _ \
@@ -136,7 +180,8 @@ run_case() {
         info "body: $(head -c 400 "$out/body" 2>/dev/null)"
         info "stderr: $(head -c 400 "$out/stderr")"
     fi
-    $CASES_PY record --config "$config" "$@" --got "${got:-0}" "$CASES/case-$n.json" "$out/request.args" >>"$CASES_OUT"
+    explain_case "$out" "$where" "$copy" "$tags" "$@"
+    $CASES_PY record --config "$config" "$@" --got "${got:-0}" --explain "$out/explain.json" "$CASES/case-$n.json" "$out/request.args" >>"$CASES_OUT"
 }
 
 # run_config RUN CONFIG PART...: start portcullis on CONFIG (ports moved), run the cases of PARTs, stop it.
@@ -144,6 +189,9 @@ run_config() {
     local run=$1 config=$2; shift 2
     local copy="$WORKDIR/config/run-$run.yaml" port name listeners=() p n
     moved -e 's/^workers: auto/workers: 2/' "$config" >"$copy"
+    # A quota store of the run's own, so that explain, a second process, sees the counts the
+    # server made (the page's configs keep them in memory); nothing else reads state_dir.
+    printf '\nstate_dir: "%s"\n' "$(state_dir_of "$copy")" >>"$copy"
     "$BIN" run --config "$copy" >"$WORKDIR/$run.log" 2>&1 &
     PROXY_PID=$!
     PIDS+=("$PROXY_PID")
@@ -158,7 +206,7 @@ run_config() {
     for p in "${DOC_PORTS[@]}"; do listeners+=(--port "$p"); done
     for part in "$@"; do
         for n in $(awk -F'\t' -v p="$part" '$2 == p { print $1 }' "$CASES/cases.tsv"); do
-            run_case "$run" "$n" "$config" "${listeners[@]}"
+            run_case "$run" "$n" "$config" "$copy" "${listeners[@]}"
         done
     done
     stop_proxy_expect_exit0 "$PROXY_PID"

@@ -50,7 +50,7 @@ public struct ExplainError: Error, CustomStringConvertible {
 /// "Explaining a decision"). Nothing is forwarded.
 public enum Explainer {
     public static func explain(_ config: PortcullisConfig, _ request: ExplainRequest) throws -> Explanation {
-        guard let listener = request.listener.map({ name in config.listeners.first { $0.name == name } }) ?? config.listeners.first else {
+        guard let listener = Self.listener(for: request, in: config) else {
             throw ExplainError(
                 "no listener \(request.listener ?? "") in the config; listeners: \(config.listeners.map(\.name).joined(separator: ", "))")
         }
@@ -130,6 +130,35 @@ public enum Explainer {
                 h, route: route, restStart: restStart, identity: identity, listener: listener, peer: peer, out, snapshot, api: api,
                 bodyLimit: bodyLimit, requestID)
         }
+    }
+
+    /// The listener a request arrives on: the one named; else the one on the URL's port (a request
+    /// to http://host:8090/ arrives on the listener of port 8090, whatever its order in the file;
+    /// the scheme's port when the URL names none), the URL's host choosing among listeners that
+    /// share the port; else, for a path or a port no listener has, the config's first.
+    static func listener(for r: ExplainRequest, in config: PortcullisConfig) -> ListenerConfig? {
+        if let name = r.listener { return config.listeners.first { $0.name == name } }
+        if let (host, port) = authority(of: r.url) {
+            let onPort = config.listeners.filter { $0.port == port }
+            if let l = onPort.first(where: { $0.host == host }) ?? onPort.first { return l }
+        }
+        return config.listeners.first
+    }
+
+    /// Host and port of an `http://` or `https://` URL (the scheme's port when it names none);
+    /// nil for a path.
+    static func authority(of url: String) -> (host: String, port: Int)? {
+        for (scheme, defaultPort) in [("http://", 80), ("https://", 443)] where url.lowercased().hasPrefix(scheme) {
+            let rest = url.dropFirst(scheme.count)
+            let hostPort = rest[..<(rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex)]
+            // [v6]:port, host:port, or either without a port.
+            let portStart = hostPort.lastIndex(of: ":").flatMap { colon in hostPort[colon...].contains("]") ? nil : colon }
+            let host = (portStart.map { hostPort[..<$0] } ?? hostPort[...]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+            guard let portStart else { return (host, defaultPort) }
+            guard let port = Int(hostPort[hostPort.index(after: portStart)...]) else { return nil }
+            return (host, port)
+        }
+        return nil
     }
 
     /// The request's head bytes: the request line, Host (from the URL, a header, or the
