@@ -222,7 +222,6 @@ import Testing
                 """).replacingOccurrences(of: "audiences: [1example23456789clientid]", with: "audiences: [workshop]")
                 .replacing(#/\n *jwks_file: [^\n]*/#, with: "")
                 .replacingOccurrences(of: "token_use: [id, access]", with: "")
-                .replacing(#/    jwks_file: .*\n/#, with: "")
         }
         let h = try await Harness(yaml)
         do {
