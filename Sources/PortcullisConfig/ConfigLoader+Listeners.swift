@@ -113,7 +113,9 @@ extension ConfigLoader {
                 (a.host, a.port) = (host, port)
             case "token":
                 a.token = r.string(v, p)
-                if a.token?.isEmpty == true { r.fail(v, p, "token is empty: set a long random value (or ${ENV_VAR}), or remove it on a loopback listener") }
+                if let t = a.token, t.utf8.count < 16 {
+                    r.fail(v, p, "the token has \(t.utf8.count) characters; use at least 16 random ones (openssl rand -hex 24), or ${ENV_VAR}, or remove it on a loopback listener")
+                }
             default: break
             }
         }

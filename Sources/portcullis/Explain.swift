@@ -45,14 +45,7 @@ struct Explain: ParsableCommand {
     }
 
     func run() throws {
-        let loaded: PortcullisConfig
-        switch ConfigValidation.validate(path: config) {
-        case .success(let c): loaded = c
-        case .failure(let e):
-            printError(e.description)
-            printError("portcullis: configuration file \(config) test failed (\(e.issues.count) error\(e.issues.count == 1 ? "" : "s"))")
-            throw ExitCode(2)
-        }
+        let loaded = try loadChecked(config, exitCode: 2) { testFailed(config, $0) }
         let headers = header.map { h -> (String, String) in
             let colon = h.firstIndex(of: ":")!
             return (String(h[..<colon]).trimmingCharacters(in: .whitespaces), String(h[h.index(after: colon)...]).trimmingCharacters(in: .whitespaces))

@@ -52,14 +52,7 @@ struct Reload: ParsableCommand {
     var pidFile: String?
 
     func run() throws {
-        let loaded: PortcullisConfig
-        switch ConfigValidation.validate(path: config) {
-        case .success(let c): loaded = c
-        case .failure(let e):
-            printError(e.description)
-            printError("portcullis: configuration file \(config) test failed; nothing was reloaded")
-            throw ExitCode(1)
-        }
+        let loaded = try loadChecked(config, exitCode: 1) { _ in "portcullis: configuration file \(config) test failed; nothing was reloaded" }
         for w in loaded.warnings { printError("portcullis: warning: \(w)") }
         guard let path = pidFile ?? loaded.pidFile else {
             printError("portcullis: no pid file: set pid_file in \(config), or pass --pid-file (the one `run` was given)")

@@ -30,13 +30,7 @@ struct Run: AsyncParsableCommand {
         let logger = Logger(label: "portcullis")
         // Trap signals before anything can report readiness: SIGHUP's default action kills.
         let signals = await UnixSignalsSequence(trapping: .sighup, .sigterm, .sigint, .sigusr1)
-        let loaded: PortcullisConfig
-        switch ConfigValidation.validate(path: config) {
-        case .success(let c): loaded = c
-        case .failure(let e):
-            printError(e.description)
-            throw ExitCode(1)
-        }
+        let loaded = try loadChecked(config, exitCode: 1) { _ in nil }
         for w in loaded.warnings { logger.warning("config", metadata: ["warning": "\(w)"]) }
         let server: PortcullisServer
         do {
@@ -95,6 +89,9 @@ struct Run: AsyncParsableCommand {
             case .sigterm, .sigint:
                 Systemd.notify("STOPPING=1")
                 logger.notice("shutting down", metadata: ["grace": "\(grace)"])
+                // The watchdog stops before the loops do: its pings run a task on every loop.
+                watchdog?.cancel()
+                await watchdog?.value
                 await server.shutdown(grace: grace)
                 if let pidPath { PidFile.remove(pidPath) }
                 return

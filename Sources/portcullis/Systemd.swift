@@ -48,6 +48,7 @@ enum Systemd {
         return Task.detached {
             while !Task.isCancelled {
                 try? await Task.sleep(nanoseconds: usec * 1000 / 2)
+                if Task.isCancelled { return }
                 let answers = group.makeIterator().map { $0.submit {} }
                 guard (try? await EventLoopFuture.andAllSucceed(answers, on: group.next()).get()) != nil else { continue }
                 if !Task.isCancelled { notify("WATCHDOG=1") }

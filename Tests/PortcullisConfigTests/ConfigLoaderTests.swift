@@ -69,8 +69,11 @@ import Testing
         #expect(try ConfigLoader.parse(minimal, file: "t.yaml").admin == nil)
         let d = try #require(try ConfigLoader.parse(minimal + "\nadmin: {}\n", file: "t.yaml").admin)
         #expect(d.host == "127.0.0.1" && d.port == 9901 && d.token == nil)
-        let t = try #require(try ConfigLoader.parse(minimal + "\nadmin: { listen: \"0.0.0.0:9902\", token: \"${T}\" }\n", file: "t.yaml", environment: ["T": "abc"]).admin)
-        #expect(t.host == "0.0.0.0" && t.port == 9902 && t.token == "abc")
+        let t = try #require(try ConfigLoader.parse(minimal + "\nadmin: { listen: \"0.0.0.0:9902\", token: \"${T}\" }\n", file: "t.yaml", environment: ["T": "abcdefghijklmnopqrstuvwx"]).admin)
+        #expect(t.host == "0.0.0.0" && t.port == 9902 && t.token == "abcdefghijklmnopqrstuvwx")
+        #expect(issues(minimal + "\nadmin: { token: short }\n").map(\.description) == [
+            "test.yaml:10:17: admin.token: the token has 5 characters; use at least 16 random ones (openssl rand -hex 24), or ${ENV_VAR}, or remove it on a loopback listener"
+        ])
         #expect(throws: ConfigError.self) { try ConfigLoader.parse(minimal + "\nadmin: { listen: \"0.0.0.0:9901\" }\n", file: "t.yaml") }
         do { _ = try ConfigLoader.parse(minimal + "\nadmin: { listen: \"0.0.0.0:9901\" }\n", file: "t.yaml") } catch {
             #expect("\(error)".contains("admin.token: the admin listener on 0.0.0.0 is reachable from other hosts"), "\(error)")

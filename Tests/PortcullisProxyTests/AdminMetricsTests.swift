@@ -120,6 +120,28 @@ import Testing
         #expect(try admin(h, "/metrics", headers: ["Authorization": "Bearer wrong"]).status == 401)
         #expect(try admin(h, "/healthz", headers: ["Authorization": "Bearer s3cret-admin-token"]).status == 200)
         #expect(try admin(h, "/nothing", headers: ["Authorization": "Bearer s3cret-admin-token"]).status == 404)
+        // The scheme in any case, as HTTP says; a token that only starts right is still wrong.
+        #expect(try admin(h, "/healthz", headers: ["Authorization": "bearer s3cret-admin-token"]).status == 200)
+        #expect(try admin(h, "/healthz", headers: ["Authorization": "Bearer s3cret-admin-token-and-more"]).status == 401)
+        #expect(try admin(h, "/healthz", headers: ["Authorization": "Basic s3cret-admin-token"]).status == 401)
+        await h.stop()
+    }
+
+    /// A reload that removes the admin listener closes it, and one that brings it back binds it
+    /// again with the new config's token: the socket never outlives the config that asked for it.
+    @Test func reloadClosesAndRebindsTheAdminListener() async throws {
+        let h = try await Harness(Self.yaml(token: "first-admin-token-0123", throttle: false))
+        let port = try #require(h.server.boundAddresses["admin"]?.port)
+        #expect(try admin(h, "/healthz", headers: ["Authorization": "Bearer first-admin-token-0123"]).status == 200)
+        try h.reload(Self.yaml(throttle: false).replacingOccurrences(of: "admin: { listen: \"127.0.0.1:0\" }\n", with: ""))
+        #expect(h.server.boundAddresses["admin"] == nil)
+        #expect(throws: (any Error).self) { _ = try RawConnection(port: port).readResponse() }
+        #expect(try h.get("/demo/ok").status == 200)
+        try h.reload(Self.yaml(token: "second-admin-token-0123", throttle: false))
+        #expect(h.server.boundAddresses["admin"] != nil)
+        #expect(try admin(h, "/healthz").status == 401)
+        #expect(try admin(h, "/healthz", headers: ["Authorization": "Bearer first-admin-token-0123"]).status == 401)
+        #expect(try admin(h, "/healthz", headers: ["Authorization": "Bearer second-admin-token-0123"]).status == 200)
         await h.stop()
     }
 
@@ -187,7 +209,7 @@ import Testing
             workers: 2
             access_log: off
             state_dir: \(stateDir)
-            admin: { listen: "127.0.0.1:0", token: admin-s3cret }
+            admin: { listen: "127.0.0.1:0", token: admin-s3cret-0123456789 }
             listeners: [{ name: public, listen: "127.0.0.1:0" }]
             authorizers:
               hs: { type: jwt, secret: jwt-s3cret-value-that-is-long-enough, algorithms: [HS256] }
@@ -211,7 +233,7 @@ import Testing
             """
         }
         let h = try await Harness(yaml(limit: 100), workers: 2)
-        let auth = ["Authorization": "Bearer admin-s3cret"]
+        let auth = ["Authorization": "Bearer admin-s3cret-0123456789"]
         let config = try admin(h, "/config", headers: auth)
         #expect(config.status == 200)
         for secret in ["admin-s3cret", "jwt-s3cret", "sigv4-s3cret", "key-value-one", "key-value-two"] {

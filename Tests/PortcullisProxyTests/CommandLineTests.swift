@@ -55,7 +55,7 @@ import Testing
 
     /// Writes `config` to `dir/p.yaml` and starts `portcullis run` on it with a stand-in
     /// NOTIFY_SOCKET (plus `environment`); the caller waits for READY=1 on the socket.
-    func launch(_ config: String, in dir: URL, environment: [String: String] = [:]) throws -> (Process, NotifySocket) {
+    func launch(_ config: String, in dir: URL, environment: [String: String] = [:], stderr: Pipe? = nil) throws -> (Process, NotifySocket) {
         let configPath = dir.appendingPathComponent("p.yaml").path
         try config.write(toFile: configPath, atomically: true, encoding: .utf8)
         let notify = NotifySocket(dir: dir)
@@ -66,6 +66,7 @@ import Testing
         env["NOTIFY_SOCKET"] = notify.path
         for (k, v) in environment { env[k] = v }
         p.environment = env
+        if let stderr { p.standardError = stderr }
         try p.run()
         return (p, notify)
     }
@@ -230,13 +231,14 @@ import Testing
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let port = try freePort()
+        let err = Pipe()
         let (p, notify) = try launch("""
             workers: 2
             access_log: off
             listeners: [{ name: public, listen: "127.0.0.1:\(port)" }]
             apis: [{ name: demo, stage: demo, routes: [{ path: /x, upstream: b }] }]
             upstreams: { b: { endpoints: ["http://127.0.0.1:9"] } }
-            """, in: dir, environment: ["WATCHDOG_USEC": "200000"])
+            """, in: dir, environment: ["WATCHDOG_USEC": "200000"], stderr: err)
         defer { if p.isRunning { p.terminate() } }
         #expect(notify.next().hasPrefix("READY=1"))
         #expect(notify.next() == "WATCHDOG=1")
@@ -244,6 +246,9 @@ import Testing
         p.terminate()
         p.waitUntilExit()
         #expect(p.terminationStatus == 0)
+        // The watchdog stops before the loops: no task is scheduled on a loop that shut down.
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(!stderr.contains("Cannot schedule tasks"), "\(stderr)")
     }
 
     /// `portcullis explain` as a user runs it: exit 0 admitted, 1 refused, 2 config errors (printed

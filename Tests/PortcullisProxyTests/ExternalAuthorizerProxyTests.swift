@@ -610,7 +610,7 @@ import Testing
         buffer.append(AccessLogEntry(
             requestID: RequestID(hi: 1, lo: 3), sourceIP: "127.0.0.1", head: Self.head("/lab/a"), resourcePath: "/a", apiID: "abc123",
             stage: "lab", status: 401, responseLength: 10, responseMicros: 1500, integrationMicros: -1, principal: nil,
-            responseType: .UNAUTHORIZED, reason: "no token"))
+            responseType: .UNAUTHORIZED, reason: "no token", authorizerError: "no token"))
         buffer.append(AccessLogEntry(
             requestID: RequestID(hi: 1, lo: 4), sourceIP: "10.1.2.3", head: nil, resourcePath: nil, apiID: nil, stage: nil,
             status: 403, responseLength: 10, responseMicros: 10, integrationMicros: -1, principal: nil,
@@ -645,7 +645,7 @@ import Testing
         #expect((second?["authorizer"] as? [String: Any])?["error"] as? String == "no token")
         #expect(second?["error"] as? [String: String] == ["responseType": "UNAUTHORIZED", "reason": "no token"])
         let third = try JSONSerialization.jsonObject(with: Data(lines[2].utf8)) as? [String: Any]
-        // Not an authorizer's refusal: only error.reason says why.
+        // Not an auth: entry's refusal (the resource policy's): only error.reason says why.
         #expect((third?["authorizer"] as? [String: Any])?["error"] is NSNull)
         #expect(third?["error"] as? [String: String] == ["responseType": "ACCESS_DENIED", "reason": "resource policy: explicit deny"])
         #expect(third?["httpMethod"] is NSNull)

@@ -5,6 +5,7 @@ import NIOPosix
 import PortcullisAuth
 import PortcullisConfig
 import PortcullisThrottle
+import PortcullisTLS
 
 /// The admin listener (`admin:`), apart from the traffic listeners: `/healthz` (the process
 /// answers), `/readyz` (listeners bound, key sets loaded, quota store writable) and `/metrics`
@@ -34,7 +35,7 @@ final class AdminHandler: ChannelInboundHandler, @unchecked Sendable {
 
     private func handle(_ h: NIOHTTP1.HTTPRequestHead, context: ChannelHandlerContext) {
         let keepAlive = h.isKeepAlive
-        if let token = server.adminToken, h.headers.first(name: "authorization") != "Bearer \(token)" {
+        if let token = server.adminToken, !Self.authorized(h.headers.first(name: "authorization"), token: token) {
             return respond(context, .unauthorized, "admin token required: Authorization: Bearer TOKEN\n", keepAlive: keepAlive,
                            extra: [("WWW-Authenticate", "Bearer")])
         }
@@ -122,6 +123,14 @@ final class AdminHandler: ChannelInboundHandler, @unchecked Sendable {
                 handler.respond(context, answer.0, answer.1, keepAlive: keepAlive, type: answer.0 == .ok ? "application/json" : "text/plain; charset=utf-8")
             }
         }
+    }
+
+    /// `Authorization: Bearer TOKEN`, the scheme in any case (RFC 9110 §11.1), the token compared
+    /// in constant time.
+    static func authorized(_ header: String?, token: String) -> Bool {
+        guard let header, let space = header.firstIndex(of: " "), header[..<space].lowercased() == "bearer" else { return false }
+        let given = header[header.index(after: space)...].drop { $0 == " " }
+        return constantTimeEquals(Array(given.utf8), Array(token.utf8))
     }
 
     private func respond(

@@ -26,9 +26,10 @@ struct AccessLogEntry {
     var apiKeyID: String? = nil
     /// The gateway response type of a refusal (`error.responseType`).
     var responseType: GatewayResponseType? = nil
-    /// The precise reason of a refusal or failure (`error.reason`, and `authorizer.error` when an
-    /// authorizer refused).
+    /// The precise reason of a refusal or failure (`error.reason`).
     var reason: String? = nil
+    /// The reason when an `auth:` entry refused (`authorizer.error`).
+    var authorizerError: String? = nil
     /// An external authorizer's context (`$context.authorizer.KEY`), logged beside principalId.
     var authorizerContext: [String: String]? = nil
 }
@@ -61,14 +62,6 @@ struct AccessLogBuffer {
         return draw.next() < threshold
     }
 
-    /// Types whose reason is an authorizer's (`$context.authorizer.error`).
-    static func isAuthorizerRefusal(_ t: GatewayResponseType?) -> Bool {
-        switch t {
-        case .UNAUTHORIZED?, .AUTHORIZER_FAILURE?, .AUTHORIZER_CONFIGURATION_ERROR?, .INVALID_SIGNATURE?, .EXPIRED_TOKEN?: return true
-        default: return false
-        }
-    }
-
     mutating func append(_ e: AccessLogEntry) {
         guard sink != nil else { return }
         let now = Self.epochMillis()
@@ -79,7 +72,8 @@ struct AccessLogBuffer {
         // The line is written with plain stores into space reserved once: at most the fixed text
         // plus six bytes per byte of each value (the longest escape, \u00XX).
         var variable = e.sourceIP.utf8.count + (e.resourcePath?.utf8.count ?? 0) + (e.apiID?.utf8.count ?? 0)
-            + (e.stage?.utf8.count ?? 0) + (e.principal?.utf8.count ?? 0) + (e.apiKeyID?.utf8.count ?? 0) + 2 * (e.reason?.utf8.count ?? 0)
+            + (e.stage?.utf8.count ?? 0) + (e.principal?.utf8.count ?? 0) + (e.apiKeyID?.utf8.count ?? 0) + (e.reason?.utf8.count ?? 0)
+            + (e.authorizerError?.utf8.count ?? 0)
         // The method is shorter than the target's offset in the head.
         if let h = e.head { variable += Int(h.pathLength) + Int(h.targetStart) }
         if let context = e.authorizerContext { for (k, v) in context { variable += k.utf8.count + v.utf8.count + 3 } }
@@ -129,7 +123,7 @@ struct AccessLogBuffer {
             w.put("},\"authorizer\":{\"principalId\":")
             w.quoted(e.principal)
             w.put(",\"error\":")
-            w.quoted(Self.isAuthorizerRefusal(e.responseType) ? e.reason : nil)
+            w.quoted(e.authorizerError)
             if let context = e.authorizerContext, !context.isEmpty {
                 for (k, v) in context.sorted(by: { $0.key < $1.key }) where k != "principalId" && k != "error" {
                     w.put(",")

@@ -112,6 +112,34 @@ public final class PortcullisServer: Sendable {
         quotas.start(on: group.next())
     }
 
+    /// A reload that moves, adds or removes the admin listener: the old socket closes first (the
+    /// new address may overlap it, as 0.0.0.0 and 127.0.0.1 on one port do), then the new one
+    /// binds; if it cannot, the old one is bound again and the reload fails. The token needs no
+    /// rebinding: each admin request reads the running config's.
+    private func moveAdmin(from old: AdminConfig?, to new: AdminConfig?) throws {
+        if let channel = state.withLockedValue({ s -> (any Channel)? in
+            defer { s.admin = nil; s.bound["admin"] = nil }
+            return s.admin
+        }) {
+            try? channel.close().wait()
+        }
+        func bindAdmin(_ a: AdminConfig) throws {
+            let channel = try AdminServer.bind(a, server: self, group: group.next())
+            state.withLockedValue {
+                $0.admin = channel
+                $0.bound["admin"] = channel.localAddress
+            }
+            logger.info("admin listening", metadata: ["address": "\(a.host):\(channel.localAddress?.port ?? a.port)"])
+        }
+        guard let new else { return logger.info("admin listener closed") }
+        do {
+            try bindAdmin(new)
+        } catch {
+            if let old { try? bindAdmin(old) }
+            throw ListenError(listener: "admin", address: "\(new.host):\(new.port)", underlying: error)
+        }
+    }
+
     /// The admin token of the running config, if it sets one.
     var adminToken: String? { state.withLockedValue { $0.config.admin?.token } }
     /// The running config's generation: 1 at start, one more per successful reload.
@@ -249,8 +277,13 @@ public final class PortcullisServer: Sendable {
             throw error
         }
         let old = state.withLockedValue { $0.config }
-        if old.admin != config.admin, old.admin?.host != config.admin?.host || old.admin?.port != config.admin?.port {
-            logger.warning("the admin listener's address is set at start; restart to move it", metadata: ["admin": "\(old.admin.map { "\($0.host):\($0.port)" } ?? "off")"])
+        if old.admin?.host != config.admin?.host || old.admin?.port != config.admin?.port {
+            do {
+                try moveAdmin(from: old.admin, to: config.admin)
+            } catch {
+                noteReloadFailed()
+                throw error
+            }
         }
         let oldKeys = Set(old.listeners.map(Self.key))
         let newKeys = Set(config.listeners.map(Self.key))

@@ -48,6 +48,7 @@ extension ProxyConnection {
         let step = admission.run(subject, on: loop.loop)
         if case .waiting = step { request.admission = admission }
         if snapshot.metrics && !route.authorizerPhases.isEmpty { countDecisions(step, route, decided: admission.decided) }
+        if case .refused = step { noteRefusal(admission, route) }
         admissionStepped(step, subject)
     }
 
@@ -99,8 +100,18 @@ extension ProxyConnection {
                 if snapshot.metrics, let route = request.route, !route.authorizerPhases.isEmpty {
                     countDecisions(step, route, decided: request.admission!.decided)
                 }
+                if case .refused = step, let route = request.route { noteRefusal(request.admission!, route) }
                 admissionStepped(step, subject)
             }
+        }
+    }
+
+    /// For the access log: who the caller was as far as admission got (a throttled request's key,
+    /// a principal the resource policy refused), and whether an `auth:` entry refused.
+    private func noteRefusal(_ admission: Admission<AdmissionStep>, _ route: CompiledRoute) {
+        request.identity = admission.identity
+        if admission.decided >= 0, admission.decided < route.phases.count, case .authorize = route.phases[admission.decided] {
+            request.authorizerRefused = true
         }
     }
 

@@ -30,6 +30,7 @@ extension ProxyConnection {
         ResponseHeadWriter.write(
             r, clientVersion: h.version, mode: request.responseMode, tunnel: tunnel, keepAlive: machine.keepAlive,
             requestID: request.id, into: &responseHeadScratch)
+        request.headBytes = responseHeadScratch.readableBytes
         if let body = inlineBody { responseHeadScratch.writeImmutableBuffer(body) }
         let out = responseHeadScratch
         request.bytesSent += out.readableBytes
@@ -148,11 +149,24 @@ extension ProxyConnection {
         request.status = snapshot.render(
             refusal, api: request.api, bodyLimit: request.bodyLimit, requestID: request.id, keepAlive: keepAlive, into: &out)
         request.bytesSent = out.readableBytes
+        request.headBytes = Self.headLength(out)
         request.errorReason = refusal.reason
         request.responseType = refusal.type
         if snapshot.metrics { loop.metrics.recordGatewayResponse(refusal.type) }
         context.writeAndFlush(wrapOutboundOut(out), promise: nil)
         endRequest()
+    }
+
+    /// The length of a rendered answer's head, through its blank line.
+    static func headLength(_ b: ByteBuffer) -> Int {
+        b.withUnsafeReadableBytes { p in
+            var i = 3
+            while i < p.count {
+                if p[i] == 0x0A && p[i - 1] == 0x0D && p[i - 2] == 0x0A && p[i - 3] == 0x0D { return i + 1 }
+                i += 1
+            }
+            return p.count
+        }
     }
 
     /// A refused request's body can be skipped if it is a Content-Length body already buffered;
@@ -192,10 +206,12 @@ extension ProxyConnection {
         loop.accessLog.append(
             AccessLogEntry(
                 requestID: request.id, sourceIP: source, head: request.head, resourcePath: request.route?.template,
-                apiID: request.api?.apiRef.id, stage: request.api?.apiRef.stage, status: request.status, responseLength: request.bytesSent,
+                apiID: request.api?.apiRef.id, stage: request.api?.apiRef.stage, status: request.status, responseLength: request.bytesSent - request.headBytes,
                 responseMicros: (now - request.started).nanoseconds / 1000,
                 integrationMicros: request.upstreamLatency < 0 ? -1 : request.upstreamLatency / 1000,
-                principal: identity?.principal, apiKeyID: identity?.apiKeyID, responseType: request.responseType, reason: request.errorReason,
+                principal: identity?.kind == .apiKey ? nil : identity?.principal, apiKeyID: identity?.apiKeyID,
+                responseType: request.responseType, reason: request.errorReason,
+                authorizerError: request.authorizerRefused ? request.errorReason : nil,
                 authorizerContext: identity?.kind == .external ? identity?.claims : nil))
     }
 }

@@ -56,10 +56,14 @@ struct RequestState {
     var responseDechunker = ChunkedDecoder()
     var status = 0
     var bytesSent = 0
+    /// Of `bytesSent`, the response head's: `responseLength` in the access log is the body alone.
+    var headBytes = 0
     /// The precise reason of a refusal or failure, for the access log only.
     var errorReason: String?
     /// The gateway response type of a refusal, for the access log (`error.responseType`).
     var responseType: GatewayResponseType?
+    /// An `auth:` entry refused the request (its reason is `$context.authorizer.error`).
+    var authorizerRefused = false
 
     init(id: RequestID, started: NIODeadline, head: HTTPRequestHead?) {
         self.id = id
