@@ -101,7 +101,9 @@ BUILT ?= .build/release/portcullis
 install-files:
 	install -D -m 755 $(BUILT) $(DESTDIR)$(PREFIX)/bin/portcullis
 	install -d $(DESTDIR)/etc/systemd/system $(DESTDIR)/etc/portcullis
-	sed 's#/usr/local/bin/portcullis#$(PREFIX)/bin/portcullis#g' systemd/portcullis.service >$(DESTDIR)/etc/systemd/system/portcullis.service
+	sed -e 's#/usr/local/bin/portcullis#$(PREFIX)/bin/portcullis#g' -e 's#/usr/local/share/doc#$(PREFIX)/share/doc#g' \
+	  systemd/portcullis.service >$(DESTDIR)/etc/systemd/system/portcullis.service
+	install -D -m 644 README.md $(DESTDIR)$(PREFIX)/share/doc/portcullis/README.md
 	chmod 644 $(DESTDIR)/etc/systemd/system/portcullis.service
 	@if [ -e $(DESTDIR)/etc/portcullis/portcullis.yaml ]; then \
 	  echo "kept the existing $(DESTDIR)/etc/portcullis/portcullis.yaml"; \

@@ -45,6 +45,7 @@ public enum ConfigLoader {
             trustedProxies: [], shutdownGrace: .seconds(10), apis: [], authorizers: [:], upstreams: [:],
             gatewayResponses: [:])
         var apiNodes: [(Node, String)] = []
+        var adminNode: Node? = nil
         for (key, value, path) in r.mapping(root, "", allowed: topKeys) {
             switch key {
             case "workers":
@@ -70,9 +71,14 @@ public enum ConfigLoader {
                 case "closed": config.failClosedOnStoreError = true
                 case let s: r.fail(value, path, "on_store_error is open (count in memory, admit) or closed (refuse with 500), not \"\(s ?? "")\"")
                 }
-            case "admin": config.admin = parseAdmin(r, value, path)
+            case "admin":
+                config.admin = parseAdmin(r, value, path)
+                adminNode = value
             default: break  // state: reserved for later issues, accepted as a mapping
             }
+        }
+        if let a = config.admin, a.port != 0, let l = config.listeners.first(where: { $0.port == a.port && Self.overlap($0.host, a.host) }) {
+            r.fail(adminNode, "admin.listen", "the admin listener's \(a.host):\(a.port) is also listener \(l.name)'s (\(l.host):\(l.port)); give admin another port")
         }
         let refs = References(
             upstreams: Set(config.upstreams.keys), authorizers: Set(config.authorizers.keys),
@@ -160,6 +166,26 @@ public enum ConfigLoader {
         return l
     }
 
+    /// Two listen hosts that would take the same port (equal, or either is every address).
+    static func overlap(_ a: String, _ b: String) -> Bool {
+        let any = ["0.0.0.0", "::", "[::]", "*", ""]
+        return a == b || any.contains(a) || any.contains(b)
+    }
+
+    /// An access-log file must be one the gateway can open for appending: its folder exists and
+    /// is writable, and so is the file if it exists (a read-only system under systemd's
+    /// ProtectSystem=strict is found here, not by a gateway that exits at start).
+    static func checkWritable(_ r: YAMLReader, _ node: Node, _ path: String, _ file: String) {
+        let dir = (file as NSString).deletingLastPathComponent
+        var isDir: ObjCBool = false
+        if !FileManager.default.fileExists(atPath: dir.isEmpty ? "." : dir, isDirectory: &isDir) || !isDir.boolValue {
+            return r.fail(node, path, "the folder \(dir) of the access log does not exist; create it (under systemd: LogsDirectory=portcullis gives /var/log/portcullis)")
+        }
+        if FileManager.default.fileExists(atPath: file) ? access(file, W_OK) != 0 : access(dir.isEmpty ? "." : dir, W_OK) != 0 {
+            r.fail(node, path, "\(file) cannot be written (\(String(cString: strerror(errno)))); under systemd's ProtectSystem=strict use a path in LogsDirectory, StateDirectory or ReadWritePaths")
+        }
+    }
+
     /// `access_log: stdout | off | PATH` or `{ path: ..., sample: 0.1 }`.
     static func parseAccessLog(_ r: YAMLReader, _ node: Node, _ path: String) -> (AccessLogConfig, Double) {
         func destination(_ s: String) -> AccessLogConfig {
@@ -171,12 +197,18 @@ public enum ConfigLoader {
         }
         if case .scalar = node {
             guard let s = r.string(node, path) else { return (.off, 1) }
-            return (destination(s), 1)
+            let d = destination(s)
+            if case .file(let f) = d { checkWritable(r, node, path, f) }
+            return (d, 1)
         }
         var result = (AccessLogConfig.stdout, 1.0)
         for (key, v, p) in r.mapping(node, path, allowed: ["path", "sample"]) {
             switch key {
-            case "path": if let s = r.string(v, p) { result.0 = destination(s) }
+            case "path":
+                if let s = r.string(v, p) {
+                    result.0 = destination(s)
+                    if case .file(let f) = result.0 { checkWritable(r, v, p, f) }
+                }
             default: if let d = parseSample(r, v, p) { result.1 = d }
             }
         }

@@ -91,14 +91,25 @@ import Testing
     @Test func accessLogSampleRates() throws {
         let plain = try ConfigLoader.parse(minimal, file: "/etc/p/p.yaml")
         #expect(plain.accessLog == .stdout && plain.accessLogSample == 1 && plain.apis[0].routes[0].accessLogSample == nil)
-        let sampled = try ConfigLoader.parse(minimal + "\naccess_log: { path: logs/access.log, sample: 0.25 }\n", file: "/etc/p/p.yaml")
-        #expect(sampled.accessLog == .file("/etc/p/logs/access.log") && sampled.accessLogSample == 0.25)
+        let sampled = try ConfigLoader.parse(minimal + "\naccess_log: { path: access.log, sample: 0.25 }\n", file: "/tmp/p.yaml")
+        #expect(sampled.accessLog == .file("/tmp/access.log") && sampled.accessLogSample == 0.25)
         let route = try ConfigLoader.parse(
             minimal.replacingOccurrences(of: "upstream: backend }", with: "upstream: backend, access_log_sample: 1% }"), file: "t.yaml")
         #expect(route.apis[0].routes[0].accessLogSample == 0.01)
         #expect(issues(minimal + "\naccess_log: { sample: 2 }\n").map(\.description) == [
             #"test.yaml:10:23: access_log.sample: a sample rate is a number from 0 to 1 (0.01 logs one request in a hundred) or a percentage like 1%; got "2""#
         ])
+    }
+
+    /// `check` finds what would stop `run` at start: an access log that cannot be written, an admin
+    /// listener on a traffic listener's port.
+    @Test func startFailuresAreConfigErrors() {
+        let missing = issues(minimal + "\naccess_log: /nonexistent-portcullis-dir/access.log\n")
+        #expect(missing.map(\.keyPath) == ["access_log"])
+        #expect(missing.first?.message.contains("does not exist") == true, "\(missing)")
+        let collide = issues(minimal.replacingOccurrences(of: "127.0.0.1:0", with: "127.0.0.1:18999") + "\nadmin: { listen: \"0.0.0.0:18999\", token: abcdefghijklmnopqrstuvwx }\n")
+        #expect(collide.map(\.keyPath) == ["admin.listen"])
+        #expect(collide.first?.message.contains("also listener public") == true, "\(collide)")
     }
 
     @Test func headerLineLimitDefaultsTo8KiBAndIsValidated() throws {

@@ -216,6 +216,7 @@ import Testing
               iam:
                 type: sigv4
                 credentials: [{ access_key_id: AKIDEXAMPLE, secret: sigv4-s3cret, principal: "arn:aws:iam::123456789012:user/alice" }]
+              lambda: { type: token, url: "http://127.0.0.1:9/authorize?code=FUNCKEY-s3cret" }
             usage_plans:
               basic: { stages: [{ api: demo, stage: demo }], quota: { limit: \(limit), period: DAY } }
             api_keys:
@@ -228,6 +229,7 @@ import Testing
                 routes:
                   - { path: /a, methods: [GET], upstream: echo, api_key_required: true }
                   - { path: /b, methods: [GET], upstream: echo, auth: [hs] }
+                  - { path: /c, methods: [GET], upstream: echo, auth: [{ any_of: [hs, lambda] }] }
             upstreams:
               echo: { endpoints: ["http://${ECHO}"] }
             """
@@ -236,7 +238,7 @@ import Testing
         let auth = ["Authorization": "Bearer admin-s3cret-0123456789"]
         let config = try admin(h, "/config", headers: auth)
         #expect(config.status == 200)
-        for secret in ["admin-s3cret", "jwt-s3cret", "sigv4-s3cret", "key-value-one", "key-value-two"] {
+        for secret in ["admin-s3cret", "jwt-s3cret", "sigv4-s3cret", "key-value-one", "key-value-two", "FUNCKEY"] {
             #expect(!config.bodyText.contains(secret), "\(secret) in \(config.bodyText)")
         }
         let file = try Data(contentsOf: URL(fileURLWithPath: h.configPath))
@@ -250,7 +252,9 @@ import Testing
         let iamKey = (authorizers?["iam"]?["accessKeys"] as? [[String: Any]])?.first
         #expect(iamKey?["accessKeyId"] as? String == "AKIDEXAMPLE" && iamKey?["secret"] as? String == "[redacted]")
         let routes = (config.json["apis"] as? [[String: Any]])?.first?["routes"] as? [[String: Any]]
-        #expect(routes?.map { $0["path"] as? String } == ["/a", "/b"])
+        #expect(routes?.map { $0["path"] as? String } == ["/a", "/b", "/c"])
+        #expect(routes?.map { $0["auth"] as? [String] } == [[], ["hs"], ["any_of(hs,lambda)"]])
+        #expect(authorizers?["lambda"]?["url"] as? String == "http://127.0.0.1:9/authorize?[redacted]")
         #expect(config.json["apiKeys"] as? Int == 2)
 
         for _ in 0..<3 { #expect(try h.get("/demo/a", headers: ["x-api-key": "key-value-one-0123456789"]).status == 200) }

@@ -1,3 +1,4 @@
+import Foundation
 import PortcullisConfig
 import PortcullisCore
 
@@ -77,7 +78,7 @@ enum ConfigSummary {
         }
         var o: [String: JSONValue] = [
             "path": .string(r.path), "methods": .array(methods.map(JSONValue.string)), "upstream": .string(r.upstream),
-            "auth": .array(r.auth.map { .string("\($0)") }), "apiKeyRequired": .bool(r.apiKeyRequired),
+            "auth": .array(r.auth.map { .string(authName($0)) }), "apiKeyRequired": .bool(r.apiKeyRequired),
         ]
         if let t = r.throttle { o["throttle"] = throttle(t) }
         if let s = r.accessLogSample { o["accessLogSample"] = .number(s) }
@@ -97,7 +98,7 @@ enum ConfigSummary {
             ]
             switch j.keySource {
             case .discovery(let issuer): o["keys"] = .string("discovery from \(issuer)")
-            case .jwksURL(let u): o["keys"] = .string(u)
+            case .jwksURL(let u): o["keys"] = .string(redactedURL(u))
             case .jwksDocument(let path, _): o["keys"] = .string(path)
             case .publicKeyPEM(let path, _): o["keys"] = .string(path)
             case .secret: o["keys"] = .string("secret"); o["secret"] = redacted
@@ -116,10 +117,32 @@ enum ConfigSummary {
             ])
         case .external(let e):
             return .object([
-                "type": .string(e.kind == .token ? "token" : "request"), "url": .string(e.url),
+                "type": .string(e.kind == .token ? "token" : "request"), "url": .string(redactedURL(e.url)),
                 "identitySource": .array(e.identitySources.map { .string("\($0)") }),
             ])
         }
+    }
+
+    /// An `auth:` entry as written in the file.
+    static func authName(_ a: AuthRequirementConfig) -> String {
+        switch a {
+        case .none: return AuthRequirementConfig.noneName
+        case .step(let name): return name
+        case .anyOf(let names): return "any_of(" + names.joined(separator: ",") + ")"
+        }
+    }
+
+    /// A URL without what may be a credential: user info and the query (a function key in
+    /// `?code=`, a token in `?token=`) show as `[redacted]`.
+    static func redactedURL(_ url: String) -> String {
+        var out = url
+        if let q = out.firstIndex(of: "?") { out = String(out[..<q]) + "?[redacted]" }
+        if let scheme = out.range(of: "://"), let at = out[scheme.upperBound...].firstIndex(of: "@"),
+            !out[scheme.upperBound..<at].contains("/")
+        {
+            out = String(out[..<scheme.upperBound]) + "[redacted]" + String(out[at...])
+        }
+        return out
     }
 
     static func upstream(_ u: UpstreamConfig) -> JSONValue {
