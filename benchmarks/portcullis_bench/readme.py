@@ -13,14 +13,38 @@ END = "<!-- bench:end -->"
 HEADING = "## Latest `make bench`"
 
 
+def _make_ancestor():
+    """The argv of the `make` this runner runs under (`make bench`), or None."""
+    pid = os.getppid()
+    for _ in range(5):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return None
+        if argv and os.path.basename(argv[0].decode(errors="replace")) in ("make", "gmake"):
+            return ["make"] + [a.decode(errors="replace") for a in argv[1:]]
+        pid = int(stat.rsplit(") ", 1)[1].split()[1])
+        if pid <= 1:
+            return None
+    return None
+
+
 def command_line(settings, cwd=None):
+    """The exact command: the knobs set in the environment, `make bench` when make ran it, and
+    the runner's own command line with its working directory."""
+    import shlex
     cwd = Path(cwd or os.getcwd()).resolve()
-    cmd = settings.command()
+    env = settings.environment()
+    make = _make_ancestor()
+    cmd = settings.command() if make else " ".join(env + [settings.command()])
     if cwd != ROOT:
         try:
             cmd = f"cd {cwd.relative_to(ROOT)} && {cmd}"
         except ValueError:
             cmd = f"cd {cwd} && {cmd}"
+    if make:
+        return f"{' '.join(env + [shlex.quote(a) for a in make])}, which ran: {cmd}"
     return cmd
 
 
@@ -53,7 +77,7 @@ def section(doc, results_file=None):
         f"- **Date**: {_when(doc['date'])}; commit `{commit}`",
         f"- **Machine**: {host['cpu_model']}, {host['cpus']} CPUs, Linux {host['kernel']}; "
         f"{v.get('portcullis') or 'no Portcullis binary'}, {v['nginx']}, HAProxy {v['haproxy']}, wrk {v['wrk']}",
-        f"- **Command**: `{doc.get('command', '')}`",
+        "- **Command**: " + " which ran ".join(f"`{part}`" for part in doc.get("command", "").split(", which ran: ")),
         f"- **Load**: `wrk -t{load['threads']} -c{load['connections']} -d{load['duration_s']}s --latency` on "
         f"`{load['path']}`, {load['warmup_s']} s warm-up per target, median of {load['rounds']} round(s); "
         f"upstream `{doc['upstream']}`; placements {placements}",

@@ -202,7 +202,7 @@ def _ms(us):
 def markdown(doc):
     """The README table: one row per placement, scenario and target, with CPU per request of the
     proxy and of the upstream and, on the subject rows, the ratios to each reference."""
-    rows = ["| placement | scenario | target | req/s | p99 | cpu/req | upstream cpu/req | spread | wrk | other | errors | ratios: req/s · p99 · cpu/req |",
+    rows = ["| placement | scenario | target | req/s | p99 | cpu/req | upstream cpu/req | spread | wrk CPU | other | errors | ratios: req/s · p99 · cpu/req |",
             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for pl in doc["placements"]:
         mode = pl["pinning"]["mode"]

@@ -69,10 +69,13 @@ class Settings:
         p = Path(path)
         return p if p.is_absolute() else ROOT / p
 
+    def environment(self):
+        """The knobs set in the environment, as NAME=value words."""
+        return [f"{n}={_quote(os.environ[n])}" for n, *_ in KNOBS if n in os.environ]
+
     def command(self):
-        """The exact command, reconstructed: the knobs set in the environment, then the argv."""
-        env = [f"{n}={_quote(os.environ[n])}" for n, *_ in KNOBS if n in os.environ]
-        return " ".join(env + ["python3 -m portcullis_bench"] + [_quote(a) for a in self.argv])
+        """The runner's command line, without the environment."""
+        return " ".join(["python3 -m portcullis_bench"] + [_quote(a) for a in self.argv])
 
 
 def _quote(s):

@@ -187,6 +187,22 @@ class Knobs(unittest.TestCase):
         self.assertIn("PORT_NGINX", s.explicit)
         self.assertNotIn("PORT_HAPROXY", s.explicit)
 
+    def test_command_line(self):
+        import os
+        os.environ["DURATION"] = "3"
+        real, readme._make_ancestor = readme._make_ancestor, lambda: None   # the suite may run under make
+        try:
+            s = settings.parse(["--pin", "wrk"])
+            self.assertEqual(readme.command_line(s, settings.HERE), "cd benchmarks && DURATION=3 python3 -m portcullis_bench --pin wrk")
+            self.assertEqual(readme.command_line(s, settings.ROOT), "DURATION=3 python3 -m portcullis_bench --pin wrk")
+        finally:
+            del os.environ["DURATION"]
+            readme._make_ancestor = real
+        doc = Json().doc()
+        doc["command"] = "SCENARIOS=all make bench, which ran: cd benchmarks && python3 -m portcullis_bench --readme README.md"
+        self.assertIn("- **Command**: `SCENARIOS=all make bench` which ran `cd benchmarks && python3 -m portcullis_bench "
+                      "--readme README.md`", readme.section(doc))
+
     def test_scenario_names(self):
         self.assertEqual(scenarios.resolve("plain tls jwt"), ["plain", "tls_keepalive", "jwt_cached"])
         self.assertEqual(scenarios.resolve("all"), scenarios.ALL)
