@@ -83,7 +83,8 @@ def section(doc, results_file=None):
         f"upstream `{doc['upstream']}`; placements {placements}",
     ]
     if results_file:
-        lines.append(f"- **Results**: `{results_file}` (every round; raw wrk output beside it)")
+        lines.append(f"- **Results**: `{results_file}` on the machine that ran it (every round, raw wrk output "
+                     "beside it; `results/` is not in git)")
     lines += ["", report.markdown(doc), "",
               "cpu/req is the proxy's CPU time (user + system, all its processes) per request; upstream cpu/req the "
               "upstream's. Ratios are the subject's median over the reference's (req/s > 1: more served; "
