@@ -124,12 +124,14 @@ def wrk_errors(j):
 
 
 def measure(load, url, seconds, out, where, proxy_pgid, upstream_pgid):
-    """One measured run with CPU accounting around it. Returns the round's figures."""
-    o0, s0, b0 = passive_opens(), self_ticks(), busy_ticks()
+    """One measured run with CPU accounting around it. Returns the round's figures. The /proc scans
+    of the process groups sit outside the runner's and the machine's windows, so that the
+    runner's own work is not counted as wrk's CPU."""
     c0, u0 = group_ticks(proxy_pgid), group_ticks(upstream_pgid)
+    o0, s0, b0 = passive_opens(), self_ticks(), busy_ticks()
     j = run_wrk(load, url, seconds, out, where)
-    c1, u1 = group_ticks(proxy_pgid), group_ticks(upstream_pgid)
     b1, s1, o1 = busy_ticks(), self_ticks(), passive_opens()
+    c1, u1 = group_ticks(proxy_pgid), group_ticks(upstream_pgid)
     return figures(j, proxy=c1 - c0, upstream=u1 - u0, busy=b1 - b0, runner=s1 - s0, opens=o1 - o0)
 
 

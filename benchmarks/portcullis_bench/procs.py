@@ -110,6 +110,39 @@ def render(template, dest, variables):
     return dest
 
 
+def server_files(kind, template, d, variables, binary=None):
+    """Render a server's config into directory d. Returns (argv that runs it, argv that checks its
+    config, config path). nginx gets its own prefix, pid, error log and temp paths in d: it never
+    reads /etc/nginx or listens on port 80."""
+    if kind == "nginx":
+        (d / "tmp").mkdir(parents=True, exist_ok=True)
+        conf = render(template, d / "nginx.conf", variables)
+        where = ["-p", d, "-e", d / "error.log", "-c", conf]
+        return ["nginx", *where], ["nginx", "-t", "-q", *where], conf
+    if kind == "haproxy":
+        conf = render(template, d / "haproxy.cfg", variables)
+        return ["haproxy", "-db", "-f", conf], ["haproxy", "-c", "-q", "-f", conf], conf
+    if kind == "portcullis":
+        conf = render(template, d / "portcullis.yaml", variables)
+        return [binary, "run", "--config", conf], [binary, "check", "--config", conf], conf
+    raise ValueError(kind)
+
+
+def check_config(name, check_argv):
+    """The server's own config check (nginx -t, haproxy -c, portcullis check) before it starts."""
+    rc, out = run_quiet(check_argv)
+    if rc != 0:
+        raise BenchError(f"{name}: {' '.join(map(str, check_argv))} failed:\n" +
+                         "\n".join("    " + l for l in out.splitlines()))
+
+
+def http_status(url, *curl_args, timeout=5):
+    """The HTTP status of one request through curl ("000" when nothing answered)."""
+    _, out = run_quiet(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", str(timeout),
+                        *curl_args, url], timeout=timeout + 5)
+    return out.strip()[-3:] or "000"
+
+
 class Processes:
     def __init__(self, work, stop_timeout):
         self.work = work
@@ -132,6 +165,19 @@ class Processes:
 
     def running(self, name):
         return name in self._procs and self._procs[name].poll() is None
+
+    def wait_ready(self, name, url, curl_args=(), start_timeout=20):
+        """Until url answers 200, the process exits, or start_timeout s."""
+        code = "none"
+        for _ in range(start_timeout * 10):
+            if not self.running(name):
+                raise BenchError(f"{name} exited during start-up; its output:\n{self.output(name, 40)}")
+            code = http_status(url, *curl_args, timeout=1)
+            if code == "200":
+                return
+            time.sleep(0.1)
+        raise BenchError(f"{name}: no 200 from {url} within {start_timeout}s (last status: {code}); "
+                         f"its output:\n{self.output(name, 40)}")
 
     def output(self, name, lines=20):
         try:

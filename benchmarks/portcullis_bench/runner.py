@@ -3,13 +3,10 @@ them (readiness, the smoke check, the scenario's own check), warm them up, measu
 rotating order over ROUNDS rounds, stop them. The upstream runs across the placement's scenarios."""
 
 import json
-import subprocess
 import time
-from pathlib import Path
 
 from . import measure, report
-from .plan import Plan
-from .procs import BenchError, Processes, log, render, resolve_port, run_quiet
+from .procs import BenchError, check_config, http_status, log, resolve_port, run_quiet, server_files
 from .settings import HERE
 
 
@@ -42,10 +39,7 @@ class Run:
         return resolve_port(self.s, knob, check=not self.dry)
 
     def status(self, url, *curl_args, timeout=5):
-        """The HTTP status of one request ("000" when nothing answered)."""
-        _, out = run_quiet(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time",
-                            str(timeout), *curl_args, url], timeout=timeout + 5)
-        return out.strip()[-3:] or "000"
+        return http_status(url, *curl_args, timeout=timeout)
 
     def expect_status(self, want, label, *curl_args):
         """One request; logs and returns False when the status differs."""
@@ -58,50 +52,11 @@ class Run:
 
 
 def server_config(run, server):
-    """Render a server's config into WORK/<placement>/<name>/; returns (argv, config path)."""
-    d = run.work / run.scenario / server.name
-    variables = {"BENCH_DIR": d, "BENCH_LISTEN_PORT": server.port,
+    """Render a server's config into WORK/<placement>/<scenario>/<name>/: (run argv, check argv, config)."""
+    variables = {"BENCH_DIR": run.work / run.scenario / server.name, "BENCH_LISTEN_PORT": server.port,
                  "BENCH_UPSTREAM_PORT": run.upstream_port, **server.vars}
-    if server.kind == "nginx":
-        (d / "tmp").mkdir(parents=True, exist_ok=True)
-        conf = render(server.template, d / "nginx.conf", variables)
-        return ["nginx", "-p", d, "-e", d / "error.log", "-c", conf], conf
-    if server.kind == "haproxy":
-        conf = render(server.template, d / "haproxy.cfg", variables)
-        return ["haproxy", "-db", "-f", conf], conf
-    if server.kind == "portcullis":
-        conf = render(server.template, d / "portcullis.yaml", variables)
-        return [server.binary or run.bin, "run", "--config", conf], conf
-    raise ValueError(server.kind)
-
-
-def validate(run, server, argv, conf):
-    """The server's own config check before it starts."""
-    if server.kind == "nginx":
-        d = run.work / run.scenario / server.name
-        cmd = ["nginx", "-t", "-q", "-p", d, "-e", d / "error.log", "-c", conf]
-    elif server.kind == "haproxy":
-        cmd = ["haproxy", "-c", "-q", "-f", conf]
-    else:
-        cmd = [argv[0], "check", "--config", conf]
-    rc, out = run_quiet(cmd)
-    if rc != 0:
-        raise BenchError(f"{server.name}: {' '.join(map(str, cmd))} failed:\n" +
-                         "\n".join("    " + l for l in out.splitlines()))
-
-
-def wait_ready(run, name, url, curl_args=()):
-    """Until url answers 200, the process exits, or START_TIMEOUT s."""
-    code = "none"
-    for _ in range(run.s.start_timeout * 10):
-        if not run.procs.running(name):
-            raise BenchError(f"{name} exited during start-up; its output:\n{run.procs.output(name, 40)}")
-        code = run.status(url, *curl_args, timeout=1)
-        if code == "200":
-            return
-        time.sleep(0.1)
-    raise BenchError(f"{name}: no 200 from {url} within {run.s.start_timeout}s (last status: {code}); "
-                     f"its output:\n{run.procs.output(name, 40)}")
+    return server_files(server.kind, server.template, run.work / run.scenario / server.name, variables,
+                        server.binary or run.bin)
 
 
 def start_upstream(run):
@@ -113,27 +68,27 @@ def start_upstream(run):
     if run.s.upstream == "stub":
         server = Server("upstream", "nginx", HERE / "conf" / "stub-upstream-nginx.conf", port,
                         f"http://127.0.0.1:{port}/hello")
-        argv, conf = server_config(run, server)
+        argv, check, conf = server_config(run, server)
         if run.dry:
             return conf
-        validate(run, server, argv, conf)
+        check_config("upstream", check)
     else:
         conf = None
         argv = [run.bin, "echo", "--listen", f"127.0.0.1:{port}"]
         if run.dry:
             return "(portcullis echo, no config)"
     run.procs.start("upstream", "upstream", argv, run.where)
-    wait_ready(run, "upstream", f"http://127.0.0.1:{port}/hello")
+    run.procs.wait_ready("upstream", f"http://127.0.0.1:{port}/hello", (), run.s.start_timeout)
     log(f"upstream ({run.s.upstream}) ready on 127.0.0.1:{port}; pin={run.where.mode}")
     return conf
 
 
 def start_servers(run, plan):
     for server in plan.servers:
-        argv, conf = server_config(run, server)
-        validate(run, server, argv, conf)
+        argv, check, _ = server_config(run, server)
+        check_config(server.name, check)
         run.procs.start(server.name, "proxy", argv, run.where)
-        wait_ready(run, server.name, server.ready_url, plan.check_args)
+        run.procs.wait_ready(server.name, server.ready_url, plan.check_args, run.s.start_timeout)
 
 
 def smoke_check(run, plan):
@@ -232,7 +187,7 @@ def describe(run, plan):
     if plan.skip:
         return lines + [f"    skipped: {plan.skip}"]
     for server in plan.servers:
-        argv, conf = server_config(run, server)
+        _, _, conf = server_config(run, server)
         lines.append(f"    server {server.name:<16} {server.kind:<10} 127.0.0.1:{server.port}  {conf}")
     for t in plan.targets:
         lines.append(f"    target {t.name:<16} {t.url}  (CPU of {t.process}; upstream sees {t.upath})")
