@@ -74,7 +74,9 @@ def resolve_port(settings, knob, check=True):
             break
         log(f"port {port} is taken; trying {port + 100} for {knob}")
         port += 100
-    raise BenchError(f"port {port} is already in use on 127.0.0.1 (set {knob}=...)")
+    _, holder = run_quiet(["ss", "-ltnp", f"sport = :{port}"], timeout=5)
+    raise BenchError(f"port {port} is already in use on 127.0.0.1 (set {knob}=...)\n" +
+                     "\n".join("    " + l for l in holder.splitlines()))
 
 
 TOOLS = [("wrk", "wrk"), ("nginx", "nginx-light"), ("haproxy", "haproxy"), ("curl", "curl"),
