@@ -127,8 +127,11 @@ system-test: build certs test-deps
 # The whole suite: Swift unit and loopback integration tests, then the shell-level system tests.
 test: unit-test system-test
 
+# The benchmark runner (benchmarks/portcullis_bench): plain, TLS and JWT beside nginx and HAProxy,
+# pinned and unpinned, then the results table into benchmarks/README.md ("Latest `make bench`").
+# Its knobs are environment variables (SCENARIOS=all, DURATION=20 ...; benchmarks/README.md).
 bench: release
-	bash benchmarks/run.sh
+	cd benchmarks && python3 -m portcullis_bench --readme README.md
 
 clean:
 	rm -rf .build

@@ -11,7 +11,7 @@
 #     B2. the workshop's HS256 function behind examples/lambda-authorizer/adapter.py (Python,
 #         PyJWT): what a real Lambda-style authorizer allows. Skipped without python3 + PyJWT.
 #
-# Placement (2 cores): Portcullis and the stub upstream on core 0, wrk on core 1 (as run.sh's
+# Placement (2 cores): Portcullis and the stub upstream on core 0, wrk on core 1 (as the runner's
 # PIN=wrk); in B the authorizer shares core 1 with wrk, and its direct ceiling is measured with
 # it alone on core 0 and wrk on core 1.
 #

@@ -3,7 +3,7 @@
 # listener) and the access log (JSON lines to a file) on, beside the same proxy with both off, in
 # one run: two Portcullis processes on the same config but for those two settings, measured
 # alternately (ROUNDS rounds of DURATION s, wrk -t1 -c64, the stub nginx upstream; proxy and
-# upstream on core 0, wrk on core 1, as run.sh's PIN=wrk). Target: at least 0.95x with both on.
+# upstream on core 0, wrk on core 1, as the runner's PIN=wrk). Target: at least 0.95x with both on.
 #
 # Usage: benchmarks/observability.sh   (after swift build -c release; needs wrk and nginx)
 # Knobs: DURATION=10 ROUNDS=3 PORTCULLIS_BIN=.build/release/portcullis

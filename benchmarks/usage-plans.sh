@@ -4,11 +4,11 @@
 #  A. an API-key route with a generous usage plan (key lookup, plan bucket, stage bucket, quota)
 #     beside the plain route of the same process, measured alternately (ROUNDS rounds of
 #     DURATION s, wrk -t1 -c64, the stub nginx upstream; proxy and upstream pinned to core 0, wrk
-#     to core 1, as run.sh's PIN=wrk): requests/s, CPU per request, p99, and the ratio.
+#     to core 1, as the runner's PIN=wrk): requests/s, CPU per request, p99, and the ratio.
 #  B. a throttled route (rate RATE/s, burst BURST) under a load far above its rate from every
 #     event loop (workers: 4): the admitted rate wrk measures beside the configured one.
 #
-# Usage: benchmarks/usage-plans.sh   (after swift build -c release; needs wrk and nginx, as run.sh)
+# Usage: benchmarks/usage-plans.sh   (after swift build -c release; needs wrk and nginx, as the runner)
 # Knobs: DURATION=10 ROUNDS=3 RATE=2000 BURST=100 PORTCULLIS_BIN=.build/release/portcullis
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
-TESTS=(check_typo reload_under_load reload_command big_transfer tls_cli tls_rotation tls_mozilla lambda_authorizer workshop systemd_unit)
+TESTS=(check_typo reload_under_load reload_command big_transfer tls_cli tls_rotation tls_mozilla lambda_authorizer workshop systemd_unit bench_runner)
 passed=0
 failed=0
 failed_names=()

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""RS256 tokens for the JWT scenarios of benchmarks/run.sh, made with PyJWT (+ cryptography),
+"""RS256 tokens for the JWT scenarios of the benchmark runner (benchmarks/portcullis_bench), made with PyJWT (+ cryptography),
 a library independent of Portcullis and HAProxy.
 
   jwt-tokens.py bulk  --key PRIV.pem --count N --out FILE [--ttl S] [--iss I] [--aud A] [--procs P]

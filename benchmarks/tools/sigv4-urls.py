@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Presigned URLs for the sigv4_unique scenario of benchmarks/run.sh, signed with botocore (an
+"""Presigned URLs for the sigv4_unique scenario of the benchmark runner (benchmarks/portcullis_bench), signed with botocore (an
 SigV4 implementation independent of Portcullis), many thousands in a few seconds where one
 `portcullis sign` process per URL would take minutes.
 
