@@ -3,8 +3,9 @@ import PortcullisCore
 import PortcullisTLS
 import Yams
 
-/// What a reload changed, for its one log line: APIs, routes, authorizers, upstreams, listeners
-/// and certificates added (+), removed (-) or changed (~). Each part is compared by its YAML
+/// What a reload changed, for its one log line: APIs, routes, authorizers, upstreams, listeners,
+/// certificates, usage plans, API keys (a key file's too) and the other top-level settings
+/// added (+), removed (-) or changed (~). Each part is compared by its YAML
 /// as written (serialized again, so spacing and comments do not count) and certificates by
 /// the SHA-256 of their files, so a renewed certificate at the same path shows.
 public enum ConfigDiff {
@@ -20,13 +21,19 @@ public enum ConfigDiff {
                     guard case .mapping(let m) = item, let name = m["name"]?.string else { continue }
                     out["\(key)/\(name)"] = (try? Yams.serialize(node: item)) ?? ""
                 }
-            case ("authorizers", .mapping(let m)), ("upstreams", .mapping(let m)):
+            case ("authorizers", .mapping(let m)), ("upstreams", .mapping(let m)), ("usage_plans", .mapping(let m)):
                 for (nk, nv) in m {
                     guard let name = nk.string else { continue }
                     out["\(key)/\(name)"] = (try? Yams.serialize(node: nv)) ?? ""
                 }
-            default: break
+            case ("api_keys", _): break  // compared by the keys loaded (a key file's too), below
+            default:
+                // Every other top-level setting (access_log, admin, limits, throttle, ...).
+                out["settings/\(key)"] = (try? Yams.serialize(node: v)) ?? ""
             }
+        }
+        for k in config.apiKeys {
+            out["keys/\(k.id)"] = "\(k.enabled)|\(k.usagePlans.joined(separator: ","))|\(Hex.lowercase(k.valueHash))|\(k.name)|\(k.description)"
         }
         for l in config.listeners {
             guard let tls = l.tls else { continue }
@@ -43,7 +50,7 @@ public enum ConfigDiff {
     /// `apis +new -old ~changed; routes 4 -> 5; ...`, or `nothing changed`.
     public static func summary(from old: PortcullisConfig, to new: PortcullisConfig) -> String {
         var parts: [String] = []
-        for kind in ["apis", "authorizers", "upstreams", "listeners", "certificates"] {
+        for kind in ["apis", "authorizers", "upstreams", "listeners", "certificates", "usage_plans", "keys", "settings"] {
             let a = old.fingerprints.filter { $0.key.hasPrefix(kind + "/") }
             let b = new.fingerprints.filter { $0.key.hasPrefix(kind + "/") }
             func names(_ keys: some Sequence<String>) -> [String] { keys.map { String($0.dropFirst(kind.count + 1)) }.sorted() }

@@ -30,6 +30,22 @@ enum PidFile {
         guard let first = args.first, (first as NSString).lastPathComponent == "portcullis" else { return false }
         return args.dropFirst().first == "run"
     }
+
+    /// The config file a running `portcullis run` was started with, resolved against its
+    /// working directory as it resolved it; nil when it cannot be told.
+    static func configOf(_ pid: pid_t) -> String? {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
+        let args = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        var config = "config/portcullis.yaml"  // run's default
+        for (i, a) in args.enumerated() {
+            if (a == "--config" || a == "-c"), i + 1 < args.count { config = args[i + 1] }
+            if a.hasPrefix("--config=") { config = String(a.dropFirst(9)) }
+        }
+        if !config.hasPrefix("/"), let cwd = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd") {
+            config = cwd + "/" + config
+        }
+        return URL(fileURLWithPath: config).resolvingSymlinksInPath().path
+    }
 }
 
 /// `portcullis reload`: nginx's `-s reload`, with its habit of testing first. The config is
@@ -39,7 +55,8 @@ struct Reload: ParsableCommand {
         abstract: "Check the config, then make the running gateway reload it (SIGHUP to the pid in its pid file).",
         discussion: """
             The pid file is --pid-file, or the config's pid_file. Exit status: 0 signal sent; 1 the \
-            config does not pass check (nothing is signalled: the running gateway keeps its config); \
+            config does not pass check, or the gateway runs another config file (nothing is \
+            signalled: the running gateway keeps its config); \
             69 no running gateway (no pid file, a stale one, or another program's pid).
             The outcome of the reload itself is in the gateway's log ("config reloaded" or \
             "reload failed; keeping the running config").
@@ -65,6 +82,11 @@ struct Reload: ParsableCommand {
         guard PidFile.isGateway(pid) else {
             printError("portcullis: pid \(pid) in \(path) is not a running `portcullis run` (a stale pid file?); nothing was signalled")
             throw ExitCode(69)
+        }
+        let mine = URL(fileURLWithPath: config).resolvingSymlinksInPath().path
+        if let theirs = PidFile.configOf(pid), theirs != mine {
+            printError("portcullis: pid \(pid) runs \(theirs), not \(mine): it would reload its own file, which was not checked; nothing was signalled")
+            throw ExitCode(1)
         }
         guard kill(pid, SIGHUP) == 0 else {
             printError("portcullis: cannot signal pid \(pid): \(String(cString: strerror(errno)))")

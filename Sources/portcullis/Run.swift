@@ -20,6 +20,12 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Write the process id here once listening (overrides the config's pid_file); `portcullis reload` reads it.")
     var pidFile: String?
 
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level is one of trace, debug, info, notice, warning, error, critical; not \"\(logLevel)\"")
+        }
+    }
+
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in

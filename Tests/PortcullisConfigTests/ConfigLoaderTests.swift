@@ -62,6 +62,13 @@ import Testing
             """, file: "t.yaml")
         #expect(ConfigDiff.summary(from: a, to: b) == "apis +shop ~demo; listeners +other; routes 1 -> 3")
         #expect(ConfigDiff.summary(from: b, to: a) == "apis -shop ~demo; listeners -other; routes 3 -> 1")
+        // A key disabled (in the file or a key file), a setting changed: named, not "nothing".
+        let keyed = minimal + "\napi_keys: { keys: [{ id: k1, value: key-value-one-0123456789 }] }\naccess_log: stdout\n"
+        let k1 = try ConfigLoader.parse(keyed, file: "t.yaml")
+        let k2 = try ConfigLoader.parse(
+            keyed.replacingOccurrences(of: "id: k1,", with: "id: k1, enabled: false,").replacingOccurrences(of: "access_log: stdout", with: "access_log: { sample: 0.5 }"),
+            file: "t.yaml")
+        #expect(ConfigDiff.summary(from: k1, to: k2) == "keys ~k1; settings ~access_log")
     }
 
     /// `admin:`: defaults, and a listener reachable from other hosts only with a token.

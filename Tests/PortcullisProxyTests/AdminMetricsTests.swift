@@ -269,6 +269,7 @@ import Testing
         #expect(try admin(h, "/usage?usagePlanId=basic&startDate=yesterday&endDate=\(today)", headers: auth).status == 400)
         #expect(try admin(h, "/usage?usagePlanId=gold&startDate=\(today)&endDate=\(today)", headers: auth).status == 400)
         #expect(try admin(h, "/usage?usagePlanId=basic", headers: auth).status == 400)
+        #expect(try admin(h, "/usage?usagePlanId=basic&keyId=nosuchkey&startDate=\(today)&endDate=\(today)", headers: auth).status == 400)
 
         try h.reload(yaml(limit: 200))
         let after = try admin(h, "/config", headers: auth)

@@ -121,6 +121,16 @@ else
     fail "a stale pid file was not refused (exit $rc)"
 fi
 
+# Another config file than the gateway runs: it would reload its own, unchecked file; refused.
+cp "$CFG" "$WORKDIR/other.yaml"
+rc=0; "$BIN" reload --config "$WORKDIR/other.yaml" --pid-file "$PIDF" >"$WORKDIR/other.out" 2>&1 || rc=$?
+sed 's/^/  | /' "$WORKDIR/other.out"
+if [ "$rc" -eq 1 ] && grep -q "runs $CFG, not $WORKDIR/other.yaml" "$WORKDIR/other.out"; then
+    pass "reload --config naming another file than the gateway runs: refused (exit 1), nothing signalled"
+else
+    fail "reload with another config file exited $rc"
+fi
+
 # SIGTERM: the gateway exits 0 and removes its pid file.
 kill -TERM "$GW_PID"
 for _ in $(seq 1 150); do kill -0 "$GW_PID" 2>/dev/null || break; sleep 0.1; done

@@ -53,6 +53,9 @@ public struct UsageReport: Sendable {
         guard (last - from) / 86_400 < 366 * 3 else {
             throw Problem(description: "at most three years per report", isRequestError: true)
         }
+        if let keyID, !config.apiKeys.contains(where: { $0.id == keyID && $0.usagePlans.contains(plan) }) {
+            throw Problem(description: "no API key \(keyID) in usage plan \(plan)", isRequestError: true)
+        }
         let prefix = "quota:\(plan):key:" + (keyID ?? "")
         let rows: [(counter: String, day: Int64, used: Int64)]
         do { rows = try store.daily(prefix: prefix, from: from, to: last + 86_400) } catch {
