@@ -55,12 +55,13 @@ PLACEMENT_MODES = ("wrk", "proxy", "none")
 class Settings:
     """Attributes are the knob names in lower case (`settings.duration`)."""
 
-    def __init__(self, values, explicit, dry_run=False, argv=()):
+    def __init__(self, values, explicit, dry_run=False, argv=(), environ=None):
         for name, value in values.items():
             setattr(self, name.lower(), value)
         self.explicit = frozenset(explicit)
         self.dry_run = dry_run
         self.argv = list(argv)
+        self.environ = dict(os.environ if environ is None else environ)
 
     def absolute(self, path):
         """A path knob relative to the repository root, as run.sh resolved them."""
@@ -71,7 +72,7 @@ class Settings:
 
     def environment(self):
         """The knobs set in the environment, as NAME=value words."""
-        return [f"{n}={_quote(os.environ[n])}" for n, *_ in KNOBS if n in os.environ]
+        return [f"{n}={_quote(self.environ[n])}" for n, *_ in KNOBS if n in self.environ]
 
     def command(self):
         """The runner's command line, without the environment."""
@@ -123,4 +124,4 @@ def parse(argv, environ=None):
     values["PIN"] = " ".join(modes)
     if values["UPSTREAM"] not in ("stub", "portcullis"):
         ap.error(f"UPSTREAM must be stub or portcullis (got {values['UPSTREAM']!r})")
-    return Settings(values, explicit, dry_run=args.dry_run, argv=argv)
+    return Settings(values, explicit, dry_run=args.dry_run, argv=argv, environ=environ)
