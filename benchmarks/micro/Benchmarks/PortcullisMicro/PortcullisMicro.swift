@@ -10,41 +10,41 @@ import PortcullisProxy
 // fixture is checked before it is measured (a route that no longer matches, an admission that
 // refuses, a response that is not 200 stops the run), so a smoke run also catches rot.
 
-/// Operations per iteration, fixed by `benchmarks/micro/instructions.sh`: it runs one iteration
-/// of a benchmark under callgrind with two counts and divides the difference in instructions.
-let fixedOperations = ProcessInfo.processInfo.environment["PORTCULLIS_MICROBENCH_OPS"].flatMap { Int($0) }
+/// CPU time of the benchmark's thread. package-benchmark's `cpuTotal` reads /proc in scheduler
+/// ticks (10 ms here), so an iteration of 1,000 sub-microsecond operations reads 0 or 10 ms;
+/// `CLOCK_THREAD_CPUTIME_ID` counts nanoseconds.
+let threadCPU = BenchmarkMetric.custom("CPU, thread (ns)", polarity: .prefersSmaller, useScalingFactor: true)
 
-/// The operations of one iteration: `scaledIterations` (1,000), or the fixed count.
-func operations(_ benchmark: Benchmark) -> Range<Int> {
-    fixedOperations.map { 0..<$0 } ?? benchmark.scaledIterations
+func threadCPUNanoseconds() -> Int {
+    var t = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+    return t.tv_sec * 1_000_000_000 + t.tv_nsec
+}
+
+/// Runs one iteration's operations (`scaledIterations`), recording the thread's CPU time for them.
+@inline(__always)
+func measure(_ benchmark: Benchmark, _ operation: () -> Void) {
+    let start = threadCPUNanoseconds()
+    for _ in benchmark.scaledIterations { operation() }
+    benchmark.measurement(threadCPU, threadCPUNanoseconds() - start)
 }
 
 let benchmarks: @Sendable () -> Void = {
     // `make test` sets this: a few iterations of each, enough to show that they build and run.
     let smoke = ProcessInfo.processInfo.environment["PORTCULLIS_MICROBENCH_SMOKE"] != nil
-    if fixedOperations != nil {
-        // Under callgrind: exactly one iteration, no warmup, nothing but the clock read around it.
-        Benchmark.defaultConfiguration = .init(
-            metrics: [.wallClock], warmupIterations: 0, scalingFactor: .one, maxDuration: .seconds(3600), maxIterations: 1)
-        registerAll()
-        return
-    }
     // Allocations and instructions per operation are the numbers to watch; time is noisy on
-    // shared machines. `instructions` needs hardware perf counters (reads 0 where the VM has none).
+    // shared machines. `instructions` needs hardware perf counters: where the VM has none (this
+    // one), package-benchmark leaves its row out.
     // An iteration runs the operation 1,000 times (`scaledIterations`), so the clock and counter
     // reads around it are spread thin; the table shows figures per operation.
     Benchmark.defaultConfiguration = .init(
-        metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .instructions, .throughput],
+        metrics: [.wallClock, threadCPU, .mallocCountTotal, .instructions, .throughput],
         timeUnits: .nanoseconds,
         warmupIterations: smoke ? 1 : 10,
         scalingFactor: smoke ? .one : .kilo,
         maxDuration: smoke ? .milliseconds(200) : .seconds(3),
         maxIterations: smoke ? 3 : 1_000_000
     )
-    registerAll()
-}
-
-func registerAll() {
     headParserBenchmarks()
     routerBenchmarks()
     admissionBenchmarks()
@@ -75,7 +75,7 @@ func headParserBenchmarks() {
         let buffer = ByteBuffer(string: getHead)
         var fields: [HeaderField] = []
         let limits = HeadLimits()
-        for _ in operations(benchmark) {
+        measure(benchmark) {
             var scanned = 0
             let length = HeadScanner.headLength(in: buffer, scanned: &scanned)!
             let head = try! HeadParser.parseRequest(buffer.getSlice(at: buffer.readerIndex, length: length)!, limits: limits, reusing: &fields)
@@ -143,9 +143,7 @@ func routerBenchmarks() {
     for c in cases {
         precondition(gateway.route(c.head) == c.template, "\(c.name): routed to \(gateway.route(c.head) ?? "nothing")")
         Benchmark("Router: \(c.name), 21 routes") { benchmark in
-            for _ in operations(benchmark) {
-                blackHole(gateway.route(c.head))
-            }
+            measure(benchmark) { blackHole(gateway.route(c.head)) }
         }
     }
 }
@@ -193,9 +191,7 @@ func admissionBenchmarks() {
             if loop == nil { loop = EmbeddedEventLoop() }
             let loop = loop!
             var refused: Refusal? = nil
-            for _ in operations(benchmark) {
-                refused = admission.run(on: loop)
-            }
+            measure(benchmark) { refused = admission.run(on: loop) }
             precondition(refused == nil, "\(c.name): refused (\(refused!.reason))")
         }
     }
@@ -278,8 +274,6 @@ func connectionBenchmarks() {
     Benchmark("ProxyConnection: plain GET, keep-alive, pooled upstream") { benchmark in
         if fixture == nil { fixture = try! PlainRequest() }
         let request = fixture!
-        for _ in operations(benchmark) {
-            try! request.exchange()
-        }
+        measure(benchmark) { try! request.exchange() }
     }
 }
