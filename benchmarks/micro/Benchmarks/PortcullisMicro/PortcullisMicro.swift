@@ -223,6 +223,7 @@ let upstreamResponse = """
 /// A `ProxyConnection` in one embedded channel, its pooled upstream connection in another, on one
 /// loop. Made on the thread that runs the benchmark: an embedded loop is used on its own thread.
 final class PlainRequest {
+    let connection: MicroBenchmarkConnection
     let client: EmbeddedChannel
     let upstream: EmbeddedChannel
     let request = ByteBuffer(string: getHead)
@@ -231,7 +232,7 @@ final class PlainRequest {
     init() throws {
         let gateway = try MicroBenchmarkGateway(yaml: connectionYAML, listener: "public")
         let loop = EmbeddedEventLoop()
-        let connection = try MicroBenchmarkConnection(gateway, loop: loop, upstreamGroup: "backend")
+        connection = try MicroBenchmarkConnection(gateway, loop: loop, upstreamGroup: "backend")
         upstream = EmbeddedChannel(handler: connection.upstream, loop: loop)
         try upstream.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9001)).wait()
         connection.poolUpstream()
@@ -275,5 +276,7 @@ func connectionBenchmarks() {
         if fixture == nil { fixture = try! PlainRequest() }
         let request = fixture!
         measure(benchmark) { try! request.exchange() }
+        // Every exchange went through the one pooled connection: no connect was attempted.
+        precondition(request.connection.upstreamIsPooled && request.client.isActive, "the connections were not kept alive")
     }
 }
