@@ -10,7 +10,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the build, the demo and the tests need.
 APT_PACKAGES := libssl-dev libsqlite3-dev pkg-config openssl curl ca-certificates python3 python3-pip wrk
 
-.PHONY: all deps test-deps demo-deps build release certs run demo reload install install-files test unit-test system-test check bench clean
+.PHONY: all deps test-deps demo-deps build release certs run demo reload install install-files test unit-test system-test microbench-smoke check bench microbench clean
 
 all: build
 
@@ -30,8 +30,9 @@ test-deps: deps
 build: deps
 	$(SWIFT) build
 
+# The gateway alone: the micro-benchmark target builds in release only for `make microbench`.
 release: deps
-	$(SWIFT) build -c release
+	$(SWIFT) build -c release --product portcullis
 
 certs:
 	@if [ ! -f certs/server.crt ] || [ ! -f certs/client.key ]; then bash certs/generate.sh; fi
@@ -124,14 +125,34 @@ unit-test: test-deps certs
 system-test: build certs test-deps
 	PORTCULLIS_BIN=.build/debug/portcullis bash Tests/system/run_all.sh
 
-# The whole suite: Swift unit and loopback integration tests, then the shell-level system tests.
-test: unit-test system-test
+# Every micro-benchmark for a few iterations (PORTCULLIS_MICROBENCH_SMOKE), so they cannot rot: one
+# that no longer builds, crashes or fails its own check fails the suite; no figure is judged. It
+# runs the debug executable `unit-test` built, alone (package-benchmark's "debug" mode): the plugin
+# would build it all again in release, and its debug configuration crashes on Linux (the plugin
+# preloads its release malloc interposer, which recurses into the debug one). Full runs: `make microbench`.
+MICROBENCH_SMOKE_LOG := .build/microbench-smoke.log
+microbench-smoke: deps
+	$(SWIFT) build --product PortcullisMicro
+	@PORTCULLIS_MICROBENCH_SMOKE=1 .build/debug/PortcullisMicro --quiet true >$(MICROBENCH_SMOKE_LOG) 2>&1 \
+	  || { cat $(MICROBENCH_SMOKE_LOG); echo "microbench-smoke: a micro-benchmark failed (output above)"; exit 1; }
+	@echo "microbench-smoke: $$(grep -c '^Debug results for' $(MICROBENCH_SMOKE_LOG)) micro-benchmarks ran, 3 iterations each ($(MICROBENCH_SMOKE_LOG))"
+
+# The whole suite: Swift unit and loopback integration tests, the micro-benchmarks' smoke run,
+# then the shell-level system tests.
+test: unit-test microbench-smoke system-test
 
 # The benchmark runner (benchmarks/portcullis_bench): plain, TLS and JWT beside nginx and HAProxy,
 # pinned and unpinned, then the results table into benchmarks/README.md ("Latest `make bench`").
 # Its knobs are environment variables (SCENARIOS=all, DURATION=20 ...; benchmarks/README.md).
 bench: release
 	cd benchmarks && python3 -m portcullis_bench --readme README.md
+	$(MAKE) microbench
+
+# The micro-benchmarks in full (benchmarks/README.md, "Micro-benchmarks"): release build, each
+# run up to 3 s. MICROBENCH_ARGS adds options, e.g. MICROBENCH_ARGS="--filter Router".
+MICROBENCH_ARGS ?=
+microbench: deps
+	$(SWIFT) package benchmark --target PortcullisMicro --no-progress $(MICROBENCH_ARGS)
 
 clean:
 	rm -rf .build

@@ -31,6 +31,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // Micro-benchmarks only (benchmarks/micro). The traits are named so that only the malloc
+        // interposer (malloc counts) is on: the default set adds an ARC runtime interposer on Linux
+        // with Swift 6.3, a package the mirror does not have.
+        .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
         // System OpenSSL 3 (Debian libssl-dev) plus a header of one-line wrappers for its macros.
@@ -108,6 +112,18 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
+        ),
+        // Micro-benchmarks of the request path (benchmarks/README.md, "Micro-benchmarks"). The
+        // benchmark plugin finds targets whose folder sits in a folder named `Benchmarks`.
+        .executableTarget(
+            name: "PortcullisMicro",
+            dependencies: [
+                "PortcullisCore", "PortcullisProxy", nioCore, nioEmbedded,
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "benchmarks/micro/Benchmarks/PortcullisMicro",
+            swiftSettings: strict,
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .testTarget(name: "PortcullisCoreTests", dependencies: ["PortcullisCore", nioCore, nioEmbedded]),
         .testTarget(name: "PortcullisThrottleTests", dependencies: ["PortcullisThrottle"]),
