@@ -56,9 +56,9 @@ struct Run: AsyncParsableCommand {
                 throw ExitCode(1)
             }
         }
-        for (name, addr) in server.boundAddresses.sorted(by: { $0.key < $1.key }) {
-            logger.notice("ready", metadata: ["listener": "\(name)", "address": "\(addr.ipAddress ?? "?"):\(addr.port ?? 0)"])
-        }
+        let listening = server.boundAddresses.sorted(by: { $0.key < $1.key })
+            .map { "\($0.key)=\($0.value.ipAddress ?? "?"):\($0.value.port ?? 0)" }.joined(separator: " ")
+        logger.notice("ready", metadata: ["listeners": "\(listening)"])
         // Authorizers with remote key sets are not ready until the first set loads: report
         // readiness when they are, or after a bounded wait (requests then get 500 until it loads).
         if !(await server.waitUntilReady(timeout: .seconds(10))) {
