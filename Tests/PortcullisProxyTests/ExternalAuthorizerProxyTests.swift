@@ -652,6 +652,37 @@ import Testing
         #expect(third?["protocol"] is NSNull)
     }
 
+    /// The longest line the fields can make (numbers at their widest, every value escaped six
+    /// bytes to one, the longest response type, a long context) stays inside the space reserved
+    /// for it (a precondition would stop the test) and is valid JSON.
+    @Test func theLongestLineFitsItsReservation() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("portcullis-log-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let sink = try AccessLogSink(path: path)
+        var buffer = AccessLogBuffer(sink: sink)
+        let ugly = String(repeating: "\u{01}\"\\", count: 200)
+        let longType = GatewayResponseType.allCases.max { $0.rawValue.count < $1.rawValue.count }!
+        buffer.append(AccessLogEntry(
+            requestID: RequestID(hi: .max, lo: .max), sourceIP: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", head: Self.head("/\(String(repeating: "%22", count: 300))"),
+            resourcePath: ugly, apiID: ugly, stage: ugly, status: Int.max, responseLength: Int.max, responseMicros: .max, integrationMicros: .max,
+            principal: ugly, apiKeyID: ugly, responseType: longType, reason: ugly, authorizerError: ugly,
+            authorizerContext: Dictionary(uniqueKeysWithValues: (0..<20).map { ("k\($0)\(ugly)", ugly) })))
+        // The fixed part alone: nothing variable, numbers at their widest.
+        buffer.append(AccessLogEntry(
+            requestID: RequestID(hi: .max, lo: .max), sourceIP: "", head: nil, resourcePath: nil, apiID: nil, stage: nil,
+            status: Int.min + 1, responseLength: Int.min + 1, responseMicros: .min + 1, integrationMicros: .max,
+            principal: nil, responseType: longType, reason: ""))
+        buffer.flush()
+        sink.drain()
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 2)
+        #expect(lines[1].utf8.count < 1024, "\(lines[1].utf8.count)")
+        #expect(try JSONSerialization.jsonObject(with: Data(lines[1].utf8)) is [String: Any])
+        let parsed = try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any]
+        #expect(parsed?["apiId"] as? String == ugly)
+        #expect((parsed?["error"] as? [String: String])?["responseType"] == longType.rawValue)
+    }
+
     @Test func requestTimeIsCommonLogFormatInUTC() {
         #expect(AccessLogBuffer.commonLogTime(0) == "01/Jan/1970:00:00:00 +0000")
         #expect(AccessLogBuffer.commonLogTime(1_796_063_405) == "30/Nov/2026:18:30:05 +0000")

@@ -77,7 +77,9 @@ struct AccessLogBuffer {
         // The method is shorter than the target's offset in the head.
         if let h = e.head { variable += Int(h.pathLength) + Int(h.targetStart) }
         if let context = e.authorizerContext { for (k, v) in context { variable += k.utf8.count + v.utf8.count + 3 } }
-        let bound = 700 + 6 * variable
+        // The fixed text with every value at its longest (20-digit numbers, the longest response
+        // type, every optional null) is about 620 bytes; 1 KiB leaves room for fields added later.
+        let bound = 1024 + 6 * variable
         if pending.capacity == 0 { pending.reserveCapacity(Self.batchBytes + 4096) }
         pending.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { out in
             var w = LineWriter(out.baseAddress!)
