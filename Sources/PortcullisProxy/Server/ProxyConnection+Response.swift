@@ -200,7 +200,6 @@ extension ProxyConnection {
         guard snapshot.accessLog else { return }
         // Sampling thins out busy routes' successes; refusals and errors are always logged.
         if request.status < 400, request.errorReason == nil, let route = request.route, !loop.accessLog.sampled(route.logThreshold) { return }
-        let identity = request.identity
         var source = peerText
         if !snapshot.trustedProxies.isEmpty, let h = request.head, let ip = snapshot.clientIP(h, peer: peerIP) { source = ip.description }
         loop.accessLog.append(
@@ -209,9 +208,9 @@ extension ProxyConnection {
                 apiID: request.api?.apiRef.id, stage: request.api?.apiRef.stage, status: request.status, responseLength: request.bytesSent - request.headBytes,
                 responseMicros: (now - request.started).nanoseconds / 1000,
                 integrationMicros: request.upstreamLatency < 0 ? -1 : request.upstreamLatency / 1000,
-                principal: identity?.kind == .apiKey ? nil : identity?.principal, apiKeyID: identity?.apiKeyID,
+                principal: request.identity?.kind == .apiKey ? nil : request.identity?.principal, apiKeyID: request.identity?.apiKeyID,
                 responseType: request.responseType, reason: request.errorReason,
                 authorizerError: request.authorizerRefused ? request.errorReason : nil,
-                authorizerContext: identity?.kind == .external ? identity?.claims : nil))
+                authorizerContext: request.identity?.kind == .external ? request.identity?.claims : nil))
     }
 }
