@@ -8,6 +8,10 @@
 #   server.crt / server.key  ECDSA P-256, SAN DNS:localhost, IP:127.0.0.1, IP:::1   (serverAuth), 365 days
 #   other.crt / other.key    RSA 2048,  SAN DNS:other.local, DNS:*.other.local      (serverAuth)
 #   client.crt / client.key  ECDSA P-256, CN=demo-client, SAN DNS:demo-client, email (clientAuth)
+#   cognito-demo-pool.key    RSA 2048: the workshop's local stand-in for a Cognito user pool's
+#                            signing key (tokens: portcullis token mint --key ... --kid workshop-demo-1)
+#   cognito-demo-pool.jwks.json  its public half as the pool's /.well-known/jwks.json would serve it
+#                            (config/part1-cognito-local.yaml and others read it with jwks_file)
 #
 # Idempotent: files that already exist are kept (delete them to regenerate). A leaf whose key
 # exists but whose certificate is missing is re-issued from the existing key. Private keys are
@@ -79,4 +83,18 @@ issue client ec "/O=Portcullis Dev/CN=demo-client" "DNS:demo-client,email:demo-c
 for name in server other client; do
     openssl verify -CAfile ca.crt "$name.crt" >/dev/null
 done
+
+# The workshop's demo user pool: a signing key and its key set (made again when the key is newer).
+new_key cognito-demo-pool.key rsa
+if [[ ! -s cognito-demo-pool.jwks.json || cognito-demo-pool.key -nt cognito-demo-pool.jwks.json ]]; then
+    modulus="$(openssl rsa -in cognito-demo-pool.key -noout -modulus 2>/dev/null | sed 's/^Modulus=//')"
+    python3 - "$modulus" >cognito-demo-pool.jwks.json <<'PY'
+import base64, json, sys
+n = base64.urlsafe_b64encode(bytes.fromhex(sys.argv[1])).rstrip(b"=").decode()
+key = {"kty": "RSA", "alg": "RS256", "use": "sig", "kid": "workshop-demo-1", "e": "AQAB", "n": n}
+print(json.dumps({"keys": [key]}, indent=2))
+PY
+    chmod 644 cognito-demo-pool.jwks.json
+    log "wrote $out/cognito-demo-pool.jwks.json"
+fi
 log "certificates in $out are ready"
