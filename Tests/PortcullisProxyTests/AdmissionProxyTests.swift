@@ -62,7 +62,7 @@ import Testing
                 jwks_url: "http://127.0.0.1:\(keys.port)/jwks.json"
                 issuer: portcullis-lab
                 audiences: [workshop]
-                jwks: { cooldown: 0s }
+                jwks: { cooldown: 0s, timeout: 120s }
             apis:
               - name: lab
                 stage: lab
@@ -73,13 +73,15 @@ import Testing
         do {
             #expect(await h.server.waitUntilReady(timeout: .seconds(30)))
             // The token's kid is not in the first key set: admission waits on a refresh, which the
-            // key-set server holds.
+            // key-set server holds. Fetches before this one (the start-up fetch, or another the
+            // gateway makes on its own) got the first set at once: none failed, so no back-off
+            // can keep this request from fetching, and the held fetch does not time out.
+            await keys.holdFromNow()
             let client = try h.connect()
             client.send("GET /lab/custom HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n\r\n")
             try await keys.heldRequest.futureResult.get()
-            // The held fetch may be one the gateway started on its own (a retry under load): reset
-            // only once this request is the one waiting in admission, or the gateway may never
-            // read it.
+            // Reset only once this request is the one waiting in admission, or the gateway may
+            // never read it.
             try await waitUntilAsync("the request waiting in admission") { await h.server.requestsAdmitting() == 1 }
             client.reset()
             // The gateway sees the reset and logs the abandoned request.
@@ -135,7 +137,7 @@ final class HeldKeySetServer: @unchecked Sendable {
     let heldRequest: EventLoopPromise<Void>
     private var channel: (any Channel)?
     // Touched on the group's one loop only.
-    private var served = 0
+    private var holding = false
     private var released = false
     private var held: [ChannelHandlerContext] = []
 
@@ -155,6 +157,11 @@ final class HeldKeySetServer: @unchecked Sendable {
             .bind(host: "127.0.0.1", port: 0).get()
     }
 
+    /// From now on, fetches are held until `release`; before, each got `first` at once.
+    func holdFromNow() async {
+        try? await group.next().submit { self.holding = true }.get()
+    }
+
     func release() {
         group.next().execute {
             self.released = true
@@ -169,14 +176,13 @@ final class HeldKeySetServer: @unchecked Sendable {
     }
 
     fileprivate func request(_ context: ChannelHandlerContext) {
-        served += 1
-        if served == 1 {
-            answer(context, first)
-        } else if released {
+        if released {
             answer(context, later)
-        } else {
+        } else if holding {
             held.append(context)
             heldRequest.succeed(())
+        } else {
+            answer(context, first)
         }
     }
 

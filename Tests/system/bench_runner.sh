@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # System test (issue 20): the benchmark runner without a benchmark run. Its unit tests (table,
-# ratios, JSON schema, README section) pass, and `python3 -m portcullis_bench --dry-run` prints
+# ratios, JSON schema, README section; the memory step's idle client, table and markers) pass, and `python3 -m portcullis_bench --dry-run` prints
 # the default plan: plain, tls and jwt, each in the pinned (wrk) and unpinned (none) placement,
 # nginx and HAProxy beside Portcullis, the stub upstream, and configs rendered into a temp dir
 # with no placeholder left. Starts no process; needs no binary, wrk or nginx.
@@ -10,7 +10,7 @@ time_limit 60
 
 START=$SECONDS
 rc=0
-(cd benchmarks && python3 -m unittest portcullis_bench.test_report) >"$WORKDIR/unit.out" 2>&1 || rc=$?
+(cd benchmarks && python3 -m unittest portcullis_bench.test_report portcullis_bench.test_memory) >"$WORKDIR/unit.out" 2>&1 || rc=$?
 if [ "$rc" -eq 0 ] && grep -q '^OK' "$WORKDIR/unit.out"; then
     pass "portcullis_bench unit tests: $(grep -o 'Ran [0-9]* tests' "$WORKDIR/unit.out")"
 else

@@ -54,7 +54,7 @@ class Run:
 def server_config(run, server):
     """Render a server's config into WORK/<placement>/<scenario>/<name>/: (run argv, check argv, config)."""
     variables = {"BENCH_DIR": run.work / run.scenario / server.name, "BENCH_LISTEN_PORT": server.port,
-                 "BENCH_UPSTREAM_PORT": run.upstream_port, **server.vars}
+                 "BENCH_UPSTREAM_PORT": run.upstream_port, "BENCH_MAX_CONNECTIONS": 4096, **server.vars}
     return server_files(server.kind, server.template, run.work / run.scenario / server.name, variables,
                         server.binary or run.bin)
 

@@ -22,6 +22,12 @@ final class LoopContext {
     private var tableSnapshot: Snapshot?
     private var roundRobin: [Int] = []
     var connections: [ObjectIdentifier: ProxyConnection] = [:]
+    /// Head buffers shared by the loop's connections, so that an idle connection holds none. A
+    /// head is written and flushed before the loop turns to another connection; the socket
+    /// then drops its reference and the next `clear()` keeps the storage (a head still queued on
+    /// a slow socket makes `clear()` take fresh storage instead: never shared bytes).
+    var requestHeadScratch = ByteBuffer()
+    var responseHeadScratch = ByteBuffer()
     var accessLog: AccessLogBuffer
     var draining = false
     var maxConnections: Int
@@ -31,6 +37,8 @@ final class LoopContext {
     /// Request metrics of this loop, when the admin listener is on (`PortcullisServer.metricsText()`).
     var metrics = LoopMetrics()
     private var sweeper: RepeatedTask?
+    /// The most connections open at once since the last memory trim (`MemoryTrim`).
+    private var peakConnections = 0
 
     /// - Parameter endpointHealth: the server's store, the same for every loop; the default, a store
     ///   of its own, suits a lone loop in tests.
@@ -57,6 +65,12 @@ final class LoopContext {
             let now = NIODeadline.now()
             for c in connections.values { c.checkTimeouts(now: now) }
             accessLog.flush()
+            let open = connections.count
+            if open > peakConnections {
+                peakConnections = open
+            } else if peakConnections - open >= MemoryTrim.connectionsDrop, MemoryTrim.connectionsDropped(now: now.uptimeNanoseconds) {
+                peakConnections = open
+            }
         }
     }
 

@@ -231,6 +231,7 @@ public final class PortcullisServer: Sendable {
                     .serverChannelOption(.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
                     .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                     .childChannelOption(.maxMessagesPerRead, value: 4)
+                    .childChannelOption(.recvAllocator, value: ClientReadSizing())
                     // A client may send its request and shut down its side; it still gets the answer.
                     .childChannelOption(.allowRemoteHalfClosure, value: true)
                     .childChannelInitializer { channel in

@@ -11,8 +11,11 @@ extension ProxyConnection {
         while let c = buf.getInteger(at: buf.readerIndex, as: UInt8.self), c == 13 || c == 10 {
             buf.moveReaderIndex(forwardBy: 1)
         }
+        guard buf.readableBytes > 0 else {
+            inbound = nil  // between requests a connection holds no buffer (the socket's pool keeps one)
+            return false
+        }
         inbound = buf
-        guard buf.readableBytes > 0 else { return false }
         snapshot = loop.snapshot
         machine.headStarted(now: .now(), headTimeout: snapshot.headerTimeout)
         guard let len = HeadScanner.headLength(in: buf, scanned: &scanned) else {
@@ -30,7 +33,8 @@ extension ProxyConnection {
             return false
         }
         let raw = buf.readSlice(length: len)!
-        inbound = buf
+        // The head keeps its bytes alive (a slice) until its request ends; nothing else may.
+        inbound = buf.readableBytes > 0 ? buf : nil
         do {
             let h = try HeadParser.parseRequest(raw, limits: snapshot.headLimits, reusing: &fields)
             startRequest(h)

@@ -26,13 +26,13 @@ extension ProxyConnection {
         // An upgrade nobody asked for cannot be relayed as HTTP/1.1.
         if r.status == 101 && !tunnel { allowsKeepAlive = false }
         machine.responseHead(keepAlive: allowsKeepAlive, tunnel: tunnel, draining: loop.draining)
-        responseHeadScratch.clear()
+        loop.responseHeadScratch.clear()
         ResponseHeadWriter.write(
             r, clientVersion: h.version, mode: request.responseMode, tunnel: tunnel, keepAlive: machine.keepAlive,
-            requestID: request.id, into: &responseHeadScratch)
-        request.headBytes = responseHeadScratch.readableBytes
-        if let body = inlineBody { responseHeadScratch.writeImmutableBuffer(body) }
-        let out = responseHeadScratch
+            requestID: request.id, into: &loop.responseHeadScratch)
+        request.headBytes = loop.responseHeadScratch.readableBytes
+        if let body = inlineBody { loop.responseHeadScratch.writeImmutableBuffer(body) }
+        let out = loop.responseHeadScratch
         request.bytesSent += out.readableBytes
         clientDirty = true
         context.write(wrapOutboundOut(out), promise: nil)

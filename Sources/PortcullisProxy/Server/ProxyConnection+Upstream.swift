@@ -71,12 +71,12 @@ extension ProxyConnection {
         request.upstream = c
         machine.upstreamAttached()
         c.begin(method: h.method, delegate: self)
-        requestHeadScratch.clear()
+        loop.requestHeadScratch.clear()
         UpstreamRequestWriter.write(
             head: h, route: route, restStart: request.restStart, hostHeader: pool.spec.hostHeader, proto: listener.scheme,
             clientText: peerText, trustedPeer: snapshot.isTrusted(peerIP), requestID: request.id, identity: request.identity,
-            clientCert: (cachedView?.forwardClientCert ?? false) ? clientCertHeaders : [], into: &requestHeadScratch)
-        c.write(requestHeadScratch)
+            clientCert: (cachedView?.forwardClientCert ?? false) ? clientCertHeaders : [], into: &loop.requestHeadScratch)
+        c.write(loop.requestHeadScratch)
         switch h.framing {
         case .length(let n): request.bodyRemaining = n
         case .chunked: request.bodyDecoder = ChunkedDecoder()
