@@ -7,8 +7,16 @@ extension JWTAuthorizerConfig.IdentitySource {
     public func token(in head: HTTPRequestHead) -> String? {
         switch self {
         case .header(let name):
-            guard let v = head.headers.first(named: name) else { return nil }
-            return Self.stripBearer(v)
+            // Read in place: the token is the only String made (a JWT is hundreds of bytes).
+            var lowered = name
+            return lowered.withUTF8 { n in
+                for f in head.headers.fields where head.headers.withName(f, { ASCII.equalsIgnoringCase($0, UnsafeRawBufferPointer(n)) }) {
+                    return head.headers.withValue(f) { v in
+                        Self.bearerToken(in: v).map { String(decoding: UnsafeRawBufferPointer(rebasing: v[$0]), as: UTF8.self) }
+                    }
+                }
+                return nil
+            }
         case .query(let name):
             for pair in head.query.split(separator: "&") {
                 let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
@@ -41,27 +49,35 @@ extension JWTAuthorizerConfig.IdentitySource {
     /// surrounding blanks removed. Works on UTF-8 code units: `Character` counting over a
     /// 1 KiB token would cost microseconds per request.
     static func stripBearer(_ v: String) -> String? {
-        let u = v.utf8
-        var start = u.startIndex, end = u.endIndex
+        var v = v
+        return v.withUTF8 { p in
+            let raw = UnsafeRawBufferPointer(p)
+            return bearerToken(in: raw).map { String(decoding: UnsafeRawBufferPointer(rebasing: raw[$0]), as: UTF8.self) }
+        }
+    }
+
+    /// Where the token is in a header value: blanks trimmed, then a `Bearer` scheme (any case)
+    /// and the blanks after it; nil when nothing is left ("Bearer" alone carries no token).
+    static func bearerToken(in v: UnsafeRawBufferPointer) -> Range<Int>? {
         func blank(_ c: UInt8) -> Bool { c == 0x20 || c == 0x09 }
-        while start < end, blank(u[start]) { start = u.index(after: start) }
-        while start < end, blank(u[u.index(before: end)]) { end = u.index(before: end) }
-        let scheme: [UInt8] = Array("bearer".utf8)
-        if u.distance(from: start, to: end) >= 6 {
-            var i = start
+        var start = 0
+        var end = v.count
+        while start < end, blank(v[start]) { start += 1 }
+        while start < end, blank(v[end - 1]) { end -= 1 }
+        if end - start >= 6 {
             var matches = true
-            for c in scheme {
-                if u[i] | 0x20 != c { matches = false; break }
-                i = u.index(after: i)
+            for (k, c) in "bearer".utf8.enumerated() where v[start + k] | 0x20 != c {
+                matches = false
+                break
             }
-            // "Bearer" alone (the parser trims the space after it) carries no token.
+            let i = start + 6
             if matches && i == end { return nil }
-            if matches && blank(u[i]) {
+            if matches && blank(v[i]) {
                 start = i
-                while start < end, blank(u[start]) { start = u.index(after: start) }
+                while start < end, blank(v[start]) { start += 1 }
             }
         }
-        return start == end ? nil : String(v[start..<end])
+        return start == end ? nil : start..<end
     }
 
     /// `%XX` and `+` decoding of a query component; nil if an escape is broken.

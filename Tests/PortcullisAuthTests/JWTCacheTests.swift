@@ -71,6 +71,28 @@ struct JWTCacheTests {
         _ = m
     }
 
+    /// The table hashes a hash computed once per token; two tokens that share it are still two
+    /// entries, and a lookup answers only for the token itself.
+    @Test func tokensSharingAHashNeverShareAnEntry() {
+        let v1 = VerifiedToken(claims: .object([:]), identity: .init(principal: "alice", authorizer: "a"))
+        let v2 = VerifiedToken(claims: .object([:]), identity: .init(principal: "mallory", authorizer: "a"))
+        var c = TokenCache(maxEntries: 2)
+        c.insert(TokenCache.Key(token: "token-of-alice", hash: 7), v1, expires: 100)
+        #expect(c.lookup(TokenCache.Key(token: "token-of-mallory", hash: 7), now: 0) == nil)
+        c.insert(TokenCache.Key(token: "token-of-mallory", hash: 7), v2, expires: 100)
+        #expect(c.count == 2)
+        #expect(c.lookup(TokenCache.Key(token: "token-of-alice", hash: 7), now: 0)?.identity.principal == "alice")
+        #expect(c.lookup(TokenCache.Key(token: "token-of-mallory", hash: 7), now: 0)?.identity.principal == "mallory")
+        // A third evicts the oldest, by its own key.
+        c.insert(TokenCache.Key(token: "token-of-bob", hash: 7), v1, expires: 100)
+        #expect(c.count == 2)
+        #expect(c.lookup(TokenCache.Key(token: "token-of-alice", hash: 7), now: 0) == nil)
+        #expect(c.lookup(TokenCache.Key(token: "token-of-mallory", hash: 7), now: 0) != nil)
+        // The String entry points hash the token itself.
+        #expect(TokenCache.Key("t1") == TokenCache.Key("t1"))
+        #expect(TokenCache.Key("t1") != TokenCache.Key("t2"))
+    }
+
     @Test func disabledWithZeroTTL() throws {
         let m = try JWTFixtures.get()
         let a = JWTFixtures.authorizer(m) { $0.cacheTTL = .zero }

@@ -24,13 +24,19 @@ public struct CompactJWS: Sendable {
 
     public static func parse(_ t: UnsafeRawBufferPointer, payloadIsJSON: Bool = true) -> Result<CompactJWS, JWTFailure> {
         guard t.count <= maxTokenBytes else { return .failure(.malformed("Token too large (\(t.count) bytes)")) }
-        guard let dot1 = t.firstIndex(of: UInt8(ascii: ".")) else { return .failure(.malformed("Token is not a compact JWS")) }
-        guard let dot2 = t[(dot1 + 1)...].firstIndex(of: UInt8(ascii: ".")) else {
-            return .failure(.malformed("Token is not a compact JWS"))
+        // The dots, in one pass: a third one means JWE (five parts), which is not accepted.
+        var dots = (-1, -1)
+        for k in 0..<t.count where t[k] == UInt8(ascii: ".") {
+            if dots.0 < 0 {
+                dots.0 = k
+            } else if dots.1 < 0 {
+                dots.1 = k
+            } else {
+                return .failure(.malformed("Token has more than three parts (JWE is not accepted)"))
+            }
         }
-        if t[(dot2 + 1)...].contains(UInt8(ascii: ".")) {
-            return .failure(.malformed("Token has more than three parts (JWE is not accepted)"))
-        }
+        guard dots.1 >= 0 else { return .failure(.malformed("Token is not a compact JWS")) }
+        let (dot1, dot2) = dots
         guard dot1 > 0, dot2 > dot1 + 1 else { return .failure(.malformed("Token has an empty header or payload")) }
         guard let headerBytes = Base64URL.decode(UnsafeRawBufferPointer(rebasing: t[0..<dot1])) else {
             return .failure(.malformed("Token header is not base64url"))

@@ -69,10 +69,12 @@ public final class JWTAuthorizer: Sendable {
             return .now(.abstain(refusal(.missing("No token in \(identitySource)"), request)))
         }
         let now = clock.now()
-        if let caches, let hit = caches.with(loop, { $0.lookup(token, now: now) }) {
+        // Hashed once: the lookup, and for a new token its insertion and the eviction it causes.
+        let key = caches.map { _ in TokenCache.Key(token) }
+        if let caches, let key, let hit = caches.with(loop, { $0.lookup(key, now: now) }) {
             return .now(authorize(hit, route, request))
         }
-        return verify(token, now: now, on: loop).map { self.conclude($0, token, route, request, loop) }
+        return verify(token, now: now, on: loop).map { self.conclude($0, key, route, request, loop) }
     }
 
     public typealias Outcome = Eventually<Result<VerifiedToken, JWTFailure>>
@@ -117,17 +119,17 @@ public final class JWTAuthorizer: Sendable {
 
     /// Runs on `loop`: caches a verified token, then applies the route's checks.
     private func conclude(
-        _ result: Result<VerifiedToken, JWTFailure>, _ token: String, _ route: RouteAuthPolicy, _ request: AuthRequest,
+        _ result: Result<VerifiedToken, JWTFailure>, _ key: TokenCache.Key?, _ route: RouteAuthPolicy, _ request: AuthRequest,
         _ loop: any EventLoop
     ) -> AuthDecision {
         switch result {
         case .failure(let f):
             return refuse(f, request)
         case .success(let verified):
-            if let caches, cacheTTL > 0 {
+            if let caches, let key, cacheTTL > 0 {
                 let now = clock.now()
                 let expires = min(now + cacheTTL, verifier.policy.expiry(of: verified.claims) ?? .infinity)
-                if expires > now { caches.with(loop) { $0.insert(token, verified, expires: expires) } }
+                if expires > now { caches.with(loop) { $0.insert(key, verified, expires: expires) } }
             }
             return authorize(verified, route, request)
         }

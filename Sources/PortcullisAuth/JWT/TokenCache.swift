@@ -9,15 +9,43 @@ import PortcullisCore
 /// thread without a lock. Eviction is first-in-first-out, which for tokens of similar lifetimes is close to
 /// oldest-expiry-first and costs O(1).
 public struct TokenCache: Sendable {
+    /// A token and its hash, computed once per request. The table hashes the stored `hash`
+    /// (one word), not the token: a Swift dictionary rehashes the neighbours of every key it
+    /// removes, and a 500-byte token hashed again per eviction cost more than its signature
+    /// check's own bookkeeping (jwt_unique, benchmarks/README.md). Equality still compares the
+    /// whole token, so two tokens that share a hash never share an entry.
+    public struct Key: Hashable, Sendable {
+        public let token: String
+        let hash: Int
+
+        public init(_ token: String) {
+            self.token = token
+            var hasher = Hasher()
+            var t = token
+            t.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+            hash = hasher.finalize()
+        }
+
+        /// A key with a chosen hash: tests of tokens that share one.
+        init(token: String, hash: Int) {
+            self.token = token
+            self.hash = hash
+        }
+
+        public func hash(into hasher: inout Hasher) { hasher.combine(hash) }
+
+        public static func == (a: Key, b: Key) -> Bool { a.hash == b.hash && a.token == b.token }
+    }
+
     struct Entry: Sendable {
         let token: VerifiedToken
         let expires: Double
     }
 
     public let maxEntries: Int
-    private var entries: [String: Entry] = [:]
+    private var entries: [Key: Entry] = [:]
     /// Insertion order, for eviction; may hold keys already gone (removed on the way).
-    private var order: [String] = []
+    private var order: [Key] = []
     private var orderHead = 0
 
     public init(maxEntries: Int) {
@@ -27,6 +55,14 @@ public struct TokenCache: Sendable {
     public var count: Int { entries.count }
 
     public mutating func lookup(_ token: String, now: Double) -> VerifiedToken? {
+        lookup(Key(token), now: now)
+    }
+
+    public mutating func insert(_ token: String, _ verified: VerifiedToken, expires: Double) {
+        insert(Key(token), verified, expires: expires)
+    }
+
+    public mutating func lookup(_ token: Key, now: Double) -> VerifiedToken? {
         guard let e = entries[token] else { return nil }
         if e.expires <= now {
             entries[token] = nil
@@ -35,7 +71,7 @@ public struct TokenCache: Sendable {
         return e.token
     }
 
-    public mutating func insert(_ token: String, _ verified: VerifiedToken, expires: Double) {
+    public mutating func insert(_ token: Key, _ verified: VerifiedToken, expires: Double) {
         if entries[token] == nil {
             while entries.count >= maxEntries, orderHead < order.count {
                 entries[order[orderHead]] = nil

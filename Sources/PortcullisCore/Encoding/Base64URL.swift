@@ -29,26 +29,50 @@ public enum Base64URL {
     }
 
     /// Decodes `input`; nil if it is not canonical unpadded base64url.
+    /// Four characters at a time into storage sized once; a character outside the alphabet maps
+    /// to 0xFF, so one test of the high bits of four table values finds it.
     public static func decode(_ input: UnsafeRawBufferPointer) -> [UInt8]? {
         let n = input.count
-        if n % 4 == 1 { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(n * 3 / 4)
-        var buffer: UInt32 = 0
-        var bits = 0
-        for c in input {
-            let v = table[Int(c)]
-            if v == 0xFF { return nil }
-            buffer = buffer << 6 | UInt32(v)
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                out.append(UInt8(truncatingIfNeeded: buffer >> UInt32(bits)))
+        let rest = n % 4
+        if rest == 1 { return nil }
+        var ok = true
+        let out = table.withUnsafeBufferPointer { t in
+            [UInt8](unsafeUninitializedCapacity: n / 4 * 3 + max(0, rest - 1)) { out, initialized in
+                var i = 0
+                var o = 0
+                while i + 4 <= n {
+                    let a = t[Int(input[i])], b = t[Int(input[i + 1])], c = t[Int(input[i + 2])], d = t[Int(input[i + 3])]
+                    if (a | b | c | d) & 0xC0 != 0 {
+                        ok = false
+                        break
+                    }
+                    let v = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
+                    out[o] = UInt8(truncatingIfNeeded: v >> 16)
+                    out[o + 1] = UInt8(truncatingIfNeeded: v >> 8)
+                    out[o + 2] = UInt8(truncatingIfNeeded: v)
+                    i += 4
+                    o += 3
+                }
+                if ok && rest > 0 {
+                    let a = t[Int(input[i])], b = t[Int(input[i + 1])]
+                    let c = rest == 3 ? t[Int(input[i + 2])] : 0
+                    // Leftover bits must be zero: "QQ" is the only spelling of 0x41, not "QR".
+                    if (a | b | c) & 0xC0 != 0 || (rest == 2 ? b & 0x0F : c & 0x03) != 0 {
+                        ok = false
+                    } else {
+                        let v = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6
+                        out[o] = UInt8(truncatingIfNeeded: v >> 16)
+                        o += 1
+                        if rest == 3 {
+                            out[o] = UInt8(truncatingIfNeeded: v >> 8)
+                            o += 1
+                        }
+                    }
+                }
+                initialized = ok ? o : 0
             }
         }
-        // Leftover bits must be zero: "QQ" is the only spelling of 0x41, not "QR".
-        if bits > 0 && buffer & ((1 << UInt32(bits)) - 1) != 0 { return nil }
-        return out
+        return ok ? out : nil
     }
 
     public static func decode(_ input: some StringProtocol) -> [UInt8]? {

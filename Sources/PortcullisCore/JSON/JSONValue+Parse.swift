@@ -143,11 +143,20 @@ private struct JSONReader {
         i += 1
         let start = i
         // Fast path: no escapes.
+        var high: UInt8 = 0
         while i < bytes.count, bytes[i] != UInt8(ascii: "\""), bytes[i] != UInt8(ascii: "\\") {
             guard bytes[i] >= 0x20 else { throw error("control character in string") }
+            high |= bytes[i]
             i += 1
         }
         guard i < bytes.count else { throw error("unterminated string") }
+        if high < 0x80 && bytes[i] == UInt8(ascii: "\"") {
+            // ASCII without escapes (most member names and claims): always valid UTF-8, read in
+            // place, no copy and no validation pass.
+            let s = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
+            i += 1
+            return s
+        }
         var raw = [UInt8](bytes[start..<i])
         while bytes[i] != UInt8(ascii: "\"") {
             // bytes[i] is a backslash.
