@@ -50,6 +50,17 @@ import Testing
         }
     }
 
+    /// Every part of a cache key is its length in bytes, a colon and the part, so two different
+    /// lists of values never make one key (a value may hold any byte, NUL and colons included).
+    @Test func cacheKeysArePrefixedByLength() {
+        #expect(ExternalAuthorizer.cacheKey(apiID: "abc", stage: "demo", values: ["Bearer x"]) == "3:abc4:demo8:Bearer x")
+        let long = String(repeating: "t", count: 1234)
+        #expect(ExternalAuthorizer.cacheKey(apiID: "abc", stage: "", values: [long, "é:\u{0}"]) == "3:abc0:1234:\(long)4:é:\u{0}")
+        #expect(Self.key("a:1", "b") != Self.key("a", "1:b"))
+        #expect(Self.key("ab", "") != Self.key("a", "b"))
+        #expect(ExternalAuthorizer.cacheKey(apiID: "abc", stage: "demo", values: ["v"], methodARN: "arn") == "3:arn3:abc4:demo1:v")
+    }
+
     @Test func missingTokenAbstainsWithoutACall() throws {
         let d = try decide(Self.authorizer(), JWTFixtures.request())
         #expect(d.isAbstain)

@@ -46,14 +46,58 @@ extension ExternalAuthorizer {
     /// length prefix cannot.
     func identityKey(_ request: AuthRequest, _ route: RouteAuthPolicy) -> String? {
         guard !sources.isEmpty else { return nil }
-        var key = ""
-        Self.appendKeyPart(request.api.id, to: &key)
-        Self.appendKeyPart(request.api.stage, to: &key)
+        if sources.count == 1 {
+            // The usual case (one token or one header): no list of values.
+            guard let v = sources[0].value(in: request, stageVariables: route.stageVariables) else { return nil }
+            return Self.key(request.api.id, request.api.stage, CollectionOfOne(v))
+        }
+        var values: [String] = []
+        values.reserveCapacity(sources.count)
         for s in sources {
             guard let v = s.value(in: request, stageVariables: route.stageVariables) else { return nil }
-            Self.appendKeyPart(v, to: &key)
+            values.append(v)
         }
-        return key
+        return Self.key(request.api.id, request.api.stage, values)
+    }
+
+    /// `len:part` for the API id, the stage and each value, written into one String sized once
+    /// (a key is built on every request, cache hit or not).
+    static func key(_ apiID: String, _ stage: String, _ values: some Collection<String>) -> String {
+        func digits(_ n: Int) -> Int {
+            var d = 1
+            var n = n
+            while n >= 10 {
+                n /= 10
+                d += 1
+            }
+            return d
+        }
+        func size(_ s: String) -> Int { digits(s.utf8.count) + 1 + s.utf8.count }
+        var total = size(apiID) + size(stage)
+        for v in values { total += size(v) }
+        return String(unsafeUninitializedCapacity: total) { out in
+            var o = 0
+            func put(_ part: String) {
+                let n = part.utf8.count
+                let d = digits(n)
+                var rest = n
+                for k in stride(from: o + d - 1, through: o, by: -1) {
+                    out[k] = UInt8(ascii: "0") + UInt8(rest % 10)
+                    rest /= 10
+                }
+                o += d
+                out[o] = UInt8(ascii: ":")
+                o += 1
+                for b in part.utf8 {
+                    out[o] = b
+                    o += 1
+                }
+            }
+            put(apiID)
+            put(stage)
+            for v in values { put(v) }
+            return o
+        }
     }
 
     /// The key of a re-ask after a policy miss (`on_policy_miss: reauthorize`): the method ARN,
@@ -70,10 +114,7 @@ extension ExternalAuthorizer {
     /// The cache key of identity `values` for an API and stage as `identityKey` makes it, or of
     /// the re-ask for `methodARN` as `methodKey` does (tests and tools that name an entry).
     public static func cacheKey(apiID: String, stage: String, values: [String], methodARN: String? = nil) -> String {
-        var key = ""
-        appendKeyPart(apiID, to: &key)
-        appendKeyPart(stage, to: &key)
-        for v in values { appendKeyPart(v, to: &key) }
+        let key = key(apiID, stage, values)
         return methodARN.map { methodKey(key, methodARN: $0) } ?? key
     }
 
