@@ -61,6 +61,24 @@ import Testing
         #expect(ExternalAuthorizer.cacheKey(apiID: "abc", stage: "demo", values: ["v"], methodARN: "arn") == "3:arn3:abc4:demo1:v")
     }
 
+    /// API Gateway refuses a method ARN over 1,600 bytes with 414 before the authorizer is asked
+    /// (and before a missing token would be 401). 1,600 bytes exactly still goes on.
+    @Test func methodARNOver1600BytesIs414WithoutACall() throws {
+        let prefix = Self.arnPrefix.utf8.count + "GET".utf8.count  // the path after the stage follows
+        let fits = "/demo/" + String(repeating: "p", count: 1600 - prefix - 1)
+        let over = fits + "q"
+        let a = Self.authorizer()
+        let long = try decide(a, JWTFixtures.request(target: over))
+        #expect(long.refusal?.type == .REQUEST_URI_TOO_LONG)
+        #expect(long.refusal?.type.defaultStatus == 414)
+        #expect(!long.isAbstain)
+        #expect(a.callsInFlight == 0)
+        // At the limit, the usual path: no token, 401 without a call.
+        let atLimit = try decide(a, JWTFixtures.request(target: fits))
+        #expect(atLimit.refusal?.type == .UNAUTHORIZED)
+        #expect(JWTFixtures.request(target: fits).methodARN.utf8.count == 1600)
+    }
+
     @Test func missingTokenAbstainsWithoutACall() throws {
         let d = try decide(Self.authorizer(), JWTFixtures.request())
         #expect(d.isAbstain)

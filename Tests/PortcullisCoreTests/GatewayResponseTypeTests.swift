@@ -21,6 +21,9 @@ import Testing
         #expect(GatewayResponseType.SERVICE_UNAVAILABLE.fallback == .DEFAULT_5XX)
         #expect(GatewayResponseType.DEFAULT_4XX.fallback == nil)
         #expect(GatewayResponseType.MISSING_AUTHENTICATION_TOKEN.errorType == "MissingAuthenticationTokenException")
+        #expect(GatewayResponseType.REQUEST_URI_TOO_LONG.defaultStatus == 414)
+        #expect(GatewayResponseType.REQUEST_URI_TOO_LONG.defaultBody(message: GatewayResponseType.REQUEST_URI_TOO_LONG.defaultMessage)
+            == #"{"message":"Request URI too long"}"#)
     }
 
     @Test func jsonEscaping() {

@@ -67,7 +67,16 @@ public final class ExternalAuthorizer: Sendable {
 
     // MARK: Per request
 
+    /// The longest method ARN API Gateway hands a Lambda authorizer.
+    public static let maxMethodARNBytes = 1600
+
     public func evaluate(_ request: AuthRequest, route: RouteAuthPolicy, on loop: any EventLoop) -> AuthResult {
+        // API Gateway builds the method ARN for its authorizer and refuses one over 1,600 bytes
+        // with 414, before anything else (shared/AWS_SEMANTICS.md §1.3, §1.6).
+        let arnLength = request.withMethodARNSuffix(request.api.arnPrefix.utf8.count) { prefix, method, path in prefix + method.count + path.count }
+        if arnLength > Self.maxMethodARNBytes {
+            return .now(.refuse(Refusal(.REQUEST_URI_TOO_LONG, reason: "\(name): method ARN of \(arnLength) bytes, over \(Self.maxMethodARNBytes)")))
+        }
         if sources.isEmpty {
             // A request authorizer with `ttl: 0s` and no identity sources (API Gateway needs them
             // only for caching): nothing can be absent, every request calls.

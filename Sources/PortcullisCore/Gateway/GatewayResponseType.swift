@@ -30,6 +30,9 @@ public enum GatewayResponseType: String, CaseIterable, Sendable, Hashable {
     case NOT_FOUND
     case REQUEST_TIMEOUT
     case REQUEST_HEADER_FIELDS_TOO_LARGE
+    /// A method ARN over 1,600 bytes on a route with a Lambda authorizer: API Gateway's 414,
+    /// which has no gateway response type of its own.
+    case REQUEST_URI_TOO_LONG
     case EXPECTATION_FAILED
     case NOT_IMPLEMENTED
     case HTTP_VERSION_NOT_SUPPORTED
@@ -54,6 +57,7 @@ public enum GatewayResponseType: String, CaseIterable, Sendable, Hashable {
         case .UNSUPPORTED_MEDIA_TYPE: return 415
         case .REQUEST_TIMEOUT: return 408
         case .REQUEST_HEADER_FIELDS_TOO_LARGE: return 431
+        case .REQUEST_URI_TOO_LONG: return 414
         case .EXPECTATION_FAILED: return 417
         case .NOT_IMPLEMENTED: return 501
         case .HTTP_VERSION_NOT_SUPPORTED: return 505
@@ -84,6 +88,7 @@ public enum GatewayResponseType: String, CaseIterable, Sendable, Hashable {
         case .BAD_REQUEST: return "Bad Request"
         case .REQUEST_TIMEOUT: return "Request Timeout"
         case .REQUEST_HEADER_FIELDS_TOO_LARGE: return "Request Header Fields Too Large"
+        case .REQUEST_URI_TOO_LONG: return "Request URI too long"
         case .EXPECTATION_FAILED: return "Expectation Failed"
         case .NOT_IMPLEMENTED: return "Not Implemented"
         case .HTTP_VERSION_NOT_SUPPORTED: return "HTTP Version Not Supported"
@@ -111,6 +116,7 @@ public enum GatewayResponseType: String, CaseIterable, Sendable, Hashable {
         case .UNSUPPORTED_MEDIA_TYPE: return "UnsupportedMediaTypeException"
         case .REQUEST_TIMEOUT: return "RequestTimeoutException"
         case .REQUEST_HEADER_FIELDS_TOO_LARGE: return "RequestHeaderFieldsTooLargeException"
+        case .REQUEST_URI_TOO_LONG: return "RequestUriTooLongException"
         case .EXPECTATION_FAILED: return "ExpectationFailedException"
         case .NOT_IMPLEMENTED: return "NotImplementedException"
         case .HTTP_VERSION_NOT_SUPPORTED: return "HttpVersionNotSupportedException"
