@@ -5,7 +5,7 @@ import Yams
 extension ConfigLoader {
     static let externalKeys = [
         "type", "url", "identity_source", "validation", "timeout", "cache", "stale_if_error", "on_policy_miss",
-        "max_concurrent_calls", "max_answer_size", "ca_file", "simple_responses",
+        "max_concurrent_calls", "max_answer_size", "ca_file", "simple_responses", "payload_format_version",
     ]
     static let externalCacheKeys = ["ttl", "deny_ttl", "max_entries", "max_bytes", "refresh_ahead"]
     /// API Gateway's hard limit on `authorizerResultTtlInSeconds`.
@@ -24,6 +24,7 @@ extension ConfigLoader {
         var staleNode: Node? = nil
         var answerSizeNode: Node? = nil
         var simpleNode: Node? = nil
+        var payloadNode: Node? = nil
         var cacheNodes = AuthorizerCacheNodes()
         var sawURL = false
         for (key, v, p) in r.mapping(node, path, allowed: externalKeys) {
@@ -94,6 +95,14 @@ extension ConfigLoader {
             case "simple_responses":
                 simpleNode = v
                 c.simpleResponses = r.bool(v, p) ?? false
+            case "payload_format_version":
+                payloadNode = v
+                let s = r.string(v, p) ?? ""
+                if let f = ExternalAuthorizerConfig.PayloadFormat(rawValue: s), f != .rest {
+                    c.payloadFormat = f
+                } else {
+                    r.fail(v, p, "payload_format_version is \"1.0\" or \"2.0\" (an HTTP API's event shapes; leave it out for the REST event), not \"\(s)\"")
+                }
             default: break
             }
         }
@@ -116,6 +125,10 @@ extension ConfigLoader {
         checkCacheBounds(r, c, path, node: node, maxBytes: cacheNodes.maxBytes, answerSize: answerSizeNode)
         if c.cache.ttl == .zero && c.staleIfError > .zero {
             r.warn(staleNode, "\(path).stale_if_error", "has no effect with cache.ttl 0s (nothing is cached to serve stale); remove it or set a ttl")
+        }
+        if kind == .token && c.payloadFormat != .rest {
+            r.fail(payloadNode, "\(path).payload_format_version",
+                "payload_format_version applies to request authorizers only (HTTP APIs have no token authorizers); remove it or use type: request")
         }
         if kind == .request && c.validation != nil {
             r.fail(validationNode, "\(path).validation", "validation applies to token authorizers only (API Gateway ignores it for REQUEST)")

@@ -27,6 +27,14 @@ public struct ExternalAuthorizerConfig: Sendable, Equatable, CustomStringConvert
         }
     }
 
+    /// The event a request authorizer is POSTed: API Gateway's REST shape, or an HTTP API's
+    /// `AuthorizerPayloadFormatVersion` 1.0 or 2.0 (shared/AWS_SEMANTICS.md §1.2).
+    public enum PayloadFormat: String, Sendable, Equatable {
+        case rest
+        case v1 = "1.0"
+        case v2 = "2.0"
+    }
+
     /// What to do when a cached policy names no statement for this request's method ARN.
     public enum PolicyMiss: String, Sendable, Equatable {
         /// 403, as API Gateway answers.
@@ -83,6 +91,8 @@ public struct ExternalAuthorizerConfig: Sendable, Equatable, CustomStringConvert
     /// Accept API Gateway's simple answer `{"isAuthorized": ..., "context": ...}` (HTTP APIs'
     /// `enableSimpleResponses`). Off: such an answer is AUTHORIZER_CONFIGURATION_ERROR.
     public var simpleResponses = false
+    /// Request authorizers only: the event's shape.
+    public var payloadFormat = PayloadFormat.rest
 
     public init(name: String, kind: Kind, url: String, identitySources: [IdentitySource]) {
         self.name = name
@@ -94,6 +104,6 @@ public struct ExternalAuthorizerConfig: Sendable, Equatable, CustomStringConvert
     /// Every setting, in one line: a reload keeps an authorizer's cache only when this is unchanged.
     public var description: String {
         "\(kind) \(url) \(identitySources) validation=\(validation ?? "") timeout=\(timeout) cache=\(cache) "
-            + "stale=\(staleIfError) miss=\(onPolicyMiss) calls=\(maxConcurrentCalls) answer=\(maxAnswerBytes) ca=\(caFile ?? "")@\(caFileDigest ?? "") simple=\(simpleResponses)"
+            + "stale=\(staleIfError) miss=\(onPolicyMiss) calls=\(maxConcurrentCalls) answer=\(maxAnswerBytes) ca=\(caFile ?? "")@\(caFileDigest ?? "") simple=\(simpleResponses) payload=\(payloadFormat.rawValue)"
     }
 }

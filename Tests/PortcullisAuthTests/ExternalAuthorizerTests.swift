@@ -261,6 +261,90 @@ import Testing
         #expect(ctx?["identity"]?["userAgent"]?.stringValue == "ua/1")
         #expect(ctx?["identity"]?["clientCert"] == .null)
     }
+
+    /// An HTTP API's payload 1.0: the REST event plus `version` and the identity values joined.
+    @Test func httpAPIPayload1Shape() throws {
+        let r = JWTFixtures.request([("Authorization", "Bearer t"), ("X-Tenant", "t1")])
+        let j = try JSONValue.parse(AuthorizerEvent.request(r, methodARN: r.methodARN, stageVariables: [:], now: 0, httpAPIv1: ["Bearer t", "t1"]))
+        #expect(j["version"]?.stringValue == "1.0")
+        #expect(j["type"]?.stringValue == "REQUEST")
+        #expect(j["identitySource"]?.stringValue == "Bearer t,t1")
+        #expect(j["authorizationToken"]?.stringValue == "Bearer t,t1")
+        #expect(j["methodArn"]?.stringValue == Self.arnPrefix + "GET/x")
+        #expect(j["multiValueHeaders"]?["X-Tenant"] == .array([.string("t1")]))
+    }
+
+    /// An HTTP API's payload 2.0 (shared/AWS_SEMANTICS.md §1.2): lower-case header names with
+    /// repeated values comma-joined, cookies apart, the raw path and query, `requestContext.http`,
+    /// CLF time and epoch milliseconds.
+    @Test func httpAPIPayload2Shape() throws {
+        let r = JWTFixtures.request(
+            [("X-Multi", "a"), ("x-multi", "b"), ("User-Agent", "ua/1"), ("Cookie", "s=1; theme=dark"), ("Authorization", "Bearer t")],
+            target: "/demo/x?q=1&q=2&s=a%20b")
+        let e = AuthorizerEvent.requestV2(r, routeARN: r.methodARN, identityValues: ["Bearer t"], stageVariables: ["env": "test"], now: 1_796_063_405.25)
+        let j = try JSONValue.parse(e)
+        #expect(j["version"]?.stringValue == "2.0")
+        #expect(j["type"]?.stringValue == "REQUEST")
+        #expect(j["routeArn"]?.stringValue == Self.arnPrefix + "GET/x")
+        #expect(j["identitySource"] == .array([.string("Bearer t")]))
+        #expect(j["routeKey"]?.stringValue == "GET /x")
+        #expect(j["rawPath"]?.stringValue == "/demo/x")
+        #expect(j["rawQueryString"]?.stringValue == "q=1&q=2&s=a%20b")
+        #expect(j["cookies"] == .array([.string("s=1"), .string("theme=dark")]))
+        #expect(j["headers"]?["x-multi"]?.stringValue == "a,b")
+        #expect(j["headers"]?["cookie"] == nil)
+        #expect(j["headers"]?["host"]?.stringValue == "a")
+        #expect(j["queryStringParameters"]?["q"]?.stringValue == "1,2")
+        #expect(j["queryStringParameters"]?["s"]?.stringValue == "a b")
+        #expect(j["stageVariables"]?["env"]?.stringValue == "test")
+        #expect(j["pathParameters"] == .object([:]))
+        let ctx = j["requestContext"]
+        #expect(ctx?["accountId"]?.stringValue == "123456789012")
+        #expect(ctx?["apiId"]?.stringValue == "abc")
+        #expect(ctx?["authentication"] == .null)
+        #expect(ctx?["domainName"]?.stringValue == "a")
+        #expect(ctx?["http"]?["method"]?.stringValue == "GET")
+        #expect(ctx?["http"]?["path"]?.stringValue == "/demo/x")
+        #expect(ctx?["http"]?["protocol"]?.stringValue == "HTTP/1.1")
+        #expect(ctx?["http"]?["sourceIp"]?.stringValue == "127.0.0.1")
+        #expect(ctx?["http"]?["userAgent"]?.stringValue == "ua/1")
+        #expect(ctx?["requestId"]?.stringValue == "r")
+        #expect(ctx?["routeKey"]?.stringValue == "GET /x")
+        #expect(ctx?["stage"]?.stringValue == "demo")
+        #expect(ctx?["time"]?.stringValue == "30/Nov/2026:18:30:05 +0000")
+        #expect(ctx?["timeEpoch"] == .number(1_796_063_405_250))
+    }
+
+    /// The authorizer sends the shape its config names (payload_format_version).
+    @Test func configuredPayloadFormatIsTheEventSent() throws {
+        let a1 = Self.authorizer(.request) { $0.payloadFormat = .v2 }
+        #expect(a1.payloadFormat == .v2)
+        let yaml = """
+            listeners: [{ name: p, listen: "127.0.0.1:0" }]
+            authorizers:
+              v2: { type: request, url: "http://127.0.0.1:9/a", identity_source: [header.Authorization], payload_format_version: "2.0" }
+              v1: { type: request, url: "http://127.0.0.1:9/a", identity_source: [header.Authorization], payload_format_version: 1.0 }
+              rest: { type: request, url: "http://127.0.0.1:9/a", identity_source: [header.Authorization] }
+            apis: [{ name: a, stage: s, routes: [{ path: /x, upstream: u, auth: [v2] }] }]
+            upstreams: { u: { endpoints: ["http://127.0.0.1:9"] } }
+            """
+        let c = try ConfigLoader.parse(yaml, file: "t.yaml")
+        func format(_ name: String) -> ExternalAuthorizerConfig.PayloadFormat? {
+            if case .external(let e)? = c.authorizers[name]?.kind { return e.payloadFormat }
+            return nil
+        }
+        #expect(format("v2") == .v2)
+        #expect(format("v1") == .v1)
+        #expect(format("rest") == .rest)
+        for (bad, says) in [
+            ("{ type: request, url: \"http://127.0.0.1:9/a\", payload_format_version: \"3.0\", cache: { ttl: 0s } }", "is \"1.0\" or \"2.0\""),
+            ("{ type: token, url: \"http://127.0.0.1:9/a\", payload_format_version: \"2.0\" }", "request authorizers only"),
+        ] {
+            let text = yaml.replacingOccurrences(of: "rest: { type: request, url: \"http://127.0.0.1:9/a\", identity_source: [header.Authorization] }", with: "bad: \(bad)")
+            #expect(throws: ConfigError.self) { try ConfigLoader.parse(text, file: "t.yaml") }
+            do { _ = try ConfigLoader.parse(text, file: "t.yaml") } catch { #expect("\(error)".contains(says), "\(error)") }
+        }
+    }
 }
 
 /// The registry that carries running authorizers (and caches) across reloads.

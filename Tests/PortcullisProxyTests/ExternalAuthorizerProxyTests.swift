@@ -380,6 +380,44 @@ import Testing
         await h.stop()
     }
 
+    /// `payload_format_version: "2.0"`: an HTTP API's event reaches the authorizer through the
+    /// real gateway, and its simple answer admits the request.
+    @Test func httpAPIPayload2EventThroughTheGateway() async throws {
+        let authz = try CountingAuthorizer { _, _, _ in .json(status: 200, body: #"{"isAuthorized":true,"context":{"tenant":"t9"}}"#) }
+        defer { authz.stop() }
+        let req = """
+              req:
+                type: request
+                url: \(authz.url)
+                identity_source: [header.X-Tenant]
+                simple_responses: true
+                payload_format_version: "2.0"
+            """
+        let route = #"      - { path: "/items/{id}", methods: [GET], upstream: backend, auth: [req], set_headers: { X-Tenant-Id: $context.authorizer.tenant } }"#
+        let h = try await Harness(Self.config(authz, extraAuthorizers: req, routes: route))
+        do {
+            let r = try h.get("/lab/items/42?v=1&v=2", headers: ["X-Tenant": "t9", "Cookie": "a=1; b=2"])
+            #expect(r.status == 200)
+            #expect((r.json["headers"] as? [String: String])?["x-tenant-id"] == "t9")
+            let e = authz.events[0]
+            #expect(e["version"] as? String == "2.0")
+            #expect(e["type"] as? String == "REQUEST")
+            #expect((e["routeArn"] as? String)?.hasSuffix("/lab/GET/items/42") == true)
+            #expect(e["identitySource"] as? [String] == ["t9"])
+            #expect(e["routeKey"] as? String == "GET /items/{id}")
+            #expect(e["rawPath"] as? String == "/lab/items/42")
+            #expect(e["rawQueryString"] as? String == "v=1&v=2")
+            #expect(e["cookies"] as? [String] == ["a=1", "b=2"])
+            #expect((e["headers"] as? [String: String])?["x-tenant"] == "t9")
+            #expect((e["queryStringParameters"] as? [String: String])?["v"] == "1,2")
+            #expect((e["pathParameters"] as? [String: String])?["id"] == "42")
+            let http = (e["requestContext"] as? [String: Any])?["http"] as? [String: Any]
+            #expect(http?["method"] as? String == "GET")
+            #expect(http?["sourceIp"] as? String == "127.0.0.1")
+        }
+        await h.stop()
+    }
+
     @Test func usageIdentifierKeyFeedsTheAPIKeyPhase() async throws {
         let key = "authz-issued-key-0123456789abcdef"
         let authz = try CountingAuthorizer { _, event, _ in

@@ -16,9 +16,18 @@ public enum AuthorizerEvent {
         return Array(out.utf8)
     }
 
-    public static func request(_ r: AuthRequest, methodARN: String, stageVariables: [String: String], now: Double) -> [UInt8] {
+    /// The REST REQUEST event; with `httpAPIv1`, an HTTP API's payload 1.0: the same, with
+    /// `version`, and the identity values comma-joined as `identitySource` and `authorizationToken`.
+    public static func request(
+        _ r: AuthRequest, methodARN: String, stageVariables: [String: String], now: Double, httpAPIv1 identityValues: [String]? = nil
+    ) -> [UInt8] {
         let head = r.head
-        var out = "{\"type\":\"REQUEST\",\"methodArn\":"
+        var out = "{"
+        if let identityValues {
+            let joined = JSONString.quoted(identityValues.joined(separator: ","))
+            out += "\"version\":\"1.0\",\"identitySource\":\(joined),\"authorizationToken\":\(joined),"
+        }
+        out += "\"type\":\"REQUEST\",\"methodArn\":"
         out += JSONString.quoted(methodARN)
         out += ",\"resource\":" + JSONString.quoted(r.resourcePath)
         out += ",\"path\":" + JSONString.quoted(head.path)
@@ -78,6 +87,84 @@ public enum AuthorizerEvent {
         return Array(out.utf8)
     }
 
+    /// An HTTP API's payload 2.0 (`AuthorizerPayloadFormatVersion: 2.0`): the route ARN and key,
+    /// the raw path and query, cookies apart, header names lower-case with repeated values
+    /// comma-joined (the query's too), and `requestContext.http`. The route key names the
+    /// request's method (a route for several methods has no single key of its own here).
+    public static func requestV2(
+        _ r: AuthRequest, routeARN: String, identityValues: [String], stageVariables: [String: String], now: Double
+    ) -> [UInt8] {
+        let head = r.head
+        let api = r.api
+        let routeKey = head.method.name + " " + r.resourcePath
+        var out = "{\"version\":\"2.0\",\"type\":\"REQUEST\",\"routeArn\":" + JSONString.quoted(routeARN)
+        out += ",\"identitySource\":[" + identityValues.map { JSONString.quoted($0) }.joined(separator: ",") + "]"
+        out += ",\"routeKey\":" + JSONString.quoted(routeKey)
+        out += ",\"rawPath\":" + JSONString.quoted(head.path)
+        out += ",\"rawQueryString\":" + JSONString.quoted(head.query)
+
+        var names: [String] = []
+        var values: [String: [String]] = [:]
+        var cookies: [String] = []
+        for (name, value) in head.headers.pairs {
+            let lower = name.lowercased()
+            if lower == "cookie" {
+                for c in value.split(separator: ";") {
+                    let t = c.trimmingSpaces
+                    if !t.isEmpty { cookies.append(t) }
+                }
+                continue
+            }
+            if values[lower] == nil { names.append(lower) }
+            values[lower, default: []].append(value)
+        }
+        out += ",\"cookies\":[" + cookies.map { JSONString.quoted($0) }.joined(separator: ",") + "]"
+        joined(&out, "headers", names, values)
+        var qNames: [String] = []
+        var qValues: [String: [String]] = [:]
+        for (name, value) in queryValues(head.query) {
+            if qValues[name] == nil { qNames.append(name) }
+            qValues[name, default: []].append(value)
+        }
+        joined(&out, "queryStringParameters", qNames, qValues)
+
+        let host = head.headers.first(named: "host").map { h in
+            h.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? h
+        }
+        let millis = Int64(now * 1000)
+        out += ",\"requestContext\":{\"accountId\":" + JSONString.quoted(api.account)
+        out += ",\"apiId\":" + JSONString.quoted(api.id)
+        out += ",\"authentication\":"
+        if let c = r.clientCertificate {
+            out += "{\"clientCert\":{\"clientCertPem\":" + JSONString.quoted(c.pem)
+            out += ",\"subjectDN\":" + JSONString.quoted(c.subject)
+            out += ",\"issuerDN\":" + JSONString.quoted(c.issuer)
+            out += ",\"serialNumber\":" + JSONString.quoted(c.serialNumber)
+            out += ",\"validity\":{\"notBefore\":" + JSONString.quoted(c.notBefore)
+            out += ",\"notAfter\":" + JSONString.quoted(c.notAfter) + "}}}"
+        } else {
+            out += "null"
+        }
+        out += ",\"domainName\":" + JSONString.quoted(host)
+        out += ",\"domainPrefix\":" + JSONString.quoted(host.map { String($0.split(separator: ".", maxSplits: 1).first ?? "") })
+        out += ",\"http\":{\"method\":" + JSONString.quoted(head.method.name)
+        out += ",\"path\":" + JSONString.quoted(head.path)
+        out += ",\"protocol\":" + JSONString.quoted(head.version == .http10 ? "HTTP/1.0" : "HTTP/1.1")
+        out += ",\"sourceIp\":" + JSONString.quoted(r.clientIP?.description)
+        out += ",\"userAgent\":" + JSONString.quoted(head.headers.first(named: "user-agent")) + "}"
+        out += ",\"requestId\":" + JSONString.quoted(r.requestID)
+        out += ",\"routeKey\":" + JSONString.quoted(routeKey)
+        out += ",\"stage\":" + JSONString.quoted(api.stage.isEmpty ? "$default" : api.stage)
+        out += ",\"time\":" + JSONString.quoted(CivilTime.commonLogTime(millis / 1000))
+        out += ",\"timeEpoch\":\(millis)}"
+        out += ",\"pathParameters\":"
+        object(&out, r.pathParameters)
+        out += ",\"stageVariables\":"
+        object(&out, stageVariables.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+        out += "}"
+        return Array(out.utf8)
+    }
+
     /// Name/value pairs of a query string, percent-decoded (`+` as a space); broken escapes are
     /// kept as sent.
     static func queryValues(_ query: String) -> [(String, String)] {
@@ -107,6 +194,16 @@ public enum AuthorizerEvent {
             out += JSONString.quoted(n) + ":["
             out += (values[n] ?? []).map { JSONString.quoted($0) }.joined(separator: ",")
             out += "]"
+        }
+        out += "}"
+    }
+
+    /// Payload 2.0's maps: every value of a name, comma-joined.
+    private static func joined(_ out: inout String, _ key: String, _ names: [String], _ values: [String: [String]]) {
+        out += ",\"\(key)\":{"
+        for (i, n) in names.enumerated() {
+            if i > 0 { out += "," }
+            out += JSONString.quoted(n) + ":" + JSONString.quoted((values[n] ?? []).joined(separator: ","))
         }
         out += "}"
     }

@@ -27,6 +27,8 @@ public final class ExternalAuthorizer: Sendable {
     let onPolicyMiss: ExternalAuthorizerConfig.PolicyMiss
     /// `simple_responses`: the `{"isAuthorized": ...}` form is an answer, not a misconfiguration.
     let simpleResponses: Bool
+    /// The shape of a request authorizer's event (REST, or an HTTP API's 1.0 or 2.0).
+    let payloadFormat: ExternalAuthorizerConfig.PayloadFormat
     let maxConcurrentCalls: Int
     let client: HTTPClient?
     let clock: JWTClock
@@ -52,6 +54,7 @@ public final class ExternalAuthorizer: Sendable {
             : nil
         onPolicyMiss = c.onPolicyMiss
         simpleResponses = c.simpleResponses
+        payloadFormat = c.payloadFormat
         maxConcurrentCalls = c.maxConcurrentCalls
         self.client = client
         self.clock = clock
@@ -149,7 +152,17 @@ public final class ExternalAuthorizer: Sendable {
         let body: [UInt8]
         switch kind {
         case .token: body = AuthorizerEvent.token(token(request, route) ?? "", methodARN: arn)
-        case .request: body = AuthorizerEvent.request(request, methodARN: arn, stageVariables: route.stageVariables, now: clock.now())
+        case .request:
+            let values = { self.sources.compactMap { $0.value(in: request, stageVariables: route.stageVariables) } }
+            switch payloadFormat {
+            case .rest: body = AuthorizerEvent.request(request, methodARN: arn, stageVariables: route.stageVariables, now: clock.now())
+            case .v1:
+                body = AuthorizerEvent.request(
+                    request, methodARN: arn, stageVariables: route.stageVariables, now: clock.now(), httpAPIv1: values())
+            case .v2:
+                body = AuthorizerEvent.requestV2(
+                    request, routeARN: arn, identityValues: values(), stageVariables: route.stageVariables, now: clock.now())
+            }
         }
         // Asking again is harmless: an authorizer only answers a question.
         let http = HTTPClientRequest(

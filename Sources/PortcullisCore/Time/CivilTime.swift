@@ -35,4 +35,23 @@ public enum CivilTime {
 
     /// Whole days since 1970 of a time (rounded down, also before 1970).
     public static func dayNumber(_ t: Int64) -> Int64 { t >= 0 ? t / 86_400 : (t - 86_399) / 86_400 }
+
+    /// A time as API Gateway writes `requestTime` (CLF, UTC): `30/Nov/2026:18:30:05 +0000`.
+    public static func commonLogTime(_ epochSecond: Int64) -> String {
+        let days = epochSecond >= 0 ? epochSecond / 86400 : (epochSecond - 86399) / 86400
+        let secs = epochSecond - days * 86400
+        // Civil date of a day count (Howard Hinnant's algorithm, the inverse of `days`).
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "\(two(day))/\(months[Int(month - 1)])/\(year):\(two(secs / 3600)):\(two(secs / 60 % 60)):\(two(secs % 60)) +0000"
+    }
 }

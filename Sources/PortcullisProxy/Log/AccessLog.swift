@@ -153,14 +153,7 @@ struct AccessLogBuffer {
     static let batchBytes = 256 * 1024
 
     /// `requestTime` as API Gateway writes it (CLF, UTC): `30/Nov/2026:18:30:05 +0000`.
-    static func commonLogTime(_ epochSecond: Int64) -> String {
-        var t = time_t(epochSecond)
-        var parts = tm()
-        gmtime_r(&t, &parts)
-        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        return "\(two(parts.tm_mday))/\(months[Int(parts.tm_mon)])/\(parts.tm_year + 1900):\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) +0000"
-    }
+    static func commonLogTime(_ epochSecond: Int64) -> String { CivilTime.commonLogTime(epochSecond) }
 
     mutating func flush() {
         guard let sink, pending.readableBytes > 0 else { return }

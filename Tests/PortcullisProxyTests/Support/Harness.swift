@@ -37,12 +37,26 @@ final class Harness {
         try server.start()
     }
 
+    /// A socket bound to the dead port and never listening, held until `stop`: connecting to it
+    /// is refused, and no other test running beside this one can be given the port (a port
+    /// bound and closed again could be, and a request meant to fail at once would then wait on
+    /// whatever took it).
+    private var deadSocket: Int32 = -1
+
     lazy var deadPort: Int = {
-        // A port nobody listens on: bind, read the port, close.
-        let s = try! ServerBootstrap(group: echoGroup).bind(host: "127.0.0.1", port: 0).wait()
-        let p = s.localAddress!.port!
-        try! s.close().wait()
-        return p
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        precondition(fd >= 0, "socket: \(errno)")
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+        }
+        precondition(bound, "bind: \(errno)")
+        deadSocket = fd
+        return Int(UInt16(bigEndian: addr.sin_port))
     }()
 
     var env: [String: String] { ["ECHO": "127.0.0.1:\(echoPort)", "DEAD": "127.0.0.1:\(deadPort)"] }
@@ -71,6 +85,7 @@ final class Harness {
         await server.shutdown(grace: .seconds(1))
         try? await echo?.close()
         try? await echoGroup.shutdownGracefully()
+        if deadSocket >= 0 { close(deadSocket) }
         try? FileManager.default.removeItem(at: dir)
     }
 }
