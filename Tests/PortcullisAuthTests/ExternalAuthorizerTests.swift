@@ -230,6 +230,9 @@ import Testing
         #expect(cert?["serialNumber"]?.stringValue == "0A1B")
         #expect(cert?["validity"]?["notAfter"]?.stringValue == "May 28 12:30:02 2029 GMT")
         #expect(cert?["clientCertPem"]?.stringValue?.hasPrefix("-----BEGIN CERTIFICATE-----\n") == true)
+        // Payload 2.0 carries the same object under requestContext.authentication.
+        let v2 = try JSONValue.parse(AuthorizerEvent.requestV2(r, routeARN: r.methodARN, identityValues: [], stageVariables: [:], now: 0))
+        #expect(v2["requestContext"]?["authentication"]?["clientCert"] == cert)
     }
 
     @Test func tokenEventShape() throws {

@@ -73,16 +73,7 @@ public enum AuthorizerEvent {
         out += ",\"userAgent\":" + JSONString.quoted(head.headers.first(named: "user-agent"))
         out += ",\"apiKey\":" + JSONString.quoted(head.headers.first(named: "x-api-key"))
         out += ",\"clientCert\":"
-        if let c = r.clientCertificate {
-            out += "{\"clientCertPem\":" + JSONString.quoted(c.pem)
-            out += ",\"subjectDN\":" + JSONString.quoted(c.subject)
-            out += ",\"issuerDN\":" + JSONString.quoted(c.issuer)
-            out += ",\"serialNumber\":" + JSONString.quoted(c.serialNumber)
-            out += ",\"validity\":{\"notBefore\":" + JSONString.quoted(c.notBefore)
-            out += ",\"notAfter\":" + JSONString.quoted(c.notAfter) + "}}"
-        } else {
-            out += "null"
-        }
+        clientCert(&out, r.clientCertificate)
         out += "}}}"
         return Array(out.utf8)
     }
@@ -135,13 +126,10 @@ public enum AuthorizerEvent {
         out += ",\"requestContext\":{\"accountId\":" + JSONString.quoted(api.account)
         out += ",\"apiId\":" + JSONString.quoted(api.id)
         out += ",\"authentication\":"
-        if let c = r.clientCertificate {
-            out += "{\"clientCert\":{\"clientCertPem\":" + JSONString.quoted(c.pem)
-            out += ",\"subjectDN\":" + JSONString.quoted(c.subject)
-            out += ",\"issuerDN\":" + JSONString.quoted(c.issuer)
-            out += ",\"serialNumber\":" + JSONString.quoted(c.serialNumber)
-            out += ",\"validity\":{\"notBefore\":" + JSONString.quoted(c.notBefore)
-            out += ",\"notAfter\":" + JSONString.quoted(c.notAfter) + "}}}"
+        if r.clientCertificate != nil {
+            out += "{\"clientCert\":"
+            clientCert(&out, r.clientCertificate)
+            out += "}"
         } else {
             out += "null"
         }
@@ -196,6 +184,20 @@ public enum AuthorizerEvent {
             out += "]"
         }
         out += "}"
+    }
+
+    /// The verified client certificate as both shapes carry it, or null.
+    private static func clientCert(_ out: inout String, _ c: ClientCertificate?) {
+        guard let c else {
+            out += "null"
+            return
+        }
+        out += "{\"clientCertPem\":" + JSONString.quoted(c.pem)
+        out += ",\"subjectDN\":" + JSONString.quoted(c.subject)
+        out += ",\"issuerDN\":" + JSONString.quoted(c.issuer)
+        out += ",\"serialNumber\":" + JSONString.quoted(c.serialNumber)
+        out += ",\"validity\":{\"notBefore\":" + JSONString.quoted(c.notBefore)
+        out += ",\"notAfter\":" + JSONString.quoted(c.notAfter) + "}}"
     }
 
     /// Payload 2.0's maps: every value of a name, comma-joined.
