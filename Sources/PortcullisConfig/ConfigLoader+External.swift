@@ -126,6 +126,10 @@ extension ConfigLoader {
         if c.cache.ttl == .zero && c.staleIfError > .zero {
             r.warn(staleNode, "\(path).stale_if_error", "has no effect with cache.ttl 0s (nothing is cached to serve stale); remove it or set a ttl")
         }
+        if c.simpleResponses && c.payloadFormat == .v1 {
+            r.fail(simpleNode, "\(path).simple_responses",
+                "simple_responses needs payload_format_version \"2.0\" (API Gateway has simple answers only with HTTP APIs' 2.0 events); remove one of them")
+        }
         if kind == .token && c.payloadFormat != .rest {
             r.fail(payloadNode, "\(path).payload_format_version",
                 "payload_format_version applies to request authorizers only (HTTP APIs have no token authorizers); remove it or use type: request")

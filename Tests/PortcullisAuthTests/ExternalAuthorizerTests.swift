@@ -316,6 +316,15 @@ import Testing
         #expect(ctx?["stage"]?.stringValue == "demo")
         #expect(ctx?["time"]?.stringValue == "30/Nov/2026:18:30:05 +0000")
         #expect(ctx?["timeEpoch"] == .number(1_796_063_405_250))
+        // The domain without its port; a bracketed IPv6 literal stays whole; an absolute-form
+        // target's authority wins over Host.
+        for (target, host, want) in [("/demo/x", "api.example.com:8443", "api.example.com"), ("/demo/x", "[::1]:8080", "[::1]"),
+                                     ("http://other.example:81/demo/x", "api.example.com", "other.example")] {
+            let text = "GET \(target) HTTP/1.1\r\nHost: \(host)\r\n\r\n"
+            var fields: [HeaderField] = []
+            let head = try HeadParser.parseRequest(ByteBuffer(string: text), limits: HeadLimits(), reusing: &fields)
+            #expect(AuthorizerEvent.domainName(head) == want, "\(target) \(host)")
+        }
     }
 
     /// The authorizer sends the shape its config names (payload_format_version).
@@ -342,6 +351,7 @@ import Testing
         for (bad, says) in [
             ("{ type: request, url: \"http://127.0.0.1:9/a\", payload_format_version: \"3.0\", cache: { ttl: 0s } }", "is \"1.0\" or \"2.0\""),
             ("{ type: token, url: \"http://127.0.0.1:9/a\", payload_format_version: \"2.0\" }", "request authorizers only"),
+            ("{ type: request, url: \"http://127.0.0.1:9/a\", payload_format_version: \"1.0\", simple_responses: true, cache: { ttl: 0s } }", "needs payload_format_version \"2.0\""),
         ] {
             let text = yaml.replacingOccurrences(of: "rest: { type: request, url: \"http://127.0.0.1:9/a\", identity_source: [header.Authorization] }", with: "bad: \(bad)")
             #expect(throws: ConfigError.self) { try ConfigLoader.parse(text, file: "t.yaml") }

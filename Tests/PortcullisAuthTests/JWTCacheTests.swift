@@ -88,6 +88,17 @@ struct JWTCacheTests {
         #expect(c.count == 2)
         #expect(c.lookup(TokenCache.Key(token: "token-of-alice", hash: 7), now: 0) == nil)
         #expect(c.lookup(TokenCache.Key(token: "token-of-mallory", hash: 7), now: 0) != nil)
+        // A token that expired and came back keeps its new place: its old place in the order
+        // does not evict it.
+        var d = TokenCache(maxEntries: 2)
+        d.insert("a", v1, expires: 10)
+        #expect(d.lookup("a", now: 20) == nil)  // expired: dropped
+        d.insert("b", v1, expires: 100)
+        d.insert("a", v2, expires: 100)  // back, newest
+        d.insert("c", v1, expires: 100)  // evicts the oldest live one: b
+        #expect(d.lookup("a", now: 30)?.identity.principal == "mallory")
+        #expect(d.lookup("b", now: 30) == nil)
+        #expect(d.lookup("c", now: 30) != nil)
         // The String entry points hash the token itself.
         #expect(TokenCache.Key("t1") == TokenCache.Key("t1"))
         #expect(TokenCache.Key("t1") != TokenCache.Key("t2"))

@@ -17,6 +17,7 @@ BENCH_README, between the `memory:begin` and `memory:end` markers of that README
 import asyncio
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -229,6 +230,9 @@ def _raise_fd_limit(count):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     count = int(os.environ.get("IDLE_CONNECTIONS", "10000"))
+    if count < 1:
+        log(f"ERROR: IDLE_CONNECTIONS={count}: at least 1 connection is needed to measure one's cost")
+        return 1
     settings = parse(argv)
     targets = [t for t in settings.targets.split() if t in TEMPLATES]
     _raise_fd_limit(count)
@@ -250,6 +254,10 @@ def main(argv=None):
         return 1
     finally:
         run.procs.close()
+        if settings.keep_tmp:
+            log(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     results = Path(settings.results_dir)
     results.mkdir(parents=True, exist_ok=True)
     out = results / f"memory-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"

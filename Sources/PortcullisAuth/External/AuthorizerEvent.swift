@@ -1,6 +1,7 @@
 public import PortcullisConfig
 public import PortcullisCore
 import PortcullisTLS
+import NIOCore
 
 /// The JSON event an external authorizer is POSTed, in API Gateway's shapes
 /// (shared/AWS_SEMANTICS.md §1.2): TOKEN `{type, authorizationToken, methodArn}`, or REQUEST with
@@ -119,9 +120,7 @@ public enum AuthorizerEvent {
         }
         joined(&out, "queryStringParameters", qNames, qValues)
 
-        let host = head.headers.first(named: "host").map { h in
-            h.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? h
-        }
+        let host = domainName(head)
         let millis = Int64(now * 1000)
         out += ",\"requestContext\":{\"accountId\":" + JSONString.quoted(api.account)
         out += ",\"apiId\":" + JSONString.quoted(api.id)
@@ -184,6 +183,22 @@ public enum AuthorizerEvent {
             out += "]"
         }
         out += "}"
+    }
+
+    /// The host the request named, without its port: an absolute-form target's authority, else
+    /// the Host header; a bracketed IPv6 literal stays whole (`[::1]:8080` is `[::1]`).
+    static func domainName(_ head: HTTPRequestHead) -> String? {
+        var authority: String?
+        if head.authorityStart >= 0 {
+            authority = head.headers.raw.withUnsafeReadableBytes { p in
+                String(decoding: p[Int(head.authorityStart)..<Int(head.authorityStart + head.authorityLength)], as: UTF8.self)
+            }
+        } else {
+            authority = head.headers.first(named: "host")
+        }
+        guard let a = authority else { return nil }
+        if a.hasPrefix("["), let close = a.firstIndex(of: "]") { return String(a[...close]) }
+        return String(a.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
     }
 
     /// The verified client certificate as both shapes carry it, or null.

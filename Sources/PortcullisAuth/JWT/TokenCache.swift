@@ -34,19 +34,25 @@ public struct TokenCache: Sendable {
 
         public func hash(into hasher: inout Hasher) { hasher.combine(hash) }
 
-        public static func == (a: Key, b: Key) -> Bool { a.hash == b.hash && a.token == b.token }
+        /// The bytes, not Unicode equivalence: one token's entry answers that token only.
+        public static func == (a: Key, b: Key) -> Bool { a.hash == b.hash && a.token.utf8.elementsEqual(b.token.utf8) }
     }
 
     struct Entry: Sendable {
         let token: VerifiedToken
         let expires: Double
+        /// When it entered `order`: a key that expired and came back has an older place in
+        /// `order` too, which must not evict the newer entry.
+        let seq: UInt64
     }
 
     public let maxEntries: Int
     private var entries: [Key: Entry] = [:]
-    /// Insertion order, for eviction; may hold keys already gone (removed on the way).
-    private var order: [Key] = []
+    /// Insertion order, for eviction; may hold keys already gone (removed on the way) or since
+    /// inserted again (their `seq` tells).
+    private var order: [(key: Key, seq: UInt64)] = []
     private var orderHead = 0
+    private var nextSeq: UInt64 = 0
 
     public init(maxEntries: Int) {
         self.maxEntries = max(1, maxEntries)
@@ -72,14 +78,18 @@ public struct TokenCache: Sendable {
     }
 
     public mutating func insert(_ token: Key, _ verified: VerifiedToken, expires: Double) {
-        if entries[token] == nil {
-            while entries.count >= maxEntries, orderHead < order.count {
-                entries[order[orderHead]] = nil
-                orderHead += 1
-            }
-            order.append(token)
+        if let present = entries[token] {
+            entries[token] = Entry(token: verified, expires: expires, seq: present.seq)
+            return
         }
-        entries[token] = Entry(token: verified, expires: expires)
+        while entries.count >= maxEntries, orderHead < order.count {
+            let (key, seq) = order[orderHead]
+            if entries[key]?.seq == seq { entries[key] = nil }
+            orderHead += 1
+        }
+        nextSeq &+= 1
+        order.append((token, nextSeq))
+        entries[token] = Entry(token: verified, expires: expires, seq: nextSeq)
         // Compact the order list once its consumed prefix dominates.
         if orderHead > maxEntries {
             order.removeFirst(orderHead)

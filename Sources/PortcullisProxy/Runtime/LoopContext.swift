@@ -39,6 +39,9 @@ final class LoopContext {
     private var sweeper: RepeatedTask?
     /// The most connections open at once since the last memory trim (`MemoryTrim`).
     private var peakConnections = 0
+    /// How far below that peak this loop's count must fall to ask for a trim: the server's
+    /// `MemoryTrim.connectionsDrop` shared out among its loops.
+    var trimDrop = MemoryTrim.connectionsDrop
 
     /// - Parameter endpointHealth: the server's store, the same for every loop; the default, a store
     ///   of its own, suits a lone loop in tests.
@@ -68,7 +71,7 @@ final class LoopContext {
             let open = connections.count
             if open > peakConnections {
                 peakConnections = open
-            } else if peakConnections - open >= MemoryTrim.connectionsDrop, MemoryTrim.connectionsDropped(now: now.uptimeNanoseconds) {
+            } else if peakConnections - open >= trimDrop, MemoryTrim.connectionsDropped(now: now.uptimeNanoseconds) {
                 peakConnections = open
             }
         }

@@ -39,7 +39,8 @@ struct ClientReadSizing: RecvByteBufferAllocator {
 /// count has fallen well below its peak; the trim runs off the loops (it walks every heap and
 /// takes each one's lock briefly), at most once per `minimumInterval`.
 enum MemoryTrim {
-    /// A loop asks for a trim once its connections are this many fewer than its peak since the last trim.
+    /// A server asks for a trim once its connections are this many fewer than their peak since
+    /// the last trim (each loop watches its share: this divided by the loops, at least 64).
     static let connectionsDrop = 1024
     static let minimumInterval: Duration = .seconds(10)
 

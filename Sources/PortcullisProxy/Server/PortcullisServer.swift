@@ -69,6 +69,8 @@ public final class PortcullisServer: Sendable {
                 let ctx = LoopContext(
                     loop: loop, index: i, snapshot: snapshot, accessLog: sink, maxConnections: perLoopMax,
                     endpointHealth: health, logger: logger)
+                // A burst spread over many loops still asks for a trim.
+                ctx.trimDrop = max(64, MemoryTrim.connectionsDrop / workers)
                 ctx.start()
                 return LoopContextRef(ctx, eventLoop: loop)
             }.wait()
