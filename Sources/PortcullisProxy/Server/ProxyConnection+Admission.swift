@@ -46,7 +46,7 @@ extension ProxyConnection {
         // request state only when a phase must wait.
         var admission = Admission(route.phases)
         let step = admission.run(subject, on: loop.loop)
-        if case .waiting = step { request.admission = admission }
+        if case .waiting = step { request.admission = WaitingAdmission(admission) }
         if snapshot.metrics && !route.authorizerPhases.isEmpty { countDecisions(step, route, decided: admission.decided) }
         if case .refused = step { noteRefusal(admission, route) }
         admissionStepped(step, subject)
@@ -96,11 +96,11 @@ extension ProxyConnection {
                     if case .pass(_, let undo?) = outcome { undo.run() }
                     return
                 }
-                let step = request.admission!.resume(outcome, subject, on: loop.loop)
+                let step = request.admission!.driver.resume(outcome, subject, on: loop.loop)
                 if snapshot.metrics, let route = request.route, !route.authorizerPhases.isEmpty {
-                    countDecisions(step, route, decided: request.admission!.decided)
+                    countDecisions(step, route, decided: request.admission!.driver.decided)
                 }
-                if case .refused = step, let route = request.route { noteRefusal(request.admission!, route) }
+                if case .refused = step, let route = request.route { noteRefusal(request.admission!.driver, route) }
                 admissionStepped(step, subject)
             }
         }

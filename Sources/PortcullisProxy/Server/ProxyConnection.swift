@@ -94,7 +94,7 @@ final class ProxyConnection: ChannelDuplexHandler {
         loop.connections[ObjectIdentifier(self)] = nil
         let abandoned = machine.channelClosed()
         dropUpstream()
-        request.admission?.abandon()
+        request.admission?.driver.abandon()
         if abandoned {
             if request.status == 0 { request.status = 499 }
             request.errorReason = request.errorReason ?? "client closed the connection"

@@ -29,7 +29,7 @@ struct RequestState {
 
     // Admission: the driver, kept while a phase waits (the closure that waits holds the
     // request the phases look at), and the identity it established.
-    var admission: Admission<AdmissionStep>?
+    var admission: WaitingAdmission?
     var identity: Identity?
 
     // Upstream.
@@ -73,4 +73,15 @@ struct RequestState {
 
     /// Before the first request of a connection: nothing to log.
     static var none: RequestState { RequestState(id: RequestID(hi: 0, lo: 0), started: .uptimeNanoseconds(0), head: nil) }
+}
+
+/// The admission driver of a request whose phase waits (a key-set refresh, an external
+/// authorizer's call): boxed, because it is 192 bytes that almost every request never keeps, and
+/// `RequestState` lives inline in every connection, idle ones included.
+final class WaitingAdmission {
+    var driver: Admission<AdmissionStep>
+
+    init(_ driver: Admission<AdmissionStep>) {
+        self.driver = driver
+    }
 }
