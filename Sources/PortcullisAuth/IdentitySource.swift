@@ -8,15 +8,9 @@ extension JWTAuthorizerConfig.IdentitySource {
         switch self {
         case .header(let name):
             // Read in place: the token is the only String made (a JWT is hundreds of bytes).
-            var lowered = name
-            return lowered.withUTF8 { n in
-                for f in head.headers.fields where head.headers.withName(f, { ASCII.equalsIgnoringCase($0, UnsafeRawBufferPointer(n)) }) {
-                    return head.headers.withValue(f) { v in
-                        Self.bearerToken(in: v).map { String(decoding: UnsafeRawBufferPointer(rebasing: v[$0]), as: UTF8.self) }
-                    }
-                }
-                return nil
-            }
+            return head.headers.withFirstValue(named: name) { v in
+                Self.bearerToken(in: v).map { String(decoding: UnsafeRawBufferPointer(rebasing: v[$0]), as: UTF8.self) }
+            } ?? nil
         case .query(let name):
             for pair in head.query.split(separator: "&") {
                 let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)

@@ -105,10 +105,7 @@ extension ExternalAuthorizer {
     /// names the base entry; the ARN goes first so the key still ends with the identity values,
     /// which pick the shard.
     static func methodKey(_ base: String, methodARN: String) -> String {
-        var key = ""
-        appendKeyPart(methodARN, to: &key)
-        key += base
-        return key
+        "\(methodARN.utf8.count):\(methodARN)" + base
     }
 
     /// The cache key of identity `values` for an API and stage as `identityKey` makes it, or of
@@ -116,13 +113,6 @@ extension ExternalAuthorizer {
     public static func cacheKey(apiID: String, stage: String, values: [String], methodARN: String? = nil) -> String {
         let key = key(apiID, stage, values)
         return methodARN.map { methodKey(key, methodARN: $0) } ?? key
-    }
-
-    @inline(__always)
-    static func appendKeyPart(_ part: String, to key: inout String) {
-        key += String(part.utf8.count)
-        key.unicodeScalars.append(":")
-        key += part
     }
 
     /// The token of a TOKEN authorizer: its one identity value, as sent in the event and matched

@@ -97,11 +97,15 @@ public struct HeaderBlock: Sendable {
 
     /// The first value of a header by lower-case name (a config-time string).
     public func first(named lowercasedName: String) -> String? {
+        withFirstValue(named: lowercasedName) { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Reads the first value of a header by lower-case name (a config-time string) in place.
+    public func withFirstValue<R>(named lowercasedName: String, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
         var name = lowercasedName
         return name.withUTF8 { n in
-            for f in fields {
-                let hit = withName(f) { ASCII.equalsIgnoringCase($0, UnsafeRawBufferPointer(n)) }
-                if hit { return value(f) }
+            for f in fields where Int(f.nameLength) == n.count {
+                if withName(f, { ASCII.equalsIgnoringCase($0, UnsafeRawBufferPointer(n)) }) { return withValue(f, body) }
             }
             return nil
         }

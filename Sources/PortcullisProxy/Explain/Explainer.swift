@@ -197,7 +197,7 @@ public enum Explainer {
     ) -> Explanation {
         var out = explained
         var bytes = ByteBuffer()
-        out.status = snapshot.render(refusal, api: api, bodyLimit: bodyLimit, requestID: id, keepAlive: true, into: &bytes)
+        out.status = snapshot.render(refusal, api: api, bodyLimit: bodyLimit, requestID: id, keepAlive: true, into: &bytes).status
         let text = String(buffer: bytes)
         let parts = text.components(separatedBy: "\r\n\r\n")
         let routine: Set<String> = ["content-type", "content-length", "x-amzn-requestid", "x-amz-apigw-id"]

@@ -38,9 +38,11 @@ final class GatewayResponder: Sendable {
             body: body.map(Template.init))
     }
 
+    /// - Returns: the body's length in bytes (the access log's `responseLength`).
+    @discardableResult
     func render(
         _ refusal: Refusal, requestID: RequestID, keepAlive: Bool, into buffer: inout ByteBuffer
-    ) {
+    ) -> Int {
         let r = resolve(refusal.type)
         let body: String
         if let t = r.body {
@@ -60,17 +62,19 @@ final class GatewayResponder: Sendable {
         for (k, v) in r.headers { buffer.writeString("\(k): \(v)\r\n") }
         if !keepAlive { buffer.writeStaticString("Connection: close\r\n") }
         buffer.writeStaticString("\r\n")
-        buffer.writeString(body)
+        return buffer.writeString(body)
     }
 
     /// The body-too-large answer is plain text and not customisable, as API Gateway's.
-    static func renderBodyTooLarge(limit: Int64, requestID: RequestID, into buffer: inout ByteBuffer) {
+    /// - Returns: the body's length in bytes.
+    @discardableResult
+    static func renderBodyTooLarge(limit: Int64, requestID: RequestID, into buffer: inout ByteBuffer) -> Int {
         let body = "HTTP content length exceeded \(limit) bytes."
         buffer.writeString("HTTP/1.1 413 Payload Too Large\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\n")
         buffer.writeStaticString("x-amzn-RequestId: ")
         requestID.write(into: &buffer)
         buffer.writeStaticString("\r\nx-amzn-ErrorType: RequestEntityTooLargeException\r\nConnection: close\r\n\r\n")
-        buffer.writeString(body)
+        return buffer.writeString(body)
     }
 }
 

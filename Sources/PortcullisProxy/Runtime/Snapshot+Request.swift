@@ -65,14 +65,13 @@ extension Snapshot {
     /// the responder and its overrides.
     func render(
         _ refusal: Refusal, api: CompiledAPI?, bodyLimit: Int64, requestID: RequestID, keepAlive: Bool, into out: inout ByteBuffer
-    ) -> Int {
+    ) -> (status: Int, bodyBytes: Int) {
         if refusal.type == .REQUEST_TOO_LARGE {
-            GatewayResponder.renderBodyTooLarge(limit: bodyLimit, requestID: requestID, into: &out)
-            return 413
+            return (413, GatewayResponder.renderBodyTooLarge(limit: bodyLimit, requestID: requestID, into: &out))
         }
         let responder = responder(for: api)
-        responder.render(refusal, requestID: requestID, keepAlive: keepAlive, into: &out)
-        return responder.resolve(refusal.type).status
+        let bodyBytes = responder.render(refusal, requestID: requestID, keepAlive: keepAlive, into: &out)
+        return (responder.resolve(refusal.type).status, bodyBytes)
     }
 }
 

@@ -146,27 +146,16 @@ extension ProxyConnection {
     /// Writes the gateway response for `refusal` (`Snapshot.render`) and ends the request.
     func answer(_ refusal: Refusal, keepAlive: Bool) {
         var out = context.channel.allocator.buffer(capacity: 512)
-        request.status = snapshot.render(
+        let (status, bodyBytes) = snapshot.render(
             refusal, api: request.api, bodyLimit: request.bodyLimit, requestID: request.id, keepAlive: keepAlive, into: &out)
+        request.status = status
         request.bytesSent = out.readableBytes
-        request.headBytes = Self.headLength(out)
+        request.headBytes = out.readableBytes - bodyBytes
         request.errorReason = refusal.reason
         request.responseType = refusal.type
         if snapshot.metrics { loop.metrics.recordGatewayResponse(refusal.type) }
         context.writeAndFlush(wrapOutboundOut(out), promise: nil)
         endRequest()
-    }
-
-    /// The length of a rendered answer's head, through its blank line.
-    static func headLength(_ b: ByteBuffer) -> Int {
-        b.withUnsafeReadableBytes { p in
-            var i = 3
-            while i < p.count {
-                if p[i] == 0x0A && p[i - 1] == 0x0D && p[i - 2] == 0x0A && p[i - 3] == 0x0D { return i + 1 }
-                i += 1
-            }
-            return p.count
-        }
     }
 
     /// A refused request's body can be skipped if it is a Content-Length body already buffered;
