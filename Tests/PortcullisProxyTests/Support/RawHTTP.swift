@@ -18,6 +18,8 @@ final class RawConnection {
     private(set) var fd: Int32
     private var buffer: [UInt8] = []
     private(set) var closedByPeer = false
+    /// The first line last sent, named when an answer does not come in time.
+    private var lastRequestLine = ""
 
     init(port: Int, timeoutSeconds: Int = 10) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -49,6 +51,9 @@ final class RawConnection {
     func send(_ s: String) { send(Array(s.utf8)) }
 
     func send(_ bytes: [UInt8]) {
+        if let end = bytes.firstIndex(of: 13) ?? bytes.firstIndex(of: 10) {
+            lastRequestLine = String(decoding: bytes[..<end], as: UTF8.self)
+        }
         var off = 0
         while off < bytes.count {
             let n = bytes[off...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -76,12 +81,15 @@ final class RawConnection {
                 buffer.removeFirst(i + 1)
                 return s
             }
-            guard fill() else { throw RawError.closed }
+            guard fill() else { throw gone() }
         }
     }
 
+    /// Why no more bytes came: the peer closed, or the receive timeout passed (which request).
+    private func gone() -> RawError { closedByPeer ? .closed : .timedOut(lastRequestLine) }
+
     private func take(_ n: Int) throws -> [UInt8] {
-        while buffer.count < n { guard fill() else { throw RawError.closed } }
+        while buffer.count < n { guard fill() else { throw gone() } }
         let out = Array(buffer[0..<n])
         buffer.removeFirst(n)
         return out
@@ -135,6 +143,8 @@ final class RawConnection {
 enum RawError: Error {
     case connect(Int32)
     case closed
+    /// No answer within the receive timeout to the request whose first line this is.
+    case timedOut(String)
     case bad(String)
 }
 
