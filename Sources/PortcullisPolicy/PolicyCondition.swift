@@ -128,7 +128,10 @@ public struct PolicyCondition: Sendable {
         let hit: Swift.Bool
         switch op {
         case .StringEquals, .StringNotEquals:
-            hit = values.contains { if case .text(let t) = $0 { return t.utf8.elementsEqual(text) } else { return false } }
+            hit = values.contains {
+                guard case .text(var t) = $0 else { return false }
+                return t.withUTF8 { Bytes.equal(UnsafeRawBufferPointer($0), bytes) }
+            }
         default:
             hit = values.contains { if case .pattern(let w) = $0 { return w.matches(text) } else { return false } }
         }

@@ -112,6 +112,31 @@ import Testing
         await h.stop()
     }
 
+    /// A scrape is served by the event loops alone. It once waited for a Swift concurrency task,
+    /// and when every thread of the cooperative pool was blocked (the synchronous test clients,
+    /// a slow subprocess) `/metrics` went unanswered for 10 s: the rare failure of the test above
+    /// on a loaded machine. Here every cooperative thread is held while the scrape is made.
+    @Test func scrapeNeedsNoCooperativeThread() async throws {
+        let h = try await Harness(Self.yaml(throttle: false), workers: 2)
+        #expect(try h.get("/demo/ok").status == 200)
+        let threads = ProcessInfo.processInfo.activeProcessorCount
+        let started = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        // This test's own thread is the last one: it blocks in the scrape below.
+        for _ in 1..<threads {
+            Task.detached {
+                started.signal()
+                release.wait()
+            }
+        }
+        for _ in 1..<threads { started.wait() }
+        let scraped = Result { try admin(h, "/metrics") }
+        for _ in 1..<threads { release.signal() }
+        let r = try scraped.get()
+        #expect(r.status == 200)
+        #expect(Self.value(r.bodyText, #"portcullis_requests_total{api="demo",route="/ok",code="2xx"}"#) == 1)
+        await h.stop()
+    }
+
     @Test func tokenIsRequiredWhenSet() async throws {
         let h = try await Harness(Self.yaml(token: "s3cret-admin-token", throttle: false))
         let refused = try admin(h, "/metrics")

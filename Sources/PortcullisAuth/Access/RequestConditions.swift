@@ -68,8 +68,8 @@ public struct RequestConditions: PolicyContext {
     /// aws:UserAgent and aws:Referer read in the head, for the string operators.
     public func withBytes<R>(of key: ConditionKey, _ body: (UnsafeRawBufferPointer?) -> R) -> R? {
         switch key {
-        case .userAgent: return headers.withFirstValue(named: "user-agent") { body($0) } ?? body(nil)
-        case .referer: return headers.withFirstValue(named: "referer") { body($0) } ?? body(nil)
+        case .userAgent: return headers.withFirstValue(named: "user-agent" as StaticString) { body($0) } ?? body(nil)
+        case .referer: return headers.withFirstValue(named: "referer" as StaticString) { body($0) } ?? body(nil)
         default: return nil
         }
     }

@@ -64,14 +64,26 @@ public final class JWTAuthorizer: Sendable {
     // MARK: Per request
 
     public func evaluate(_ request: AuthRequest, route: RouteAuthPolicy, on loop: any EventLoop) -> AuthResult {
+        let now = clock.now()
+        // A token sent again (the common case): looked up where it lies in the head, no String made.
+        var probed = false
+        if let caches, case .header(let name) = identitySource,
+            let hit = request.head.headers.withFirstValue(named: name, { v -> VerifiedToken? in
+                guard let range = JWTAuthorizerConfig.IdentitySource.bearerToken(in: v) else { return nil }
+                probed = true
+                return TokenCache.Key.probe(UnsafeRawBufferPointer(rebasing: v[range])) { key in caches.with(loop) { $0.lookup(key, now: now) } }
+            }) ?? nil
+        {
+            return .now(authorize(hit, route, request))
+        }
         guard let token = identitySource.token(in: request.head) else {
             // Not this authorizer's request: inside any_of the next alternative gets its turn.
             return .now(.abstain(refusal(.missing("No token in \(identitySource)"), request)))
         }
-        let now = clock.now()
-        // Hashed once: the lookup, and for a new token its insertion and the eviction it causes.
+        // Hashed once more as an owned key: the lookup of a query or cookie token, and for a new
+        // token its insertion and the eviction it causes.
         let key = caches.map { _ in TokenCache.Key(token) }
-        if let caches, let key, let hit = caches.with(loop, { $0.lookup(key, now: now) }) {
+        if !probed, let caches, let key, let hit = caches.with(loop, { $0.lookup(key, now: now) }) {
             return .now(authorize(hit, route, request))
         }
         return verify(token, now: now, on: loop).map { self.conclude($0, key, route, request, loop) }

@@ -14,28 +14,68 @@ public struct TokenCache: Sendable {
     /// removes, and a 500-byte token hashed again per eviction cost more than its signature
     /// check's own bookkeeping (jwt_unique, benchmarks/README.md). Equality still compares the
     /// whole token, so two tokens that share a hash never share an entry.
-    public struct Key: Hashable, Sendable {
-        public let token: String
+    ///
+    /// A probe (`Key.probe`) is the token's bytes where they lie in the request head, for a lookup
+    /// that makes no String: the cached path reads the token in place. A probe is never stored.
+    public struct Key: Hashable, @unchecked Sendable {
+        // @unchecked: `probe` holds a pointer valid only inside `probe`'s closure, where the one
+        // lookup that uses it runs; stored keys always own their token.
+        enum Token {
+            case owned(String)
+            case borrowed(UnsafeRawBufferPointer)
+        }
+        let text: Token
         let hash: Int
 
         public init(_ token: String) {
-            self.token = token
-            var hasher = Hasher()
+            text = .owned(token)
             var t = token
-            t.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
-            hash = hasher.finalize()
+            hash = t.withUTF8 { Self.hash(UnsafeRawBufferPointer($0)) }
         }
 
         /// A key with a chosen hash: tests of tokens that share one.
         init(token: String, hash: Int) {
-            self.token = token
+            text = .owned(token)
             self.hash = hash
+        }
+
+        /// Runs `body` with a key for `bytes` that borrows them: for lookups only.
+        public static func probe<R>(_ bytes: UnsafeRawBufferPointer, _ body: (Key) -> R) -> R {
+            body(Key(text: .borrowed(bytes), hash: hash(bytes)))
+        }
+
+        private init(text: Token, hash: Int) {
+            self.text = text
+            self.hash = hash
+        }
+
+        static func hash(_ bytes: UnsafeRawBufferPointer) -> Int {
+            var hasher = Hasher()
+            hasher.combine(bytes: bytes)
+            return hasher.finalize()
+        }
+
+        /// The token of a key made from a String (a probe's only while its closure runs).
+        public var token: String {
+            switch text {
+            case .owned(let s): return s
+            case .borrowed(let b): return String(decoding: b, as: UTF8.self)
+            }
+        }
+
+        func withBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+            switch text {
+            case .owned(var s): return s.withUTF8 { body(UnsafeRawBufferPointer($0)) }
+            case .borrowed(let b): return body(b)
+            }
         }
 
         public func hash(into hasher: inout Hasher) { hasher.combine(hash) }
 
         /// The bytes, not Unicode equivalence: one token's entry answers that token only.
-        public static func == (a: Key, b: Key) -> Bool { a.hash == b.hash && a.token.utf8.elementsEqual(b.token.utf8) }
+        public static func == (a: Key, b: Key) -> Bool {
+            a.hash == b.hash && a.withBytes { x in b.withBytes { y in Bytes.equal(x, y) } }
+        }
     }
 
     struct Entry: Sendable {

@@ -72,10 +72,7 @@ final class AdminHandler: ChannelInboundHandler, @unchecked Sendable {
             else { respond(context, .serviceUnavailable, problems.joined(separator: "\n") + "\n", keepAlive: keepAlive) }
         case "/metrics":
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            let promise = context.eventLoop.makePromise(of: String.self)
-            let server = self.server
-            promise.completeWithTask { await server.metricsText() }
-            promise.futureResult.whenSuccess { text in
+            server.metricsText(on: context.eventLoop).whenSuccess { text in
                 let (handler, context) = bound.value
                 handler.respond(context, .ok, text, keepAlive: keepAlive, type: "text/plain; version=0.0.4; charset=utf-8")
             }

@@ -98,12 +98,19 @@ final class APIKeyPhase: Sendable {
     let source: APIKeySource
     /// Each key's usage plan for this stage, by slot (nil: in no plan of it).
     let planBySlot: [String?]
+    /// The identity of a request that brings only its key (no authorizer before this phase),
+    /// by slot, made at load: such a request takes a reference, not a new identity.
+    let keyIdentityBySlot: [Identity?]
 
     init(keys: APIKeyTable, stage: String, source: APIKeySource) {
         self.keys = keys
         self.stage = stage
         self.source = source
-        planBySlot = keys.entries.map { $0.planByStage[stage] }
+        let plans = keys.entries.map { $0.planByStage[stage] }
+        planBySlot = plans
+        keyIdentityBySlot = keys.entries.indices.map { slot in
+            plans[slot].map { APIKeyPhase.joined(nil, key: keys.entries[slot].id, plan: $0, slot: slot) }
+        }
     }
 
     func admit(_ request: AuthRequest, identity: Identity?) -> PhaseOutcome {
@@ -111,7 +118,7 @@ final class APIKeyPhase: Sendable {
         let digest: KeyDigest?
         switch source {
         case .header:
-            digest = request.head.headers.withFirstValue(named: "x-api-key") { $0.isEmpty ? nil : KeyDigest.of($0) } ?? nil
+            digest = request.head.headers.withFirstValue(named: "x-api-key" as StaticString) { $0.isEmpty ? nil : KeyDigest.of($0) } ?? nil
         case .authorizer(let claim):
             // An external authorizer's usageIdentifierKey; a JWT authorizer's claim.
             let given = identity?.kind == .external && claim == APIKeySource.usageIdentifierKey ? identity?.usageIdentifierKey : identity?.claims[claim]
@@ -123,11 +130,17 @@ final class APIKeyPhase: Sendable {
         let entry = keys.entries[slot]
         guard entry.enabled else { return refuse("API key \(entry.id) is disabled") }
         guard let plan = planBySlot[slot] else { return refuse("API key \(entry.id) is in no usage plan of \(stage)") }
-        var id = identity ?? Identity(principal: entry.id, authorizer: "api_key", kind: .apiKey)
-        id.apiKeyID = entry.id
+        guard let identity else { return .pass(keyIdentityBySlot[slot], undo: nil) }
+        return .pass(Self.joined(identity, key: entry.id, plan: plan, slot: slot), undo: nil)
+    }
+
+    /// The identity with the accepted key: an authorizer's, or the key's own when none ran.
+    static func joined(_ identity: Identity?, key: String, plan: String, slot: Int) -> Identity {
+        var id = identity ?? Identity(principal: key, authorizer: "api_key", kind: .apiKey)
+        id.apiKeyID = key
         id.usagePlan = plan
         id.apiKeySlot = slot
-        return .pass(id, undo: nil)
+        return id
     }
 
     var sourceName: String {

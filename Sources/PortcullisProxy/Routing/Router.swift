@@ -138,6 +138,8 @@ final class RouteNode: Sendable {
         }
         if let (name, child) = param {
             let mark = params.count
+            // One allocation for a route's parameters, not one per growth of the array.
+            if params.capacity == 0 { params.reserveCapacity(4) }
             params.append(ParamRange(name: name, start: i, end: e))
             if let r = child.match(p, e, &params) { return r }
             params.removeSubrange(mark...)
@@ -145,6 +147,7 @@ final class RouteNode: Sendable {
         if let (name, routes) = greedy {
             var end = n
             while end > i && p[end - 1] == 47 { end -= 1 }
+            if params.capacity == 0 { params.reserveCapacity(4) }
             params.append(ParamRange(name: name, start: i, end: end))
             return routes
         }

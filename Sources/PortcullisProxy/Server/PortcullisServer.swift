@@ -192,26 +192,44 @@ public final class PortcullisServer: Sendable {
         return n
     }
 
-    /// Every loop's metrics summed, with the server's own, as Prometheus text (`/metrics`).
-    public func metricsText() async -> String {
-        var sample = MetricsSample(routes: routeSlots.names)
-        sample.authorizerNames = routeSlots.authorizerNames
-        for ref in contexts {
-            guard
-                let (m, s, open, pools) = try? await ref.eventLoop.submit({
-                    (ref.value.metrics, ref.value.stats, ref.value.connections.count, ref.value.pools.values.map(PoolSample.init))
-                }).get()
-            else { continue }
-            sample.requests = sample.requests + m
-            sample.stats = sample.stats + s
-            sample.activeConnections += open
-            for p in pools { sample.pools[p.key, default: PoolSample(upstream: p.upstream, endpoint: p.endpoint)].add(p) }
+    /// What one loop contributes to a scrape, read on that loop.
+    private struct LoopSample: Sendable {
+        let requests: LoopMetrics
+        let stats: LoopStats
+        let open: Int
+        let admitting: Int
+        let pools: [PoolSample]
+    }
+
+    /// Every loop's metrics summed, with the server's own, as Prometheus text (`/metrics`),
+    /// completed on `loop`. Each loop is read on its own thread and the parts are joined with
+    /// futures, not in a Swift concurrency task: a scrape never waits for a thread of the
+    /// cooperative pool, which blocking callers in the same process can hold (the test suite's
+    /// synchronous clients did, and a scrape then went unanswered for 10 s).
+    public func metricsText(on loop: any EventLoop) -> EventLoopFuture<String> {
+        let parts = contexts.map { ref in
+            ref.eventLoop.submit {
+                let c = ref.value
+                return LoopSample(
+                    requests: c.metrics, stats: c.stats, open: c.connections.count,
+                    admitting: c.connections.values.filter { $0.machine.state == .admitting }.count, pools: c.pools.values.map(PoolSample.init))
+            }
         }
-        sample.authorizers = externalAuthorizers.counters()
-        (sample.reloadsOK, sample.reloadsFailed, sample.generation) = reloads.withLockedValue { ($0.ok, $0.failed, $0.generation) }
-        sample.ready = readinessProblems().isEmpty
-        sample.admitting = await requestsAdmitting()
-        return MetricsText.render(sample)
+        return EventLoopFuture.whenAllComplete(parts, on: loop).map { results in
+            var sample = MetricsSample(routes: self.routeSlots.names)
+            sample.authorizerNames = self.routeSlots.authorizerNames
+            for case .success(let part) in results {
+                sample.requests = sample.requests + part.requests
+                sample.stats = sample.stats + part.stats
+                sample.activeConnections += part.open
+                sample.admitting += part.admitting
+                for p in part.pools { sample.pools[p.key, default: PoolSample(upstream: p.upstream, endpoint: p.endpoint)].add(p) }
+            }
+            sample.authorizers = self.externalAuthorizers.counters()
+            (sample.reloadsOK, sample.reloadsFailed, sample.generation) = self.reloads.withLockedValue { ($0.ok, $0.failed, $0.generation) }
+            sample.ready = self.readinessProblems().isEmpty
+            return MetricsText.render(sample)
+        }
     }
 
     static func key(_ l: ListenerConfig) -> String { "\(l.name)|\(l.host):\(l.port)|\(l.tls != nil)" }

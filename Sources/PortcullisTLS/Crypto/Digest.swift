@@ -1,4 +1,7 @@
 internal import COpenSSL
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The SHA-2 digests Portcullis uses for hashing, HMAC and signatures.
 public enum DigestAlgorithm: Sendable, Hashable, CaseIterable {
@@ -75,9 +78,17 @@ public enum Digest {
         precondition(output.count >= size, "digest output buffer too small")
         var written: UInt32 = 0
         OpenSSLError.clearQueue()
-        let ok = EVP_Digest(
-            data.baseAddress, data.count, output.baseAddress?.assumingMemoryBound(to: UInt8.self), &written, algorithm.fetched.md, nil)
-        precondition(ok == 1 && Int(written) == size, "EVP_Digest failed: \(OpenSSLError.drainStrings())")
+        let out = output.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        let ok: Int32
+        if let ctx = ThreadDigestContext.current() {
+            // The thread's context, initialised again: EVP_Digest makes and frees a context per
+            // call, two allocations of OpenSSL's for every API key and SigV4 request.
+            ok = EVP_DigestInit_ex2(ctx, algorithm.fetched.md, nil) == 1 && EVP_DigestUpdate(ctx, data.baseAddress, data.count) == 1
+                && EVP_DigestFinal_ex(ctx, out, &written) == 1 ? 1 : 0
+        } else {
+            ok = EVP_Digest(data.baseAddress, data.count, out, &written, algorithm.fetched.md, nil)
+        }
+        precondition(ok == 1 && Int(written) == size, "digest failed: \(OpenSSLError.drainStrings())")
     }
 
     /// Hashes the bytes in `data` with `algorithm`.
@@ -92,5 +103,28 @@ public enum Digest {
             precondition(ok == 1 && Int(written) == size, "EVP_Digest failed: \(OpenSSLError.drainStrings())")
             count = size
         }
+    }
+}
+
+/// One `EVP_MD_CTX` per thread, reused by `Digest.hash(_:_:into:)` (the per-request hashing) and
+/// freed when the thread ends. A context is used by one thread at a time, as OpenSSL requires.
+enum ThreadDigestContext {
+    private static let key: pthread_key_t? = {
+        var key = pthread_key_t()
+        guard pthread_key_create(&key, { EVP_MD_CTX_free(OpaquePointer($0)) }) == 0 else { return nil }
+        return key
+    }()
+
+    /// This thread's context, made on first use; nil if one cannot be made (then the caller
+    /// hashes with a context of its own).
+    static func current() -> OpaquePointer? {
+        guard let key else { return nil }
+        if let p = pthread_getspecific(key) { return OpaquePointer(p) }
+        guard let ctx = EVP_MD_CTX_new() else { return nil }
+        guard pthread_setspecific(key, UnsafeRawPointer(ctx)) == 0 else {
+            EVP_MD_CTX_free(ctx)
+            return nil
+        }
+        return ctx
     }
 }

@@ -202,14 +202,57 @@ func admissionBenchmarks() {
 let connectionYAML = """
     listeners: [{ name: public, listen: "127.0.0.1:0" }]
     access_log: off
+    # Rates no benchmark reaches: the throttle and quota phases admit every request, so they
+    # measure taking a token and a unit, never a refusal.
+    usage_plans:
+      generous:
+        stages: [{ api: keyed, stage: keyed }]
+        throttle: { rate: 1000000, burst: 1000000 }
+        quota: { limit: 1000000000, period: DAY }
+    api_keys:
+      keys:
+        - { id: k-one, usage_plans: [generous], value: "one-key-0123456789abcdefghijklmnopqr" }
+    authorizers:
+      tokens:
+        type: jwt
+        secret: micro-benchmark-secret-0123456789abcdef
+        algorithms: [HS256]
+        issuer: https://issuer.example.com
+        audiences: [shop]
     apis:
       - name: shop
         stage: v1
         routes:
           - { path: "/users/{id}/orders/{order}", methods: [GET], upstream: backend }
+      # The same route behind a one-statement resource policy that lets everyone in: what
+      # entering admission costs when its only phase decides at once.
+      - name: guarded
+        stage: guard
+        resource_policy:
+          Version: "2012-10-17"
+          Statement:
+            - { Effect: Allow, Principal: "*", Action: "execute-api:Invoke", Resource: "execute-api:/*" }
+        routes:
+          - { path: "/users/{id}/orders/{order}", methods: [GET], upstream: backend }
+      # The same route behind an API key with a usage plan: key, plan throttle, stage and default
+      # throttles, quota (issue 17's benchmark route).
+      - name: keyed
+        stage: keyed
+        routes:
+          - { path: "/users/{id}/orders/{order}", methods: [GET], upstream: backend, api_key_required: true }
+      # The same route behind a JWT authorizer, one token sent again and again: after the first
+      # request, a hit in the verified-token cache (the `jwt_cached` scenario of `make bench`).
+      - name: signed
+        stage: signed
+        routes:
+          - { path: "/users/{id}/orders/{order}", methods: [GET], upstream: backend, auth: [tokens] }
     upstreams:
       backend: { endpoints: ["http://127.0.0.1:9001"] }
     """
+
+/// HS256 over the `tokens` authorizer's secret; expires in 2100 (made with Python's hmac).
+let cachedToken =
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJodHRwczovL2lzc3Vlci5leGFtcGxlLmNvbSIsImF1ZCI6InNob3AiLCJzdWIiOiJ1c2VyLTciLCJleHAiOjQxMDI0NDQ4MDAsImlhdCI6MTc2NDQ2MDgwMCwic2NvcGUiOiJvcmRlcnM6cmVhZCJ9.Hk7AAjt0Xy_xEdmkbVgGFYBfgHvFOZtY79dABY1ZKpM"
 
 let upstreamResponse = """
     HTTP/1.1 200 OK\r
@@ -226,10 +269,14 @@ final class PlainRequest {
     let connection: MicroBenchmarkConnection
     let client: EmbeddedChannel
     let upstream: EmbeddedChannel
-    let request = ByteBuffer(string: getHead)
+    let request: ByteBuffer
     let response = ByteBuffer(string: upstreamResponse)
 
-    init() throws {
+    /// `stage` replaces the head's `/v1` (the API), `extraHeader` is added after its Host line.
+    init(stage: String = "v1", extraHeader: String = "") throws {
+        request = ByteBuffer(
+            string: getHead.replacingOccurrences(of: " /v1/", with: " /\(stage)/")
+                .replacingOccurrences(of: "Host: api.example.com\r\n", with: "Host: api.example.com\r\n\(extraHeader)"))
         let gateway = try MicroBenchmarkGateway(yaml: connectionYAML, listener: "public")
         let loop = EmbeddedEventLoop()
         connection = try MicroBenchmarkConnection(gateway, loop: loop, upstreamGroup: "backend")
@@ -271,12 +318,22 @@ final class PlainRequest {
 }
 
 func connectionBenchmarks() {
-    var fixture: PlainRequest? = nil
-    Benchmark("ProxyConnection: plain GET, keep-alive, pooled upstream") { benchmark in
-        if fixture == nil { fixture = try! PlainRequest() }
-        let request = fixture!
-        measure(benchmark) { try! request.exchange() }
-        // Every exchange went through the one pooled connection: no connect was attempted.
-        precondition(request.connection.upstreamIsPooled && request.client.isActive, "the connections were not kept alive")
+    // The plain route, then the same request through admission phases that decide at once: the
+    // difference is what entering admission and those phases cost a whole request.
+    let cases: [(name: String, stage: String, header: String)] = [
+        ("plain GET, keep-alive, pooled upstream", "v1", ""),
+        ("GET, allow-all resource policy", "guard", ""),
+        ("GET, API key and usage plan", "keyed", "x-api-key: one-key-0123456789abcdefghijklmnopqr\r\n"),
+        ("GET, JWT (HS256, cached token)", "signed", "Authorization: Bearer \(cachedToken)\r\n"),
+    ]
+    for c in cases {
+        var fixture: PlainRequest? = nil
+        Benchmark("ProxyConnection: \(c.name)") { benchmark in
+            if fixture == nil { fixture = try! PlainRequest(stage: c.stage, extraHeader: c.header) }
+            let request = fixture!
+            measure(benchmark) { try! request.exchange() }
+            // Every exchange went through the one pooled connection: no connect was attempted.
+            precondition(request.connection.upstreamIsPooled && request.client.isActive, "the connections were not kept alive")
+        }
     }
 }
