@@ -41,6 +41,47 @@ import Testing
         return s
     }
 
+    /// On the server's loops, a head without a body waits for the end of the loop's turn and goes
+    /// out with the other heads of that turn, each on its own upstream connection, so an upstream
+    /// on the same core is woken once per turn, not once per request. A head with a body goes at
+    /// once, its body right behind it.
+    @Test func headsWithoutBodyGoUpstreamAtTheEndOfTheTurn() throws {
+        let snapshot = try Snapshot(ConfigLoader.parse(Self.yaml.replacingOccurrences(of: "127.0.0.1:9\"", with: "127.0.0.1:9001\""), file: "t.yaml"))
+        let loop = EmbeddedEventLoop()
+        let ctx = LoopContext(loop: loop, index: 0, snapshot: snapshot, accessLog: nil, maxConnections: 10, batchesUpstreamFlushes: true)
+        let pool = ctx.pools(of: snapshot.upstreams["b"]!, in: snapshot)[0]
+        var upstreams: [EmbeddedChannel] = []
+        for _ in 0..<3 {
+            let u = UpstreamConnection()
+            let ch = EmbeddedChannel(handler: u, loop: loop)
+            try ch.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9001)).wait()
+            u.pool = pool
+            pool.open += 1
+            pool.idle.append(u)
+            upstreams.append(ch)
+        }
+        var clients: [EmbeddedChannel] = []
+        for i in 0..<3 {
+            let ch = EmbeddedChannel(handler: ProxyConnection(loop: ctx, listener: ListenerRuntime(name: "public", isTLS: false)), loop: loop)
+            try ch.connect(to: SocketAddress(ipAddress: "192.0.2.9", port: 40000 + i)).wait()
+            clients.append(ch)
+        }
+        try clients[0].writeInbound(ByteBuffer(string: "GET /demo/x?n=0 HTTP/1.1\r\nHost: a\r\n\r\n"))
+        try clients[1].writeInbound(ByteBuffer(string: "GET /demo/x?n=1 HTTP/1.1\r\nHost: a\r\n\r\n"))
+        try clients[2].writeInbound(ByteBuffer(string: "POST /demo/x?n=2 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"))
+        var sent = try upstreams.map { try output($0) }
+        // Only the POST went out during the turn, head and body together.
+        #expect(sent.filter { !$0.isEmpty }.count == 1)
+        let post = sent.first { !$0.isEmpty } ?? ""
+        #expect(post.hasPrefix("POST /x?n=2 HTTP/1.1\r\n") && post.hasSuffix("\r\n\r\nabc"))
+        // The turn ends: the two GETs go out, one on each of the other connections.
+        loop.run()
+        sent = try upstreams.map { try output($0) }
+        let lines = sent.filter { !$0.isEmpty }.map { $0.components(separatedBy: "\r\n")[0] }
+        #expect(lines.sorted() == ["GET /x?n=0 HTTP/1.1", "GET /x?n=1 HTTP/1.1"])
+        #expect(sent.allSatisfy { $0.components(separatedBy: "HTTP/1.1\r\n").count <= 2 })
+    }
+
     /// A closed connection's handler, context and channel are freed: the handler used to keep its
     /// context (which holds the handler) and leaked them all, about 4.6 KB per connection.
     @Test func closedConnectionIsFreed() throws {

@@ -88,7 +88,10 @@ package final class MicroBenchmarkConnection {
             ])
         }
         self.group = group
-        context = LoopContext(loop: loop, index: 0, snapshot: gateway.snapshot, accessLog: nil, maxConnections: 16)
+        // As on the server's loops: heads without a body go upstream when the loop's turn ends
+        // (the benchmark ends each turn with `EmbeddedEventLoop.run()`).
+        context = LoopContext(
+            loop: loop, index: 0, snapshot: gateway.snapshot, accessLog: nil, maxConnections: 16, batchesUpstreamFlushes: true)
         client = ProxyConnection(loop: context, listener: ListenerRuntime(name: gateway.listener, isTLS: false))
         upstreamConnection = UpstreamConnection()
     }

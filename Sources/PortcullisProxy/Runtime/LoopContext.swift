@@ -36,6 +36,17 @@ final class LoopContext {
     var stats = LoopStats()
     /// Request metrics of this loop, when the admin listener is on (`PortcullisServer.metricsText()`).
     var metrics = LoopMetrics()
+    /// Upstream request heads without a body are sent once per turn of the loop, after every
+    /// ready client connection has been read (`sendUpstreamHeadAtTurnEnd`), instead of one
+    /// write and flush per request as it is admitted. When the upstream shares a core with the
+    /// gateway, each flush wakes it, and a woken upstream preempts the gateway in the middle of
+    /// its batch: a pair of context switches per request instead of per batch
+    /// (benchmarks/README.md, "Upstream heads sent once per loop turn"). Off for a loop driven by
+    /// hand (`EmbeddedEventLoop` in unit tests and micro-benchmarks), where a task waits for `run()`.
+    let batchesUpstreamFlushes: Bool
+    /// This turn's heads, written one after another into `requestHeadScratch`: no allocation
+    /// per request, each goes out as a slice of it.
+    private var headsToSend: [(connection: UpstreamConnection, start: Int, length: Int)] = []
     private var sweeper: RepeatedTask?
     /// The most connections open at once since the last memory trim (`MemoryTrim`).
     private var peakConnections = 0
@@ -47,9 +58,11 @@ final class LoopContext {
     ///   of its own, suits a lone loop in tests.
     init(
         loop: any EventLoop, index: Int, snapshot: Snapshot, accessLog: AccessLogSink?, maxConnections: Int,
-        endpointHealth: EndpointHealthStore = EndpointHealthStore(), logger: Logger = Logger(label: "portcullis")
+        endpointHealth: EndpointHealthStore = EndpointHealthStore(), logger: Logger = Logger(label: "portcullis"),
+        batchesUpstreamFlushes: Bool = false
     ) {
         self.loop = loop
+        self.batchesUpstreamFlushes = batchesUpstreamFlushes
         self.endpointHealth = endpointHealth
         self.logger = logger
         self.index = index
@@ -59,6 +72,27 @@ final class LoopContext {
         self.random = FastRandom(seed: seed ^ UInt64(index))
         self.accessLog = AccessLogBuffer(sink: accessLog, seed: 0x9E37_79B9_7F4A_7C15 &* UInt64(index + 1))
         self.maxConnections = maxConnections
+    }
+
+    /// Appends the head `write` makes for `c` to this turn's heads; the first of a turn schedules
+    /// the task that sends them all once the loop has read every ready connection. A connection
+    /// closed meanwhile drops its head (its request has ended, and it never returns to a pool).
+    func sendUpstreamHeadAtTurnEnd(_ c: UpstreamConnection, _ write: (inout ByteBuffer) -> Void) {
+        let start = requestHeadScratch.writerIndex
+        write(&requestHeadScratch)
+        headsToSend.append((c, start, requestHeadScratch.writerIndex - start))
+        if headsToSend.count == 1 {
+            loop.execute { [self] in
+                for h in headsToSend {
+                    h.connection.write(requestHeadScratch.getSlice(at: h.start, length: h.length)!)
+                    h.connection.flush()
+                }
+                headsToSend.removeAll(keepingCapacity: true)
+                // The sockets took the bytes: the slices are gone and the storage is kept (a head
+                // still queued on a slow socket keeps its slice, and the next write copies).
+                requestHeadScratch.clear()
+            }
+        }
     }
 
     /// Starts the per-loop timer that enforces head, idle and upstream timeouts and flushes the

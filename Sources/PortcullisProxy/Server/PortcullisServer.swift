@@ -68,7 +68,7 @@ public final class PortcullisServer: Sendable {
             let ref = try loop.submit {
                 let ctx = LoopContext(
                     loop: loop, index: i, snapshot: snapshot, accessLog: sink, maxConnections: perLoopMax,
-                    endpointHealth: health, logger: logger)
+                    endpointHealth: health, logger: logger, batchesUpstreamFlushes: true)
                 // A burst spread over many loops still asks for a trim.
                 ctx.trimDrop = max(64, MemoryTrim.connectionsDrop / workers)
                 ctx.start()

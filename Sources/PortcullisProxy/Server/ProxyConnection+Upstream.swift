@@ -71,12 +71,26 @@ extension ProxyConnection {
         request.upstream = c
         machine.upstreamAttached()
         c.begin(method: h.method, delegate: self)
-        loop.requestHeadScratch.clear()
-        UpstreamRequestWriter.write(
-            head: h, route: route, restStart: request.restStart, hostHeader: pool.spec.hostHeader, proto: listener.scheme,
-            clientText: peerText, trustedPeer: snapshot.isTrusted(peerIP), requestID: request.id, identity: request.identity,
-            clientCert: (cachedView?.forwardClientCert ?? false) ? clientCertHeaders : [], into: &loop.requestHeadScratch)
-        c.write(loop.requestHeadScratch)
+        func writeHead(into out: inout ByteBuffer) {
+            UpstreamRequestWriter.write(
+                head: h, route: route, restStart: request.restStart, hostHeader: pool.spec.hostHeader, proto: listener.scheme,
+                clientText: peerText, trustedPeer: snapshot.isTrusted(peerIP), requestID: request.id, identity: request.identity,
+                clientCert: (cachedView?.forwardClientCert ?? false) ? clientCertHeaders : [], into: &out)
+        }
+        let atTurnEnd = loop.batchesUpstreamFlushes && h.framing == .none
+        if atTurnEnd {
+            // Sent with the other heads of this loop turn (`LoopContext.sendUpstreamHeadAtTurnEnd`).
+            loop.sendUpstreamHeadAtTurnEnd(c, writeHead)
+        } else if loop.batchesUpstreamFlushes {
+            // A head with a body follows at once; the loop's scratch holds this turn's other heads.
+            var head = ByteBufferAllocator().buffer(capacity: 512)
+            writeHead(into: &head)
+            c.write(head)
+        } else {
+            loop.requestHeadScratch.clear()
+            writeHead(into: &loop.requestHeadScratch)
+            c.write(loop.requestHeadScratch)
+        }
         switch h.framing {
         case .length(let n): request.bodyRemaining = n
         case .chunked: request.bodyDecoder = ChunkedDecoder()
@@ -88,7 +102,7 @@ extension ProxyConnection {
         }
         if !machine.requestBodyDone { pumpBody() }
         upstreamDirty = false
-        c.flush()
+        if !atTurnEnd { c.flush() }
         resumeReading()
     }
 
