@@ -9,7 +9,7 @@ public struct AuthRequest: Sendable {
     public var clientIP: IPAddress?
     /// The request id, written out only when asked (logs): most requests never need the text.
     public var id: RequestID?
-    var requestIDText: String?
+    @usableFromInline var requestIDText: String?
     public var requestID: String {
         get { requestIDText ?? id?.string ?? "" }
         set { requestIDText = newValue }
@@ -76,6 +76,10 @@ public struct AuthRequest: Sendable {
         }
     }
 
+    /// Inlinable, so that a caller in another module builds the request in place: across the
+    /// module boundary the value was made, copied into the caller's and destroyed, once per
+    /// guarded request.
+    @inlinable
     public init(
         head: HTTPRequestHead, clientIP: IPAddress?, requestID: String? = nil, id: RequestID? = nil, resourcePath: String,
         pathParameters: [PathParameterSpan] = [], api: APIRef, clientCertificate: ClientCertificate? = nil, payloadHash: String? = nil,
