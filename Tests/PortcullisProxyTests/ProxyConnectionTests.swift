@@ -82,6 +82,41 @@ import Testing
         #expect(sent.allSatisfy { $0.components(separatedBy: "HTTP/1.1\r\n").count <= 2 })
     }
 
+    /// A head queued while the turn's heads are going out (a flush that fails at once can retry
+    /// the request or start the next pipelined one) goes out in the same task, not lost.
+    @Test func headQueuedWhileTheTurnsHeadsGoOutIsSent() throws {
+        let snapshot = try Snapshot(ConfigLoader.parse(Self.yaml, file: "t.yaml"))
+        let loop = EmbeddedEventLoop()
+        let ctx = LoopContext(loop: loop, index: 0, snapshot: snapshot, accessLog: nil, maxConnections: 10, batchesUpstreamFlushes: true)
+        let (first, second) = (UpstreamConnection(), UpstreamConnection())
+        let queueAnother = OnFlush { ctx.sendUpstreamHeadAtTurnEnd(second) { $0.writeString("second head") } }
+        let a = EmbeddedChannel(handlers: [queueAnother, first], loop: loop)
+        let b = EmbeddedChannel(handler: second, loop: loop)
+        for ch in [a, b] { try ch.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9001)).wait() }
+        ctx.sendUpstreamHeadAtTurnEnd(first) { $0.writeString("first head") }
+        loop.run()
+        #expect(try output(a) == "first head")
+        #expect(try output(b) == "second head")
+    }
+
+    /// Bytes from the upstream before the request went out are not this request's answer: the
+    /// exchange fails (the proxy retries a bodiless request on a fresh connection) and the queued
+    /// head is never written to that connection.
+    @Test func upstreamBytesBeforeTheHeadFailTheExchange() throws {
+        let snapshot = try Snapshot(ConfigLoader.parse(Self.yaml, file: "t.yaml"))
+        let loop = EmbeddedEventLoop()
+        let ctx = LoopContext(loop: loop, index: 0, snapshot: snapshot, accessLog: nil, maxConnections: 10, batchesUpstreamFlushes: true)
+        let u = UpstreamConnection()
+        let ch = EmbeddedChannel(handler: u, loop: loop)
+        try ch.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9001)).wait()
+        u.begin(method: .GET, delegate: ProxyConnection(loop: ctx, listener: ListenerRuntime(name: "public", isTLS: false)))
+        ctx.sendUpstreamHeadAtTurnEnd(u) { $0.writeString("GET / HTTP/1.1\r\n\r\n") }
+        try ch.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
+        loop.run()
+        #expect(!ch.isActive)
+        #expect(try output(ch) == "")
+    }
+
     /// A closed connection's handler, context and channel are freed: the handler used to keep its
     /// context (which holds the handler) and leaked them all, about 4.6 KB per connection.
     @Test func closedConnectionIsFreed() throws {
@@ -207,5 +242,20 @@ import Testing
         try ch.writeInbound(ByteBuffer(string: request))
         #expect(try output(ch).hasPrefix("HTTP/1.1 \(status) "))
         #expect(!ch.isActive)
+    }
+}
+
+/// Runs `action` on the first flush that passes through it.
+final class OnFlush: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+    var action: (() -> Void)?
+
+    init(_ action: @escaping () -> Void) { self.action = action }
+
+    func flush(context: ChannelHandlerContext) {
+        let run = action
+        action = nil
+        run?()
+        context.flush()
     }
 }

@@ -39,8 +39,9 @@ public struct TokenCache: Sendable {
             self.hash = hash
         }
 
-        /// Runs `body` with a key for `bytes` that borrows them: for lookups only.
-        public static func probe<R>(_ bytes: UnsafeRawBufferPointer, _ body: (Key) -> R) -> R {
+        /// Runs `body` with a key for `bytes` that borrows them: for `lookup` only, never `insert`
+        /// (internal, so its one caller, `JWTAuthorizer.evaluate`, is in this module).
+        static func probe<R>(_ bytes: UnsafeRawBufferPointer, _ body: (Key) -> R) -> R {
             body(Key(text: .borrowed(bytes), hash: hash(bytes)))
         }
 

@@ -102,14 +102,20 @@ final class APIKeyPhase: Sendable {
     /// by slot, made at load: such a request takes a reference, not a new identity.
     let keyIdentityBySlot: [Identity?]
 
-    init(keys: APIKeyTable, stage: String, source: APIKeySource) {
+    /// - Parameter keyIdentities: `keyIdentities(keys, stage:)`, made once per stage and shared by
+    ///   the stage's routes (nil: made here).
+    init(keys: APIKeyTable, stage: String, source: APIKeySource, keyIdentities: [Identity?]? = nil) {
         self.keys = keys
         self.stage = stage
         self.source = source
-        let plans = keys.entries.map { $0.planByStage[stage] }
-        planBySlot = plans
-        keyIdentityBySlot = keys.entries.indices.map { slot in
-            plans[slot].map { APIKeyPhase.joined(nil, key: keys.entries[slot].id, plan: $0, slot: slot) }
+        planBySlot = keys.entries.map { $0.planByStage[stage] }
+        keyIdentityBySlot = keyIdentities ?? Self.keyIdentities(keys, stage: stage)
+    }
+
+    /// Each key's identity for `stage` by slot (nil for a key in no plan of it).
+    static func keyIdentities(_ keys: APIKeyTable, stage: String) -> [Identity?] {
+        keys.entries.indices.map { slot in
+            keys.entries[slot].planByStage[stage].map { joined(nil, key: keys.entries[slot].id, plan: $0, slot: slot) }
         }
     }
 

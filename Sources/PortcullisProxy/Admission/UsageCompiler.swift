@@ -11,6 +11,12 @@ struct UsageCompiler {
     let state: UsageState
     let keys: APIKeyTable
     let slotByID: [String: Int]
+    /// Key identities per stage, shared by the stage's routes (`APIKeyPhase.keyIdentities`).
+    private let identities = StageIdentities()
+
+    private final class StageIdentities {
+        var byStage: [String: [Identity?]] = [:]
+    }
 
     init(_ config: PortcullisConfig, state: UsageState) {
         self.config = config
@@ -25,7 +31,9 @@ struct UsageCompiler {
         var keyBuckets = [ThrottlePhase.KeyBuckets?](repeating: nil, count: keys.entries.count)
         var counters = [QuotaCounter?](repeating: nil, count: keys.entries.count)
         if route.apiKeyRequired {
-            out.append(.apiKey(APIKeyPhase(keys: keys, stage: stage, source: api.apiKeySource)))
+            let shared = identities.byStage[stage] ?? APIKeyPhase.keyIdentities(keys, stage: stage)
+            identities.byStage[stage] = shared
+            out.append(.apiKey(APIKeyPhase(keys: keys, stage: stage, source: api.apiKeySource, keyIdentities: shared)))
             // Plan limits are per key and shared by every stage of the plan (API Gateway's rule):
             // the bucket and counter names hold the plan and the key, not the stage.
             for k in config.apiKeys {

@@ -23,9 +23,11 @@ final class LoopContext {
     private var roundRobin: [Int] = []
     var connections: [ObjectIdentifier: ProxyConnection] = [:]
     /// Head buffers shared by the loop's connections, so that an idle connection holds none. A
-    /// head is written and flushed before the loop turns to another connection; the socket
-    /// then drops its reference and the next `clear()` keeps the storage (a head still queued on
-    /// a slow socket makes `clear()` take fresh storage instead: never shared bytes).
+    /// response head, and an upstream head with a body, is written and flushed before the loop
+    /// turns to another connection; upstream heads without a body collect here during a turn and
+    /// go out together at its end (`sendUpstreamHeadAtTurnEnd`). Once the sockets took the bytes
+    /// the next `clear()` keeps the storage (a head still queued on a slow socket makes `clear()`
+    /// take fresh storage instead: never shared bytes).
     var requestHeadScratch = ByteBuffer()
     var responseHeadScratch = ByteBuffer()
     var accessLog: AccessLogBuffer
@@ -34,7 +36,7 @@ final class LoopContext {
     let logger: Logger
     /// Counters of this loop; summed across loops on demand (`PortcullisServer.stats()`).
     var stats = LoopStats()
-    /// Request metrics of this loop, when the admin listener is on (`PortcullisServer.metricsText()`).
+    /// Request metrics of this loop, when the admin listener is on (`PortcullisServer.metricsText(on:)`).
     var metrics = LoopMetrics()
     /// Upstream request heads without a body are sent once per turn of the loop, after every
     /// ready client connection has been read (`sendUpstreamHeadAtTurnEnd`), instead of one
@@ -46,7 +48,7 @@ final class LoopContext {
     let batchesUpstreamFlushes: Bool
     /// This turn's heads, written one after another into `requestHeadScratch`: no allocation
     /// per request, each goes out as a slice of it.
-    private var headsToSend: [(connection: UpstreamConnection, start: Int, length: Int)] = []
+    private var headsToSend: [(connection: UpstreamConnection, exchange: UInt64, start: Int, length: Int)] = []
     private var sweeper: RepeatedTask?
     /// The most connections open at once since the last memory trim (`MemoryTrim`).
     private var peakConnections = 0
@@ -75,21 +77,28 @@ final class LoopContext {
     }
 
     /// Appends the head `write` makes for `c` to this turn's heads; the first of a turn schedules
-    /// the task that sends them all once the loop has read every ready connection. A connection
-    /// closed meanwhile drops its head (its request has ended, and it never returns to a pool).
+    /// the task that sends them all once the loop has read every ready connection. A head whose
+    /// exchange has ended meanwhile (its connection closed or failed) is not sent.
     func sendUpstreamHeadAtTurnEnd(_ c: UpstreamConnection, _ write: (inout ByteBuffer) -> Void) {
         let start = requestHeadScratch.writerIndex
         write(&requestHeadScratch)
-        headsToSend.append((c, start, requestHeadScratch.writerIndex - start))
+        headsToSend.append((c, c.headQueued(), start, requestHeadScratch.writerIndex - start))
         if headsToSend.count == 1 {
             loop.execute { [self] in
-                for h in headsToSend {
+                // By index: a flush can fail at once and, through the request's retry or the next
+                // pipelined request, queue another head before this loop is done.
+                var i = 0
+                while i < headsToSend.count {
+                    let h = headsToSend[i]
+                    i += 1
+                    guard h.connection.headSent(exchange: h.exchange) else { continue }
                     h.connection.write(requestHeadScratch.getSlice(at: h.start, length: h.length)!)
                     h.connection.flush()
                 }
                 headsToSend.removeAll(keepingCapacity: true)
-                // The sockets took the bytes: the slices are gone and the storage is kept (a head
-                // still queued on a slow socket keeps its slice, and the next write copies).
+                // The sockets took the bytes, so no slice holds the storage and `clear()` keeps it
+                // (a head still queued on a slow socket keeps its slice: `clear()` then takes new
+                // storage, and the queued bytes stay as they were).
                 requestHeadScratch.clear()
             }
         }

@@ -120,7 +120,8 @@ struct ConnectionStateMachine {
         responseDeadline = deadline
     }
 
-    /// The pool handed over a connection and the upstream head was written.
+    /// The pool handed over a connection and the upstream head was written (or, without a body,
+    /// queued for the end of the loop turn).
     mutating func upstreamAttached() {
         guard state == .connecting else { return }
         state = .exchanging

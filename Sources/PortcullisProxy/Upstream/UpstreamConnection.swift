@@ -51,6 +51,27 @@ final class UpstreamConnection: ChannelDuplexHandler {
         keepAlive = true
     }
 
+    /// Counts exchanges, so that a head queued for the end of a loop turn goes out only if its
+    /// exchange is still the current one.
+    private var exchange: UInt64 = 0
+    /// A head waits for the end of the loop turn: nothing has been sent for this exchange yet.
+    private var headPending = false
+
+    /// The head of this exchange waits for the end of the turn; returns the exchange's number.
+    func headQueued() -> UInt64 {
+        exchange &+= 1
+        headPending = true
+        return exchange
+    }
+
+    /// The turn ends: true if `exchange` is still waiting for its head on an open connection
+    /// (the caller writes it now), false if it has ended meanwhile.
+    func headSent(exchange e: UInt64) -> Bool {
+        guard e == exchange, headPending else { return false }
+        headPending = false
+        return !isClosed && context != nil
+    }
+
     func write(_ buffer: ByteBuffer) {
         context?.write(wrapOutboundOut(buffer), promise: nil)
     }
@@ -124,6 +145,12 @@ final class UpstreamConnection: ChannelDuplexHandler {
     }
 
     private func process() {
+        if headPending, let b = inbound, b.readableBytes > 0 {
+            // An answer before the request was sent: never hand it to this request.
+            inbound = nil
+            headPending = false
+            return fail("upstream sent bytes before the request")
+        }
         while var buf = inbound, buf.readableBytes > 0 {
             switch state {
             case .idle, .closed:
