@@ -98,11 +98,13 @@ public protocol PolicyContext {
     /// The key's one value as bytes read where they lie (a request header), for the string
     /// operators: `body` gets nil when the key is absent. Nil when the context cannot give this
     /// key so; the evaluator then asks `values(for:)`.
-    func withBytes<R>(of key: ConditionKey, _ body: (UnsafeRawBufferPointer?) -> R) -> R?
+    /// Not generic: the evaluator calls it from code generic over the context, where a generic
+    /// result type was instantiated at run time on every call.
+    func withBytes(of key: ConditionKey, _ body: (UnsafeRawBufferPointer?) -> Bool) -> Bool?
 }
 
 extension PolicyContext {
-    public func withBytes<R>(of key: ConditionKey, _ body: (UnsafeRawBufferPointer?) -> R) -> R? { nil }
+    public func withBytes(of key: ConditionKey, _ body: (UnsafeRawBufferPointer?) -> Bool) -> Bool? { nil }
 }
 
 /// Condition values given by name: `--context KEY=VALUE` and tests.

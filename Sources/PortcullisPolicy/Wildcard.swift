@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import PortcullisCore
+
 /// An IAM wildcard pattern: `*` matches any run of characters (also none), `?` exactly one.
 /// Compiled once when a policy loads; matching walks the text's own bytes without allocating.
 public struct Wildcard: Sendable, Equatable {
@@ -8,6 +13,10 @@ public struct Wildcard: Sendable, Equatable {
     /// (`arn:...:api-id/*`), matched without the general loop.
     let matchesAll: Bool
     let literalPrefix: Int?
+    /// `*text*` and `*text` (no other `*` or `?`, case kept): a substring search and a suffix
+    /// compare, as User-Agent conditions are usually written (`*bot*`).
+    let literalInfix: Bool
+    let literalSuffix: Bool
 
     public init(_ pattern: String, ignoreCase: Bool = false) {
         self.ignoreCase = ignoreCase
@@ -17,6 +26,9 @@ public struct Wildcard: Sendable, Equatable {
         matchesAll = !bytes.isEmpty && bytes.allSatisfy { $0 == 0x2A }
         let stars = bytes.filter { $0 == 0x2A }.count
         literalPrefix = bytes.last == 0x2A && stars == 1 && !bytes.contains(0x3F) ? bytes.count - 1 : nil
+        let plain = !ignoreCase && !bytes.contains(0x3F) && bytes.count >= 2 && bytes.first == 0x2A
+        literalInfix = plain && bytes.count >= 3 && bytes.last == 0x2A && stars == 2
+        literalSuffix = plain && bytes.last != 0x2A && stars == 1
     }
 
     /// The pattern as written (lower-cased if it ignores case).
@@ -29,6 +41,22 @@ public struct Wildcard: Sendable, Equatable {
         return Array(text.utf8).withUnsafeBufferPointer { matches($0) }
     }
 
+    /// Whether `needle` (not empty) occurs in `text`: `memchr` to each place its first byte is,
+    /// then `memcmp`.
+    static func contains(_ text: UnsafeRawBufferPointer, _ needle: UnsafeRawBufferPointer) -> Bool {
+        let n = needle.count
+        guard n > 0, text.count >= n, let base = text.baseAddress, let want = needle.baseAddress else { return n == 0 }
+        let last = text.count - n
+        var i = 0
+        while i <= last {
+            guard let hit = memchr(base + i, Int32(needle[0]), last - i + 1) else { return false }
+            let j = UnsafeRawPointer(hit) - base
+            if memcmp(base + j, want, n) == 0 { return true }
+            i = j + 1
+        }
+        return false
+    }
+
     func matches(_ t: UnsafeBufferPointer<UInt8>) -> Bool {
         let fold = ignoreCase
         @inline(__always) func at(_ i: Int) -> UInt8 { fold ? Self.lower(t[i]) : t[i] }
@@ -38,6 +66,15 @@ public struct Wildcard: Sendable, Equatable {
             guard isLiteral ? t.count == n : t.count >= n else { return false }
             for i in 0..<n where at(i) != pattern[i] { return false }
             return true
+        }
+        if literalInfix || literalSuffix {
+            let n = literalInfix ? pattern.count - 2 : pattern.count - 1
+            guard t.count >= n else { return false }
+            return pattern.withUnsafeBufferPointer { p in
+                let needle = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(p)[1..<(1 + n)])
+                if literalSuffix { return Bytes.equal(needle, UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(t)[(t.count - n)...])) }
+                return Self.contains(UnsafeRawBufferPointer(t), needle)
+            }
         }
         // Greedy with backtracking to the last star: linear in practice, no recursion.
         var p = 0, s = 0, star = -1, mark = 0

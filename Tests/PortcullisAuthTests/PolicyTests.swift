@@ -16,6 +16,9 @@ import Testing
             ("*", "", true), ("a*c", "abbbc", true), ("a*c", "ab", false), ("a?c", "abc", true), ("a?c", "ac", false),
             ("arn:aws:execute-api:*:*:abc123/*", Self.arn, true), ("arn:aws:execute-api:*:*:abc123/", Self.arn, false),
             ("*/GET/*", Self.arn, true), ("*/POST/*", Self.arn, false), ("**a", "bba", true), ("a*b*c", "axxbyyc", true),
+            // `*text*` and `*text` take a substring search and a suffix compare.
+            ("*bot*", "Mozilla bot/1.0", true), ("*bot*", "bot", true), ("*bot*", "Mozilla b0t", false), ("*bot*", "bo", false),
+            ("*.css", "site/main.css", true), ("*.css", "main.cs", false), ("*.css", ".css", true), ("*é*", "café au lait", true),
         ]
         for (p, t, m) in table { #expect(Wildcard(p).matches(t) == m, "\(p) ~ \(t)") }
         #expect(Wildcard("execute-api:*", ignoreCase: true).matches("Execute-API:Invoke"))

@@ -66,7 +66,7 @@ public struct RequestConditions: PolicyContext {
     }
 
     /// aws:UserAgent and aws:Referer read in the head, for the string operators.
-    public func withBytes<R>(of key: ConditionKey, _ body: (UnsafeRawBufferPointer?) -> R) -> R? {
+    public func withBytes(of key: ConditionKey, _ body: (UnsafeRawBufferPointer?) -> Bool) -> Bool? {
         switch key {
         case .userAgent: return headers.withFirstValue(named: "user-agent" as StaticString) { body($0) } ?? body(nil)
         case .referer: return headers.withFirstValue(named: "referer" as StaticString) { body($0) } ?? body(nil)

@@ -234,6 +234,24 @@ let connectionYAML = """
             - { Effect: Allow, Principal: "*", Action: "execute-api:Invoke", Resource: "execute-api:/*" }
         routes:
           - { path: "/users/{id}/orders/{order}", methods: [GET], upstream: backend }
+      # The same route behind the five statements of benchmarks/conf/resource-policy-bench.json,
+      # with the benchmark client's network (192.0.2.0/24) where that file has 127.0.0.0/8.
+      - name: policed
+        stage: police
+        resource_policy:
+          Version: "2012-10-17"
+          Statement:
+            - { Sid: AllowPartnerReadOnly, Effect: Allow, Principal: "*", Action: "execute-api:Invoke", Resource: "execute-api:/*/GET/*",
+                Condition: { IpAddress: { "aws:SourceIp": ["198.51.100.0/24", "2001:db8:1234::/48"] } } }
+            - { Sid: AllowInternalNetworks, Effect: Allow, Principal: "*", Action: "execute-api:Invoke", Resource: "execute-api:/*",
+                Condition: { IpAddress: { "aws:SourceIp": ["192.0.2.0/24", "10.0.0.0/8"] } } }
+            - { Sid: DenyDeletes, Effect: Deny, Principal: "*", Action: "execute-api:Invoke", Resource: "execute-api:/*/DELETE/*" }
+            - { Sid: DenyBadBots, Effect: Deny, Principal: "*", Action: "execute-api:Invoke", Resource: "execute-api:/*",
+                Condition: { StringLike: { "aws:UserAgent": ["*some-bad-bot*", "sqlmap/*", "Nikto*"] } } }
+            - { Sid: DenyUnknownNetworks, Effect: Deny, Principal: "*", Action: "execute-api:Invoke", Resource: "execute-api:/*",
+                Condition: { NotIpAddress: { "aws:SourceIp": ["192.0.2.0/24", "10.0.0.0/8", "198.51.100.0/24", "2001:db8:1234::/48"] } } }
+        routes:
+          - { path: "/users/{id}/orders/{order}", methods: [GET], upstream: backend }
       # The same route behind an API key with a usage plan: key, plan throttle, stage and default
       # throttles, quota (issue 17's benchmark route).
       - name: keyed
@@ -323,6 +341,7 @@ func connectionBenchmarks() {
     let cases: [(name: String, stage: String, header: String)] = [
         ("plain GET, keep-alive, pooled upstream", "v1", ""),
         ("GET, allow-all resource policy", "guard", ""),
+        ("GET, five-statement resource policy", "police", ""),
         ("GET, API key and usage plan", "keyed", "x-api-key: one-key-0123456789abcdefghijklmnopqr\r\n"),
         ("GET, JWT (HS256, cached token)", "signed", "Authorization: Bearer \(cachedToken)\r\n"),
     ]
