@@ -14,12 +14,4 @@ public enum Bytes {
         guard a.count > 0, let x = a.baseAddress, let y = b.baseAddress else { return true }
         return memcmp(x, y, a.count) == 0
     }
-
-    /// The UTF-8 of two strings, byte for byte (no Unicode equivalence).
-    @inlinable
-    public static func equal(_ a: String, _ b: String) -> Bool {
-        guard a.utf8.count == b.utf8.count else { return false }
-        var a = a, b = b
-        return a.withUTF8 { x in b.withUTF8 { y in equal(UnsafeRawBufferPointer(x), UnsafeRawBufferPointer(y)) } }
-    }
 }

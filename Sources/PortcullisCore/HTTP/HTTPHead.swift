@@ -103,18 +103,18 @@ public struct HeaderBlock: Sendable {
     /// Reads the first value of a header by lower-case name (a config-time string) in place.
     public func withFirstValue<R>(named lowercasedName: String, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
         var name = lowercasedName
-        return name.withUTF8 { n in
-            for f in fields where Int(f.nameLength) == n.count {
-                if withName(f, { ASCII.equalsIgnoringCase($0, UnsafeRawBufferPointer(n)) }) { return withValue(f, body) }
-            }
-            return nil
-        }
+        return name.withUTF8 { withFirstValue(nameBytes: UnsafeRawBufferPointer($0), body) }
     }
 
     /// Reads the first value of a header by lower-case name in place, without making a String.
     @inlinable
     public func withFirstValue<R>(named lowercasedName: StaticString, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
-        let name = UnsafeRawBufferPointer(start: lowercasedName.utf8Start, count: lowercasedName.utf8CodeUnitCount)
+        withFirstValue(nameBytes: UnsafeRawBufferPointer(start: lowercasedName.utf8Start, count: lowercasedName.utf8CodeUnitCount), body)
+    }
+
+    /// The one lookup both name forms use: fields of the name's length, compared ignoring case.
+    @inlinable @usableFromInline
+    func withFirstValue<R>(nameBytes name: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
         for f in fields where Int(f.nameLength) == name.count {
             if withName(f, { ASCII.equalsIgnoringCase($0, name) }) { return withValue(f, body) }
         }

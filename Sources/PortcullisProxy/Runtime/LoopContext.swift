@@ -76,6 +76,9 @@ final class LoopContext {
         self.maxConnections = maxConnections
     }
 
+    /// Requests of this loop whose admission phases are running or waiting.
+    var admittingCount: Int { connections.values.filter { $0.machine.state == .admitting }.count }
+
     /// Appends the head `write` makes for `c` to this turn's heads; the first of a turn schedules
     /// the task that sends them all once the loop has read every ready connection. A head whose
     /// exchange has ended meanwhile (its connection closed or failed) is not sent.

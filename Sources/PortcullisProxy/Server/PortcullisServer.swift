@@ -187,7 +187,7 @@ public final class PortcullisServer: Sendable {
     func requestsAdmitting() async -> Int {
         var n = 0
         for ref in contexts {
-            n += (try? await ref.eventLoop.submit { ref.value.connections.values.filter { $0.machine.state == .admitting }.count }.get()) ?? 0
+            n += (try? await ref.eventLoop.submit { ref.value.admittingCount }.get()) ?? 0
         }
         return n
     }
@@ -212,7 +212,7 @@ public final class PortcullisServer: Sendable {
                 let c = ref.value
                 return LoopSample(
                     requests: c.metrics, stats: c.stats, open: c.connections.count,
-                    admitting: c.connections.values.filter { $0.machine.state == .admitting }.count, pools: c.pools.values.map(PoolSample.init))
+                    admitting: c.admittingCount, pools: c.pools.values.map(PoolSample.init))
             }
         }
         return EventLoopFuture.whenAllComplete(parts, on: loop).map { results in
