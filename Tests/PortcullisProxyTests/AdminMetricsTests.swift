@@ -1,4 +1,5 @@
 import Foundation
+import NIOPosix
 import PortcullisAuth
 import Testing
 
@@ -96,7 +97,7 @@ import Testing
         #expect(Self.value(text, #"portcullis_upstream_connect_failures_total{upstream="dead",endpoint="\#(dead)"}"#) == 1)
 
         // Prometheus's own parser accepts the whole page.
-        let parsed = try Self.parseWithPrometheusClient(text)
+        let parsed = try await Self.parseWithPrometheusClient(text)
         #expect(parsed.status == 0, "\(parsed.output)")
         #expect(parsed.output.contains("portcullis_request_duration_seconds histogram"), "\(parsed.output)")
 
@@ -307,8 +308,12 @@ import Testing
     }
 
     /// Runs `prometheus_client.parser.text_string_to_metric_families` on the page; prints each
-    /// family's name and type.
-    static func parseWithPrometheusClient(_ text: String) throws -> (status: Int32, output: String) {
+    /// family's name and type. Runs on NIO's thread pool, not on a thread of the cooperative pool.
+    static func parseWithPrometheusClient(_ text: String) async throws -> (status: Int32, output: String) {
+        try await NIOThreadPool.singleton.runIfActive { try parseWithPrometheusClientBlocking(text) }
+    }
+
+    static func parseWithPrometheusClientBlocking(_ text: String) throws -> (status: Int32, output: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = [

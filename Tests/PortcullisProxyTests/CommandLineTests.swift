@@ -27,10 +27,17 @@ import Testing
             var tv = timeval(tv_sec: 10, tv_usec: 0)
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         }
-        func next() -> String {
-            var buf = [UInt8](repeating: 0, count: 4096)
-            let n = recv(fd, &buf, buf.count, 0)
-            return n > 0 ? String(decoding: buf[0..<n], as: UTF8.self) : "<timeout>"
+        /// The next notification, or "<timeout>" after 10 s. The blocking receive runs on NIO's
+        /// thread pool: blocking a thread of the cooperative pool (two on a 2-core CI machine)
+        /// stalls every other test of the run meanwhile.
+        func next() async -> String {
+            let fd = self.fd
+            let text = try? await NIOThreadPool.singleton.runIfActive { () -> String in
+                var buf = [UInt8](repeating: 0, count: 4096)
+                let n = recv(fd, &buf, buf.count, 0)
+                return n > 0 ? String(decoding: buf[0..<n], as: UTF8.self) : "<timeout>"
+            }
+            return text ?? "<timeout>"
         }
         deinit { close(fd) }
     }
@@ -115,15 +122,15 @@ import Testing
         try p.run()
         defer { if p.isRunning { p.terminate() } }
 
-        #expect(notify.next().hasPrefix("READY=1"))
+        #expect(await notify.next().hasPrefix("READY=1"))
         #expect(try RawConnectionGet(port, "/demo/one") == 200)
 
         // SIGHUP with a new file: RELOADING=1 with MONOTONIC_USEC, then READY=1; the new route is live.
         try config("/two").write(toFile: configPath, atomically: true, encoding: .utf8)
         kill(p.processIdentifier, SIGHUP)
-        let reloading = notify.next()
+        let reloading = await notify.next()
         #expect(reloading.hasPrefix("RELOADING=1\nMONOTONIC_USEC="))
-        #expect(notify.next().hasPrefix("READY=1"))
+        #expect(await notify.next().hasPrefix("READY=1"))
         #expect(try RawConnectionGet(port, "/demo/two") == 200)
         #expect(try RawConnectionGet(port, "/demo/one") == 403)
 
@@ -131,8 +138,8 @@ import Testing
         try config("/three").replacingOccurrences(of: "upstream: b }, { path: /slow", with: "upstream: bb }, { path: /slow")
             .write(toFile: configPath, atomically: true, encoding: .utf8)
         kill(p.processIdentifier, SIGHUP)
-        _ = notify.next()
-        _ = notify.next()
+        _ = await notify.next()
+        _ = await notify.next()
         #expect(try RawConnectionGet(port, "/demo/two") == 200)
 
         // SIGTERM while a request is in flight: it completes (with Connection: close), then the process exits 0.
@@ -141,7 +148,7 @@ import Testing
         await held.waitUntilHolding()
         let holdStart = ContinuousClock.now
         kill(p.processIdentifier, SIGTERM)
-        #expect(notify.next() == "STOPPING=1")
+        #expect(await notify.next() == "STOPPING=1")
         // The answer must leave after the drain began. The loop marks itself draining before it
         // closes its listener, so a refused connect shows it; the child process gives no other sign,
         // so this polls, with a deadline.
@@ -151,7 +158,7 @@ import Testing
         let r = try slow.readResponse()
         #expect(r.status == 200)
         #expect(r.header("Connection") == "close", "\(r.headers)")
-        p.waitUntilExit()
+        await p.exited()
         #expect(p.terminationStatus == 0)
         let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(stderr.contains(#"apis[0].routes[0].upstream: unknown upstream "bb"; did you mean "b"?"#))
@@ -195,7 +202,7 @@ import Testing
             upstreams: { b: { endpoints: ["http://127.0.0.1:\(echo.localAddress!.port!)"] } }
             """, in: dir)
         defer { if p.isRunning { p.terminate() } }
-        #expect(notify.next().hasPrefix("READY=1"))
+        #expect(await notify.next().hasPrefix("READY=1"))
         var sent = 0
         for _ in 0..<3 { #expect(try RawConnectionGet(port, "/demo/x") == 200); sent += 1 }
         func lines(_ path: String) -> Int { ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").count }
@@ -212,7 +219,7 @@ import Testing
             try await Task.sleep(for: .milliseconds(20))
         }
         p.terminate()
-        p.waitUntilExit()
+        await p.exited()
         #expect(p.terminationStatus == 0)
         #expect(lines(log) >= 1, "no new file after SIGUSR1")
         #expect(lines(log + ".1") >= 3)
@@ -222,7 +229,7 @@ import Testing
 
     /// systemd's watchdog (`WatchdogSec=` sets WATCHDOG_USEC): WATCHDOG=1 after READY=1, again at
     /// half the interval, each one only after every event loop ran a task.
-    @Test func pingsTheSystemdWatchdog() throws {
+    @Test func pingsTheSystemdWatchdog() async throws {
         guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
             Issue.record("build the binary first (swift build): \(Self.binary)")
             return
@@ -240,11 +247,11 @@ import Testing
             upstreams: { b: { endpoints: ["http://127.0.0.1:9"] } }
             """, in: dir, environment: ["WATCHDOG_USEC": "200000"], stderr: err)
         defer { if p.isRunning { p.terminate() } }
-        #expect(notify.next().hasPrefix("READY=1"))
-        #expect(notify.next() == "WATCHDOG=1")
-        #expect(notify.next() == "WATCHDOG=1")
+        #expect(await notify.next().hasPrefix("READY=1"))
+        #expect(await notify.next() == "WATCHDOG=1")
+        #expect(await notify.next() == "WATCHDOG=1")
         p.terminate()
-        p.waitUntilExit()
+        await p.exited()
         #expect(p.terminationStatus == 0)
         // The watchdog stops before the loops: no task is scheduled on a loop that shut down.
         let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
@@ -298,4 +305,13 @@ func RawConnectionGet(_ port: Int, _ path: String) throws -> Int {
     let c = try RawConnection(port: port)
     c.send("GET \(path) HTTP/1.1\r\nHost: x\r\n\r\n")
     return try c.readResponse().status
+}
+
+extension Process {
+    /// Waits for the process to exit on NIO's thread pool rather than blocking a thread of the
+    /// cooperative pool (see `NotifySocket.next()`).
+    func exited() async {
+        nonisolated(unsafe) let process = self
+        _ = try? await NIOThreadPool.singleton.runIfActive { process.waitUntilExit() }
+    }
 }

@@ -15,6 +15,11 @@ import Testing
 @Suite struct ExternalAuthorizerProxyTests {
     static let start = 1_800_000_000.0
 
+    /// For tests that hold the authorizer's answer until they release it: the default 10 s
+    /// timeout can pass on a loaded CI machine before the release, which turns the held call
+    /// into an AUTHORIZER_FAILURE and frees its slot.
+    static let heldTimeout = "    timeout: 30s"
+
     static func config(_ authz: CountingAuthorizer, authorizer: String = "", extraAuthorizers: String = "", routes: String = "", api: String = "") -> String {
         """
         workers: 2
@@ -126,7 +131,7 @@ import Testing
     @Test(.timeLimit(.minutes(1))) func singleFlightHundredConcurrentRequestsOneCall() async throws {
         let authz = try CountingAuthorizer { _, _, _ in .held(status: 200, body: CountingAuthorizer.policy("alice")) }
         defer { authz.stop() }
-        let h = try await Harness(Self.config(authz), workers: 2)
+        let h = try await Harness(Self.config(authz, authorizer: Self.heldTimeout), workers: 2)
         do {
             let cache = h.server.externalAuthorizers.authorizer(named: "lab")!.cache!
             let key = ExternalAuthorizer.cacheKey(apiID: "abc123", stage: "lab", values: ["Bearer shared"])
@@ -257,7 +262,7 @@ import Testing
     @Test func callsInFlightAreCapped() async throws {
         let authz = try CountingAuthorizer { _, _, _ in .held(status: 200, body: CountingAuthorizer.policy("alice")) }
         defer { authz.stop() }
-        let h = try await Harness(Self.config(authz, authorizer: "    max_concurrent_calls: 1"))
+        let h = try await Harness(Self.config(authz, authorizer: "    max_concurrent_calls: 1\n" + Self.heldTimeout))
         do {
             let first = try h.connect()
             first.send("GET /lab/a HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer one\r\n\r\n")
@@ -523,7 +528,7 @@ import Testing
             return n == 1 ? .json(status: 200, body: body) : .held(status: 200, body: body)
         }
         defer { authz.stop() }
-        let h = try await Harness(Self.config(authz, authorizer: "    on_policy_miss: reauthorize"), workers: 2)
+        let h = try await Harness(Self.config(authz, authorizer: "    on_policy_miss: reauthorize\n" + Self.heldTimeout), workers: 2)
         do {
             #expect(try h.get("/lab/a", headers: bearer("t")).status == 200)
             let cache = h.server.externalAuthorizers.authorizer(named: "lab")!.cache!

@@ -32,7 +32,7 @@ import Testing
               b: { endpoints: ["http://127.0.0.1:\(echo.localAddress!.port!)"] }
             """.write(toFile: configPath, atomically: true, encoding: .utf8)
 
-        func start(_ n: Int) throws -> (Process, CommandLineTests.NotifySocket) {
+        func start(_ n: Int) async throws -> (Process, CommandLineTests.NotifySocket) {
             // A notify socket of its own per process (the path must be new).
             let socketDir = dir.appendingPathComponent("notify-\(n)")
             try FileManager.default.createDirectory(at: socketDir, withIntermediateDirectories: true)
@@ -45,7 +45,7 @@ import Testing
             p.environment = env
             p.standardError = FileHandle.nullDevice
             try p.run()
-            #expect(notify.next().hasPrefix("READY=1"))
+            #expect(await notify.next().hasPrefix("READY=1"))
             return (p, notify)
         }
         func get() throws -> RawResponse {
@@ -54,7 +54,7 @@ import Testing
             return try c.readResponse()
         }
 
-        let (first, _) = try start(1)
+        let (first, _) = try await start(1)
         for _ in 0..<3 { #expect(try get().status == 200) }
         // The counts reach the store within about a second: wait for that (with a deadline), then kill.
         let store = try SQLiteQuotaStore(path: dir.appendingPathComponent("state/quota.sqlite").path)
@@ -68,10 +68,10 @@ import Testing
         }
         #expect(stored == 3)
         kill(first.processIdentifier, SIGKILL)
-        first.waitUntilExit()
+        await first.exited()
 
         // A new process goes on from 3 of 5.
-        let (second, _) = try start(2)
+        let (second, _) = try await start(2)
         defer { if second.isRunning { second.terminate() } }
         #expect(try get().status == 200)
         #expect(try get().status == 200)
@@ -79,7 +79,7 @@ import Testing
         #expect(over.status == 429)
         #expect(over.bodyText == #"{"message":"Limit Exceeded"}"#)
         second.terminate()
-        second.waitUntilExit()
+        await second.exited()
         // A clean stop writes what was counted last.
         #expect(try store.used(counter: "quota:basic:key:k1", from: QuotaPeriod.DAY.start(of: now), to: QuotaPeriod.DAY.end(of: now)) == 5)
 
