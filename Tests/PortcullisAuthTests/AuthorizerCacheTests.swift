@@ -23,7 +23,7 @@ import Testing
     }
 
     /// Looks up and, on a lead, completes with `result` at once.
-    func fetch(_ cache: AuthorizerCache, _ key: String, now: Double, loop: EmbeddedEventLoop, result: CallResult) throws -> (CallResult, Bool) {
+    func fetch(_ cache: AuthorizerCache, _ key: AuthorizerCache.Key, now: Double, loop: EmbeddedEventLoop, result: CallResult) throws -> (CallResult, Bool) {
         switch cache.lookup(key, now: now, on: loop) {
         case .hit(let a, _): return (.answer(a), true)
         case .join(let f):
@@ -85,7 +85,7 @@ import Testing
         let loop = EmbeddedEventLoop()
         // 16 shards of one entry each at most.
         let cache = AuthorizerCache(Self.settings(entries: 16))
-        for i in 0..<200 { _ = try fetch(cache, "k\(i)", now: 0, loop: loop, result: .answer(Self.answer("p\(i)"))) }
+        for i in 0..<200 { _ = try fetch(cache, .init("k\(i)"), now: 0, loop: loop, result: .answer(Self.answer("p\(i)"))) }
         let c = cache.counters
         #expect(c.entries <= 16)
         #expect(c.evictions == 200 - c.entries)
@@ -96,7 +96,7 @@ import Testing
     @Test func boundedByBytes() throws {
         let loop = EmbeddedEventLoop()
         let cache = AuthorizerCache(Self.settings(entries: 100_000, bytes: 16 * 4096))
-        for i in 0..<100 { _ = try fetch(cache, "k\(i)", now: 0, loop: loop, result: .answer(Self.answer("p\(i)", padding: 3000))) }
+        for i in 0..<100 { _ = try fetch(cache, .init("k\(i)"), now: 0, loop: loop, result: .answer(Self.answer("p\(i)", padding: 3000))) }
         let c = cache.counters
         #expect(c.bytes <= 16 * 4096)
         #expect(c.evictions > 0)

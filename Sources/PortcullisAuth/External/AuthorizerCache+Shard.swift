@@ -1,8 +1,11 @@
 import NIOCore
 import PortcullisConfig
+import PortcullisCore
 
 /// One shard of an `AuthorizerCache`: a dictionary of slots and an insertion-order queue for
 /// eviction. Only ever touched under its shard's lock; every method is short and allocation-light.
+/// `lookup` may get a probe (`fresh`): it stores no key unless given a promise, which only
+/// `AuthorizerCache.lookup` passes, with an owned key; every other method gets owned keys.
 struct AuthorizerCacheShard {
     struct Entry {
         let answer: AuthorizerAnswer
@@ -31,8 +34,8 @@ struct AuthorizerCacheShard {
 
     let maxEntries: Int
     let maxBytes: Int
-    var slots: [String: Slot] = [:]
-    var order: [(key: String, seq: UInt64)] = []
+    var slots: [AuthorizerCache.Key: Slot] = [:]
+    var order: [(key: AuthorizerCache.Key, seq: UInt64)] = []
     var orderHead = 0
     var nextSeq: UInt64 = 1
     var counters = AuthorizerCacheCounters()
@@ -42,12 +45,12 @@ struct AuthorizerCacheShard {
         self.maxBytes = maxBytes
     }
 
-    static func entryBytes(_ key: String, _ answer: AuthorizerAnswer) -> Int {
+    static func entryBytes(_ key: AuthorizerCache.Key, _ answer: AuthorizerAnswer) -> Int {
         // Key, answer, and the fixed cost of a slot, a queue record and the identity.
-        key.utf8.count * 2 + answer.bytes + ExternalAuthorizerConfig.Cache.entryOverhead
+        key.count * 2 + answer.bytes + ExternalAuthorizerConfig.Cache.entryOverhead
     }
 
-    mutating func lookup(_ key: String, now: Double, refreshAhead: Double, promise: EventLoopPromise<CallResult>?) -> Found {
+    mutating func lookup(_ key: AuthorizerCache.Key, now: Double, refreshAhead: Double, promise: EventLoopPromise<CallResult>?) -> Found {
         if let slot = slots[key] {
             if let e = slot.entry, now < e.expires {
                 let refresh = refreshAhead > 0 && now >= e.expires - refreshAhead && slot.waiters == nil
@@ -72,21 +75,21 @@ struct AuthorizerCacheShard {
     }
 
     /// The watcher's promise once enough lookups wait (taken out: fulfilled once).
-    private mutating func watched(_ key: String) -> EventLoopPromise<Void>? {
+    private mutating func watched(_ key: AuthorizerCache.Key) -> EventLoopPromise<Void>? {
         guard let w = slots[key]?.watcher, (slots[key]?.waiters?.count ?? 0) >= w.count else { return nil }
         slots[key]!.watcher = nil
         return w.promise
     }
 
     /// Registers a watcher; returns its promise at once when the count is already reached.
-    mutating func watch(_ key: String, count: Int, promise: EventLoopPromise<Void>) -> EventLoopPromise<Void>? {
+    mutating func watch(_ key: AuthorizerCache.Key, count: Int, promise: EventLoopPromise<Void>) -> EventLoopPromise<Void>? {
         var slot = slots[key] ?? Slot()
         slot.watcher = (count, promise)
         slots[key] = slot
         return watched(key)
     }
 
-    mutating func complete(_ key: String, _ result: CallResult, now: Double, settings: AuthorizerCache.Settings)
+    mutating func complete(_ key: AuthorizerCache.Key, _ result: CallResult, now: Double, settings: AuthorizerCache.Settings)
         -> (CallResult, [EventLoopPromise<CallResult>])
     {
         guard var slot = slots[key] else {
@@ -122,7 +125,7 @@ struct AuthorizerCacheShard {
         return (delivered, waiters)
     }
 
-    mutating func store(_ key: String, _ answer: AuthorizerAnswer, now: Double, settings: AuthorizerCache.Settings) {
+    mutating func store(_ key: AuthorizerCache.Key, _ answer: AuthorizerAnswer, now: Double, settings: AuthorizerCache.Settings) {
         let ttl = answer.deniesAll ? settings.denyTTL : settings.ttl
         var slot = slots[key] ?? Slot()
         if let old = slot.entry {
@@ -145,7 +148,7 @@ struct AuthorizerCacheShard {
         evict()
     }
 
-    mutating func remove(_ key: String, _ slot: Slot) {
+    mutating func remove(_ key: AuthorizerCache.Key, _ slot: Slot) {
         if let e = slot.entry {
             counters.entries -= 1
             counters.bytes -= e.bytes

@@ -73,10 +73,14 @@ public final class AuthorizerCache: Sendable {
         case lead(EventLoopFuture<CallResult>)
     }
 
+    /// The identity values of a request for one API and stage, as bytes with their hash
+    /// (`ExternalAuthorizer.withIdentityKey`). A hit looks up a probe written on the stack; every
+    /// key an entry or a call keeps is `owned`.
+    public typealias Key = ByteKey
+
     static let shardCount = ExternalAuthorizerConfig.Cache.shards
     public let settings: Settings
     private let shards: [ShardBox]
-    private let seed = UInt32.random(in: .min ... .max)
 
     /// A shard behind its own lock (a class: an array cannot hold `Mutex` values).
     private final class ShardBox: Sendable {
@@ -93,32 +97,27 @@ public final class AuthorizerCache: Sendable {
         }
     }
 
-    /// The shard of a key, from its length and last 16 bytes (FNV-1a from a random seed): the
-    /// dictionary hashes the whole key anyway, a token's last bytes (its signature) are the most
-    /// random, and the seed keeps callers from aiming many keys at one shard.
+    /// The shard of a key, from the hash it carries (Swift's seeded hash of all its bytes, made
+    /// once per request: a client cannot aim many keys at one shard).
     @inline(__always)
-    private func shard(_ key: String) -> ShardBox {
-        var h: UInt32 = seed ^ UInt32(truncatingIfNeeded: key.utf8.count)
-        let utf8 = key.utf8
-        let tail = utf8.count > 16 ? utf8.index(utf8.endIndex, offsetBy: -16) : utf8.startIndex
-        for b in utf8[tail...] {
-            h = (h ^ UInt32(b)) &* 16_777_619
-        }
-        return shards[Int(truncatingIfNeeded: h ^ (h >> 16)) & (Self.shardCount - 1)]
+    private func shard(_ key: Key) -> ShardBox {
+        shards[key.hash & (Self.shardCount - 1)]
     }
 
-    /// A fresh entry, or nil: the hot path's only call (one shard lock, no promise). `refresh`
-    /// as in `Lookup.hit`. After nil the caller does its pre-call checks, then `lookup`.
+    /// A fresh entry, or nil: the hot path's only call (one shard lock, no promise, and `key`
+    /// may be a probe). `refresh` as in `Lookup.hit`. After nil the caller does its pre-call
+    /// checks, then `lookup` with an owned key.
     @inline(__always)
-    public func fresh(_ key: String, now: Double) -> (answer: AuthorizerAnswer, refresh: Bool)? {
+    public func fresh(_ key: Key, now: Double) -> (answer: AuthorizerAnswer, refresh: Bool)? {
         let found = shard(key).state.withLock { $0.lookup(key, now: now, refreshAhead: settings.refreshAhead, promise: nil) }
         if case .hit(let a, let refresh) = found { return (a, refresh) }
         return nil
     }
 
-    public func lookup(_ key: String, now: Double, on loop: any EventLoop) -> Lookup {
+    public func lookup(_ key: Key, now: Double, on loop: any EventLoop) -> Lookup {
         // The promise is made outside the lock; most lookups are hits and never use it.
         var promise: EventLoopPromise<CallResult>? = nil
+        let key = key.owned
         while true {
             let found = shard(key).state.withLock { $0.lookup(key, now: now, refreshAhead: settings.refreshAhead, promise: promise) }
             switch found {
@@ -141,7 +140,8 @@ public final class AuthorizerCache: Sendable {
     /// failure within `stale_if_error`, and fulfils every waiter with what they should see.
     /// Returns that result (for a caller with no promise of its own, a refresh).
     @discardableResult
-    public func complete(key: String, with result: CallResult, now: Double) -> CallResult {
+    public func complete(key: Key, with result: CallResult, now: Double) -> CallResult {
+        let key = key.owned
         let (delivered, waiters) = shard(key).state.withLock { $0.complete(key, result, now: now, settings: settings) }
         for w in waiters { w.succeed(delivered) }
         return delivered
@@ -149,14 +149,16 @@ public final class AuthorizerCache: Sendable {
 
     /// Puts an answer under `key`, replacing its entry (tests seed the cache with it; the
     /// authorizer stores only through `complete`).
-    public func store(key: String, answer: AuthorizerAnswer, now: Double) {
+    public func store(key: Key, answer: AuthorizerAnswer, now: Double) {
+        let key = key.owned
         shard(key).state.withLock { $0.store(key, answer, now: now, settings: settings) }
     }
 
     /// Succeeds once `count` lookups of `key` wait on one call (the leader included): tests of
     /// single flight wait on this event instead of sleeping.
-    public func whenWaiting(_ key: String, count: Int, on loop: any EventLoop) -> EventLoopFuture<Void> {
+    public func whenWaiting(_ key: Key, count: Int, on loop: any EventLoop) -> EventLoopFuture<Void> {
         let promise = loop.makePromise(of: Void.self)
+        let key = key.owned
         shard(key).state.withLock { $0.watch(key, count: count, promise: promise) }?.succeed()
         return promise.futureResult
     }

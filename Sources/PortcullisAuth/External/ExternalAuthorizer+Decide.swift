@@ -27,7 +27,7 @@ extension ExternalAuthorizer {
     }
 
     /// The decision for a call's result (fresh, joined, or stale-if-error).
-    func conclude(_ result: CallResult, _ request: AuthRequest, _ route: RouteAuthPolicy, key: String?, cached: Bool, _ loop: any EventLoop) -> EventLoopFuture<AuthDecision> {
+    func conclude(_ result: CallResult, _ request: AuthRequest, _ route: RouteAuthPolicy, key: AuthorizerCache.Key?, cached: Bool, _ loop: any EventLoop) -> EventLoopFuture<AuthDecision> {
         switch result {
         case .answer(let a):
             return decide(a, request, route, key: key, cached: cached, loop).future(on: loop)
@@ -43,7 +43,7 @@ extension ExternalAuthorizer {
     /// The answer against this request: allow with the answer's identity, or ACCESS_DENIED.
     /// `key`: the base cache key when a cached policy that misses this method may be asked again
     /// (`on_policy_miss: reauthorize`); nil when it may not.
-    func decide(_ answer: AuthorizerAnswer, _ request: AuthRequest, _ route: RouteAuthPolicy, key: String?, cached: Bool, _ loop: any EventLoop) -> AuthResult {
+    func decide(_ answer: AuthorizerAnswer, _ request: AuthRequest, _ route: RouteAuthPolicy, key: AuthorizerCache.Key?, cached: Bool, _ loop: any EventLoop) -> AuthResult {
         // Written out only when a path below needs the whole ARN (the general evaluator, a
         // denial's message, a re-ask).
         lazy var arn = request.methodARN

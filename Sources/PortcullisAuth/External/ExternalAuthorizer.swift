@@ -86,22 +86,30 @@ public final class ExternalAuthorizer: Sendable {
             if let denied = resourcePolicyDeniesFirst(request, route) { return .now(.refuse(denied)) }
             return .later(call(request, route, on: loop).flatMap { self.conclude($0, request, route, key: nil, cached: false, loop) })
         }
-        guard let key = identityKey(request, route) else {
+        let now = clock.now()
+        // A hit is looked up and decided with a probe of the key (no allocation); a miss keeps
+        // an owned copy for the call. A hit skips the checks below: its key passed them when it
+        // was called for, and the resource policy's explicit Deny still wins in `decide` (Table A).
+        var missed: AuthorizerCache.Key? = nil
+        let hit = withIdentityKey(request, route) { key -> AuthResult? in
+            guard let cache else { return nil }
+            if let (answer, refresh) = cache.fresh(key, now: now) {
+                if refresh { renew(key.owned, request, route, on: loop) }
+                return decide(answer, request, route, key: key, cached: true, loop)
+            }
+            missed = key.owned
+            return nil
+        }
+        guard let hit else {
             // API Gateway: 401 without invoking; inside any_of the next alternative gets its turn.
             return .now(.abstain(Refusal(.UNAUTHORIZED, reason: "\(name): identity source absent (\(sourcesText))")))
         }
-        let now = clock.now()
-        // A hit skips the checks below: its key passed them when it was called for, and the
-        // resource policy's explicit Deny still wins in `decide` (Table A).
-        if let cache, let (answer, refresh) = cache.fresh(key, now: now) {
-            if refresh { renew(key, request, route, on: loop) }
-            return decide(answer, request, route, key: key, cached: true, loop)
-        }
+        if let hit { return hit }
         if let validation, (try? validation.regex.wholeMatch(in: token(request, route) ?? "")) == nil {
             return .now(.refuse(Refusal(.UNAUTHORIZED, reason: "\(name): token does not match the validation expression")))
         }
         if let denied = resourcePolicyDeniesFirst(request, route) { return .now(.refuse(denied)) }
-        guard let cache else {
+        guard let cache, let key = missed else {
             return .later(call(request, route, on: loop).flatMap { self.conclude($0, request, route, key: nil, cached: false, loop) })
         }
         return ask(cache, key: key, request, route, now: now, reaskKey: key, loop)
@@ -111,7 +119,8 @@ public final class ExternalAuthorizer: Sendable {
     /// flight). `reaskKey` goes on to `decide`: the base key (a policy miss may ask again for the
     /// method), or nil for an answer that was itself asked for this method.
     func ask(
-        _ cache: AuthorizerCache, key: String, _ request: AuthRequest, _ route: RouteAuthPolicy, now: Double, reaskKey: String?,
+        _ cache: AuthorizerCache, key: AuthorizerCache.Key, _ request: AuthRequest, _ route: RouteAuthPolicy, now: Double,
+        reaskKey: AuthorizerCache.Key?,
         _ loop: any EventLoop
     ) -> AuthResult {
         switch cache.lookup(key, now: now, on: loop) {
@@ -128,8 +137,17 @@ public final class ExternalAuthorizer: Sendable {
         }
     }
 
+    /// Caches `answer` under the identity values of `request`, as a call that returned it would
+    /// (compiled for the request's API). False when the request lacks an identity value or the
+    /// authorizer has no cache. For the micro-benchmark of a cached route; requests never call it.
+    public func remember(_ answer: AuthorizerAnswer, for request: AuthRequest) -> Bool {
+        guard let cache, let key = identityKey(request, .none) else { return false }
+        cache.store(key: key, answer: answer.compiled(for: request.api), now: clock.now())
+        return true
+    }
+
     /// Refresh-ahead: a call in the background; the entry keeps serving until it is replaced.
-    private func renew(_ key: String, _ request: AuthRequest, _ route: RouteAuthPolicy, on loop: any EventLoop) {
+    private func renew(_ key: AuthorizerCache.Key, _ request: AuthRequest, _ route: RouteAuthPolicy, on loop: any EventLoop) {
         call(request, route, on: loop).whenSuccess { result in
             self.cache?.complete(key: key, with: result, now: self.clock.now())
         }

@@ -35,8 +35,10 @@ extension ExternalAuthorizerConfig.IdentitySource {
 }
 
 extension ExternalAuthorizer {
-    /// The cache key of a request, or nil when an identity value is absent or there are no
-    /// identity sources (a request authorizer with `ttl: 0s` may have none: it has no cache).
+    /// Runs `body` with the cache key of a request, or returns nil without running it when an
+    /// identity value is absent or there are no identity sources (a request authorizer with
+    /// `ttl: 0s` may have none: it has no cache). The key may be a probe: whatever keeps it past
+    /// `body` takes `owned`.
     ///
     /// API Gateway keeps one cache per authorizer per stage: the key starts with the API id and
     /// the stage, so one authorizer used by two APIs or stages never answers one from the
@@ -44,19 +46,28 @@ extension ExternalAuthorizer {
     /// length in bytes and a colon: query values are percent-decoded and may hold any byte
     /// (NUL included), so a separator could make two different lists of values one key; a
     /// length prefix cannot.
-    func identityKey(_ request: AuthRequest, _ route: RouteAuthPolicy) -> String? {
+    func withIdentityKey<R>(_ request: AuthRequest, _ route: RouteAuthPolicy, _ body: (AuthorizerCache.Key) -> R) -> R? {
         guard !sources.isEmpty else { return nil }
         if sources.count == 1, case .header(let name) = sources[0] {
-            // The usual case, a token in a header: the key is written from the head's bytes,
-            // no String of the header value is made.
-            return request.head.headers.withFirstValue(named: name) { v in
-                v.isEmpty ? nil : Self.key(request.api.id, request.api.stage, CollectionOfOne(v))
+            // The usual case, a token in a header: the key is written from the head's bytes into
+            // a buffer on the stack and looked up as a probe; no String, no allocation.
+            return request.head.headers.withFirstValue(named: name) { v -> R? in
+                guard !v.isEmpty else { return nil }
+                let api = request.api
+                let total = KeyWriter.size(api.id.utf8.count) + KeyWriter.size(api.stage.utf8.count) + KeyWriter.size(v.count)
+                return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: total) { out in
+                    var w = KeyWriter(out: out)
+                    w.put(api.id)
+                    w.put(api.stage)
+                    w.put(v)
+                    return AuthorizerCache.Key.probe(UnsafeRawBufferPointer(UnsafeMutableBufferPointer(rebasing: out[..<w.o])), body)
+                }
             } ?? nil
         }
         if sources.count == 1 {
             // One identity value of another kind: no list of values.
             guard let v = sources[0].value(in: request, stageVariables: route.stageVariables) else { return nil }
-            return Self.key(request.api.id, request.api.stage, CollectionOfOne(v))
+            return body(AuthorizerCache.Key(Self.key(request.api.id, request.api.stage, CollectionOfOne(v))))
         }
         var values: [String] = []
         values.reserveCapacity(sources.count)
@@ -64,44 +75,38 @@ extension ExternalAuthorizer {
             guard let v = s.value(in: request, stageVariables: route.stageVariables) else { return nil }
             values.append(v)
         }
-        return Self.key(request.api.id, request.api.stage, values)
+        return body(AuthorizerCache.Key(Self.key(request.api.id, request.api.stage, values)))
     }
 
-    /// `len:part` for the API id, the stage and each value, written into one String sized once
-    /// (a key is built on every request, cache hit or not).
+    /// The cache key of a request, owned (tests, and paths that keep it).
+    func identityKey(_ request: AuthRequest, _ route: RouteAuthPolicy) -> AuthorizerCache.Key? {
+        withIdentityKey(request, route) { $0.owned }
+    }
+
+    /// `len:part` for the API id, the stage and each value, written into one String sized once.
     static func key(_ apiID: String, _ stage: String, _ values: some Collection<String>) -> String {
         var total = KeyWriter.size(apiID.utf8.count) + KeyWriter.size(stage.utf8.count)
         for v in values { total += KeyWriter.size(v.utf8.count) }
-        return KeyWriter.write(total: total) { w in
+        return String(unsafeUninitializedCapacity: total) { out in
+            var w = KeyWriter(out: out)
             w.put(apiID)
             w.put(stage)
             for v in values { w.put(v) }
-        }
-    }
-
-    /// The same, from the values' bytes (a header value read where it lies in the head).
-    static func key(_ apiID: String, _ stage: String, _ values: some Collection<UnsafeRawBufferPointer>) -> String {
-        var total = KeyWriter.size(apiID.utf8.count) + KeyWriter.size(stage.utf8.count)
-        for v in values { total += KeyWriter.size(v.count) }
-        return KeyWriter.write(total: total) { w in
-            w.put(apiID)
-            w.put(stage)
-            for v in values { w.put(v) }
+            return w.o
         }
     }
 
     /// The key of a re-ask after a policy miss (`on_policy_miss: reauthorize`): the method ARN,
     /// then the base key. It has one part more than any base key of this authorizer, so it never
-    /// names the base entry; the ARN goes first so the key still ends with the identity values,
-    /// which pick the shard.
-    static func methodKey(_ base: String, methodARN: String) -> String {
-        "\(methodARN.utf8.count):\(methodARN)" + base
+    /// names the base entry.
+    static func methodKey(_ base: AuthorizerCache.Key, methodARN: String) -> AuthorizerCache.Key {
+        AuthorizerCache.Key("\(methodARN.utf8.count):\(methodARN)" + base.text)
     }
 
-    /// The cache key of identity `values` for an API and stage as `identityKey` makes it, or of
-    /// the re-ask for `methodARN` as `methodKey` does (tests and tools that name an entry).
-    public static func cacheKey(apiID: String, stage: String, values: [String], methodARN: String? = nil) -> String {
-        let key = key(apiID, stage, values)
+    /// The cache key of identity `values` for an API and stage as `withIdentityKey` makes it, or
+    /// of the re-ask for `methodARN` as `methodKey` does (tests and tools that name an entry).
+    public static func cacheKey(apiID: String, stage: String, values: [String], methodARN: String? = nil) -> AuthorizerCache.Key {
+        let key = AuthorizerCache.Key(key(apiID, stage, values))
         return methodARN.map { methodKey(key, methodARN: $0) } ?? key
     }
 
@@ -112,7 +117,7 @@ extension ExternalAuthorizer {
     }
 }
 
-/// Writes a cache key's `len:part` parts into one String sized once.
+/// Writes a cache key's `len:part` parts into a buffer sized for them (`size`).
 private struct KeyWriter {
     let out: UnsafeMutableBufferPointer<UInt8>
     var o = 0
@@ -129,14 +134,6 @@ private struct KeyWriter {
 
     /// The bytes a part of `n` bytes takes, its length and colon included.
     static func size(_ n: Int) -> Int { digits(n) + 1 + n }
-
-    static func write(total: Int, _ body: (inout KeyWriter) -> Void) -> String {
-        String(unsafeUninitializedCapacity: total) { out in
-            var w = KeyWriter(out: out)
-            body(&w)
-            return w.o
-        }
-    }
 
     mutating func put(_ part: UnsafeRawBufferPointer) {
         let n = part.count

@@ -49,6 +49,19 @@ package struct MicroBenchmarkGateway {
     }
 }
 
+extension MicroBenchmarkGateway {
+    /// Caches an answer of the external authorizer `name` for `head` (its route's API, its
+    /// identity values), as a call returning `answer` would: the route of `head` then admits from
+    /// the cache, and nothing is ever called. False when it could not be cached.
+    package func rememberExternalAnswer(_ answer: String, authorizer name: String, for head: HTTPRequestHead) -> Bool {
+        guard let admission = admission(for: head, peer: "192.0.2.9"),
+            let authorizer = AuthEnvironment.offline.externalAuthorizers.authorizer(named: name),
+            case .success(let parsed) = AuthorizerAnswer.parse(Array(answer.utf8), authorizer: name)
+        else { return false }
+        return authorizer.remember(parsed, for: admission.subject)
+    }
+}
+
 /// One route's admission phases and one request: `run` is the driver as the connection runs it.
 package struct MicroBenchmarkAdmission {
     let phases: [AdmissionStep]

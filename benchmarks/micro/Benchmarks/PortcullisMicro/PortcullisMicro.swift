@@ -219,6 +219,8 @@ let connectionYAML = """
         algorithms: [HS256]
         issuer: https://issuer.example.com
         audiences: [shop]
+      # Never called: its answer for the benchmark's token is put in its cache beforehand.
+      lambda: { type: token, url: "http://127.0.0.1:9/authorize", identity_source: header.Authorization, cache: { ttl: 3600s } }
     apis:
       - name: shop
         stage: v1
@@ -264,9 +266,21 @@ let connectionYAML = """
         stage: signed
         routes:
           - { path: "/users/{id}/orders/{order}", methods: [GET], upstream: backend, auth: [tokens] }
+      # The same route behind a Lambda-style authorizer whose Allow answer is cached: issue 18's
+      # cache hit (external-authorizer.sh's cached route).
+      - name: lambda
+        id: lambdaapi1
+        stage: lambda
+        region: eu-west-1
+        account: "123456789012"
+        routes:
+          - { path: "/users/{id}/orders/{order}", methods: [GET], upstream: backend, auth: [lambda] }
     upstreams:
       backend: { endpoints: ["http://127.0.0.1:9001"] }
     """
+
+/// The Allow answer cached for the `lambda` route (an authorizer's usual policy form).
+let lambdaAnswer = #"{"principalId":"user-7","policyDocument":{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"execute-api:Invoke","Resource":"arn:aws:execute-api:eu-west-1:123456789012:lambdaapi1/lambda/*"}]},"context":{"tier":"gold"}}"#
 
 /// HS256 over the `tokens` authorizer's secret; expires in 2100 (made with Python's hmac).
 let cachedToken =
@@ -291,11 +305,14 @@ final class PlainRequest {
     let response = ByteBuffer(string: upstreamResponse)
 
     /// `stage` replaces the head's `/v1` (the API), `extraHeader` is added after its Host line.
-    init(stage: String = "v1", extraHeader: String = "") throws {
-        request = ByteBuffer(
-            string: getHead.replacingOccurrences(of: " /v1/", with: " /\(stage)/")
-                .replacingOccurrences(of: "Host: api.example.com\r\n", with: "Host: api.example.com\r\n\(extraHeader)"))
+    /// `prepare` runs on the gateway before the first request (the cached external answer).
+    init(stage: String = "v1", extraHeader: String = "", prepare: (MicroBenchmarkGateway, HTTPRequestHead) -> Void = { _, _ in }) throws {
+        let text = getHead.replacingOccurrences(of: " /v1/", with: " /\(stage)/")
+            .replacingOccurrences(of: "Host: api.example.com\r\n", with: "Host: api.example.com\r\n\(extraHeader)")
+        request = ByteBuffer(string: text)
         let gateway = try MicroBenchmarkGateway(yaml: connectionYAML, listener: "public")
+        var fields: [HeaderField] = []
+        prepare(gateway, try HeadParser.parseRequest(request, limits: HeadLimits(), reusing: &fields))
         let loop = EmbeddedEventLoop()
         connection = try MicroBenchmarkConnection(gateway, loop: loop, upstreamGroup: "backend")
         upstream = EmbeddedChannel(handler: connection.upstream, loop: loop)
@@ -338,17 +355,21 @@ final class PlainRequest {
 func connectionBenchmarks() {
     // The plain route, then the same request through admission phases that decide at once: the
     // difference is what entering admission and those phases cost a whole request.
-    let cases: [(name: String, stage: String, header: String)] = [
-        ("plain GET, keep-alive, pooled upstream", "v1", ""),
-        ("GET, allow-all resource policy", "guard", ""),
-        ("GET, five-statement resource policy", "police", ""),
-        ("GET, API key and usage plan", "keyed", "x-api-key: one-key-0123456789abcdefghijklmnopqr\r\n"),
-        ("GET, JWT (HS256, cached token)", "signed", "Authorization: Bearer \(cachedToken)\r\n"),
+    let remember: (MicroBenchmarkGateway, HTTPRequestHead) -> Void = { gateway, head in
+        precondition(gateway.rememberExternalAnswer(lambdaAnswer, authorizer: "lambda", for: head), "the answer was not cached")
+    }
+    let cases: [(name: String, stage: String, header: String, prepare: (MicroBenchmarkGateway, HTTPRequestHead) -> Void)] = [
+        ("plain GET, keep-alive, pooled upstream", "v1", "", { _, _ in }),
+        ("GET, allow-all resource policy", "guard", "", { _, _ in }),
+        ("GET, five-statement resource policy", "police", "", { _, _ in }),
+        ("GET, API key and usage plan", "keyed", "x-api-key: one-key-0123456789abcdefghijklmnopqr\r\n", { _, _ in }),
+        ("GET, JWT (HS256, cached token)", "signed", "Authorization: Bearer \(cachedToken)\r\n", { _, _ in }),
+        ("GET, external authorizer (cached Allow)", "lambda", "Authorization: Bearer \(cachedToken)\r\n", remember),
     ]
     for c in cases {
         var fixture: PlainRequest? = nil
         Benchmark("ProxyConnection: \(c.name)") { benchmark in
-            if fixture == nil { fixture = try! PlainRequest(stage: c.stage, extraHeader: c.header) }
+            if fixture == nil { fixture = try! PlainRequest(stage: c.stage, extraHeader: c.header, prepare: c.prepare) }
             let request = fixture!
             measure(benchmark) { try! request.exchange() }
             // Every exchange went through the one pooled connection: no connect was attempted.
