@@ -43,6 +43,9 @@ public struct AnonymousInvoke: Sendable {
     @usableFromInline let steps: [Step]
     /// The ARN's fixed part the patterns were run over.
     public let arnPrefix: String
+    /// Some statement that can apply has a Condition: without one, `explain` never reads its
+    /// context, and a caller may pass `NoConditions()` instead of building the request's.
+    public let hasConditions: Bool
 
     /// `policy` for the method ARNs that start with `arnPrefix`.
     public init(_ policy: PolicyDocument, arnPrefix: String, action: String = "execute-api:Invoke") {
@@ -55,6 +58,7 @@ public struct AnonymousInvoke: Sendable {
             steps.append(Step(deny: s.effect == .Deny, sid: s.sid, index: i, resources: test, conditions: s.conditions))
         }
         self.steps = steps
+        hasConditions = steps.contains { !$0.conditions.isEmpty }
     }
 
     /// Nil: the statement's resources can match no method ARN of this API.

@@ -107,6 +107,13 @@ extension PolicyContext {
     public func withBytes(of key: ConditionKey, _ body: (UnsafeRawBufferPointer?) -> Bool) -> Bool? { nil }
 }
 
+/// The context of a policy with no conditions (`AnonymousInvoke.hasConditions` false): every
+/// key is absent, and nothing is built per request.
+public struct NoConditions: PolicyContext, Sendable {
+    @inlinable public init() {}
+    @inlinable public func values(for key: ConditionKey) -> ConditionValues { .absent }
+}
+
 /// Condition values given by name: `--context KEY=VALUE` and tests.
 public struct PolicyKeys: PolicyContext, Sendable {
     var byName: [String: [String]] = [:]

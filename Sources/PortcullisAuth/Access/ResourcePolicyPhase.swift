@@ -64,21 +64,30 @@ public final class ResourcePolicyPhase: Sendable {
         // An external authorizer already combined its policy with this resource policy (Table A,
         // `External/ExternalAuthorizer+Decide.swift`): it has the answer's policy, this phase has not.
         if identity?.kind == .external { return .pass }
-        let context = RequestConditions(request: request, identity: identity, clock: clock)
         guard let identity, identity.kind == .iam else {
             // Not an IAM principal: anonymous to policies, and the resource policy must allow.
             guard resource != nil else { return .pass }
             let d: PolicyDecision
             if let anonymous, api === request.api {
-                d = request.withMethodARNSuffix(context) { context, method, path in
-                    anonymous.explain(method: method, path: path, context: context).decision
+                if anonymous.hasConditions {
+                    let context = RequestConditions(request: request, identity: identity, clock: clock)
+                    d = request.withMethodARNSuffix((anonymous, context)) { ac, method, path in
+                        ac.0.explain(method: method, path: path, context: ac.1).decision
+                    }
+                } else {
+                    // No statement has a condition: the request's values are not gathered.
+                    d = request.withMethodARNSuffix(anonymous) { anonymous, method, path in
+                        anonymous.explain(method: method, path: path, context: NoConditions()).decision
+                    }
                 }
             } else {
+                let context = RequestConditions(request: request, identity: identity, clock: clock)
                 d = PolicyEvaluator.evaluate(resourceList, PolicyRequest(principal: nil, action: Self.action, resource: request.methodARN, context: context))
             }
             if case .allowed = d { return .pass }
             return outcome(d, principal: nil, arn: request.methodARN, side: "resource policy")
         }
+        let context = RequestConditions(request: request, identity: identity, clock: clock)
         let arn = request.methodARN
         let principal = identity.principal
         let asked = PolicyRequest(principal: principal, action: Self.action, resource: arn, context: context)

@@ -51,16 +51,17 @@ struct AuthorizerCacheShard {
     }
 
     mutating func lookup(_ key: AuthorizerCache.Key, now: Double, refreshAhead: Double, promise: EventLoopPromise<CallResult>?) -> Found {
-        if let slot = slots[key] {
-            if let e = slot.entry, now < e.expires {
-                let refresh = refreshAhead > 0 && now >= e.expires - refreshAhead && slot.waiters == nil
-                if refresh { slots[key]!.waiters = [] }
+        if let i = slots.index(forKey: key) {
+            // Read in place: copying the slot out retained its answer, waiters and watcher.
+            if let expires = slots.values[i].entry?.expires, now < expires {
+                let refresh = refreshAhead > 0 && now >= expires - refreshAhead && slots.values[i].waiters == nil
+                if refresh { slots.values[i].waiters = [] }
                 counters.hits += 1
-                return .hit(e.answer, refresh: refresh)
+                return .hit(slots.values[i].entry!.answer, refresh: refresh)
             }
             guard let promise else { return .needPromise }
-            if slot.waiters != nil {
-                slots[key]!.waiters!.append(promise)
+            if slots.values[i].waiters != nil {
+                slots.values[i].waiters!.append(promise)
                 counters.coalesced += 1
                 return .joined(watched: watched(key))
             }

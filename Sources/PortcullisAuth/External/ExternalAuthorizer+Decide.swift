@@ -30,7 +30,7 @@ extension ExternalAuthorizer {
     func conclude(_ result: CallResult, _ request: AuthRequest, _ route: RouteAuthPolicy, key: AuthorizerCache.Key?, cached: Bool, _ loop: any EventLoop) -> EventLoopFuture<AuthDecision> {
         switch result {
         case .answer(let a):
-            return decide(a, request, route, key: key, cached: cached, loop).future(on: loop)
+            return decide(a, request, route, key: key, cached: cached, now: clock.now(), loop).future(on: loop)
         case .unauthorized:
             return loop.makeSucceededFuture(.refuse(Refusal(.UNAUTHORIZED, reason: "\(name): the authorizer answered Unauthorized")))
         case .misconfigured(let why):
@@ -43,7 +43,11 @@ extension ExternalAuthorizer {
     /// The answer against this request: allow with the answer's identity, or ACCESS_DENIED.
     /// `key`: the base cache key when a cached policy that misses this method may be asked again
     /// (`on_policy_miss: reauthorize`); nil when it may not.
-    func decide(_ answer: AuthorizerAnswer, _ request: AuthRequest, _ route: RouteAuthPolicy, key: AuthorizerCache.Key?, cached: Bool, _ loop: any EventLoop) -> AuthResult {
+    /// `now`: the clock as the caller read it for this request (one read per request).
+    func decide(
+        _ answer: AuthorizerAnswer, _ request: AuthRequest, _ route: RouteAuthPolicy, key: AuthorizerCache.Key?, cached: Bool, now: Double,
+        _ loop: any EventLoop
+    ) -> AuthResult {
         // Written out only when a path below needs the whole ARN (the general evaluator, a
         // denial's message, a re-ask).
         lazy var arn = request.methodARN
@@ -55,19 +59,29 @@ extension ExternalAuthorizer {
             // key, unlike the REST policy denials of ACCESS_DENIED).
             return .now(.refuse(Refusal(.FORBIDDEN, reason: "\(name): isAuthorized false")))
         case .policy:
-            let context = RequestConditions(request: request, identity: answer.identity, now: Int64(clock.now()))
             if let (api, program) = answer.invoke, api === request.api {
-                identitySide = request.withMethodARNSuffix(context) { context, method, path in
-                    program.explain(method: method, path: path, context: context).decision
+                // The request's condition values only when a statement has conditions (an
+                // authorizer's policy seldom does): building them copies the headers, the
+                // listener's names and the identity.
+                if program.hasConditions {
+                    let context = RequestConditions(request: request, identity: answer.identity, now: Int64(now))
+                    identitySide = request.withMethodARNSuffix((program, context)) { pc, method, path in
+                        pc.0.explain(method: method, path: path, context: pc.1).decision
+                    }
+                } else {
+                    identitySide = request.withMethodARNSuffix(program) { program, method, path in
+                        program.explain(method: method, path: path, context: NoConditions()).decision
+                    }
                 }
             } else {
+                let context = RequestConditions(request: request, identity: answer.identity, now: Int64(now))
                 identitySide = PolicyEvaluator.evaluate(answer.policies, PolicyRequest(principal: nil, action: Self.action, resource: arn, context: context))
             }
         }
         var decision = identitySide
         var resourceSide: PolicyDecision? = nil
         if route.resourcePolicy != nil {
-            let context = RequestConditions(request: request, identity: answer.identity, now: Int64(clock.now()))
+            let context = RequestConditions(request: request, identity: answer.identity, now: Int64(now))
             let r = PolicyEvaluator.evaluate(route.resourcePolicies, PolicyRequest(principal: nil, action: Self.action, resource: arn, context: context))
             resourceSide = r
             // Table A: a Lambda authorizer's policy is in the API's own account.
@@ -89,7 +103,7 @@ extension ExternalAuthorizer {
                 // of its own (single flight; the base entry stays for the methods it allows). The
                 // answer to that question is decided without asking again (`reaskKey: nil`).
                 let methodKey = Self.methodKey(key, methodARN: arn)
-                return ask(cache, key: methodKey, request, route, now: clock.now(), reaskKey: nil, loop)
+                return ask(cache, key: methodKey, request, route, now: now, reaskKey: nil, loop)
             }
             return .now(.refuse(Refusal(.ACCESS_DENIED, message: Self.implicitDeny, reason: "\(name): no statement allows \(arn)" + (cached ? " (cached answer)" : ""))))
         }

@@ -76,8 +76,13 @@ public final class ExternalAuthorizer: Sendable {
     public func evaluate(_ request: AuthRequest, route: RouteAuthPolicy, on loop: any EventLoop) -> AuthResult {
         // API Gateway builds the method ARN for its authorizer and refuses one over 1,600 bytes
         // with 414, before anything else (shared/AWS_SEMANTICS.md §1.3, §1.6).
-        let arnLength = request.withMethodARNSuffix(request.api.arnPrefix.utf8.count) { prefix, method, path in prefix + method.count + path.count }
-        if arnLength > Self.maxMethodARNBytes {
+        // Measured only when a bound says it may be too long: the ARN's path is at most the
+        // request's (or "/"), and the method's name is a literal's count.
+        let prefixLength = request.api.arnPrefix.utf8.count
+        if prefixLength + request.head.method.name.utf8.count + Int(request.head.pathLength) + 1 > Self.maxMethodARNBytes,
+            case let arnLength = request.withMethodARNSuffix(prefixLength, { prefix, method, path in prefix + method.count + path.count }),
+            arnLength > Self.maxMethodARNBytes
+        {
             return .now(.refuse(Refusal(.REQUEST_URI_TOO_LONG, reason: "\(name): method ARN of \(arnLength) bytes, over \(Self.maxMethodARNBytes)")))
         }
         if sources.isEmpty {
@@ -87,24 +92,23 @@ public final class ExternalAuthorizer: Sendable {
             return .later(call(request, route, on: loop).flatMap { self.conclude($0, request, route, key: nil, cached: false, loop) })
         }
         let now = clock.now()
-        // A hit is looked up and decided with a probe of the key (no allocation); a miss keeps
-        // an owned copy for the call. A hit skips the checks below: its key passed them when it
-        // was called for, and the resource policy's explicit Deny still wins in `decide` (Table A).
-        var missed: AuthorizerCache.Key? = nil
-        let hit = withIdentityKey(request, route) { key -> AuthResult? in
-            guard let cache else { return nil }
-            if let (answer, refresh) = cache.fresh(key, now: now) {
-                if refresh { renew(key.owned, request, route, on: loop) }
-                return decide(answer, request, route, key: key, cached: true, loop)
-            }
-            missed = key.owned
-            return nil
-        }
-        guard let hit else {
+        // The key is looked up as a probe (no allocation). The closure captures only `self` and
+        // `now`: one that captured the request and the route copied both (a retain for each of
+        // their references) on every request. A hit skips the checks below: its key passed them
+        // when it was called for, and the resource policy's explicit Deny still wins in
+        // `decide` (Table A).
+        let probe = withIdentityKey(request, route) { key in self.probe(key, now: now) }
+        let missed: AuthorizerCache.Key?
+        switch probe {
+        case nil:
             // API Gateway: 401 without invoking; inside any_of the next alternative gets its turn.
             return .now(.abstain(Refusal(.UNAUTHORIZED, reason: "\(name): identity source absent (\(sourcesText))")))
+        case .hit(let answer, let renewKey, let reaskKey)?:
+            if let renewKey { renew(renewKey, request, route, on: loop) }
+            return decide(answer, request, route, key: reaskKey, cached: true, now: now, loop)
+        case .miss(let key)?:
+            missed = key
         }
-        if let hit { return hit }
         if let validation, (try? validation.regex.wholeMatch(in: token(request, route) ?? "")) == nil {
             return .now(.refuse(Refusal(.UNAUTHORIZED, reason: "\(name): token does not match the validation expression")))
         }
@@ -113,6 +117,22 @@ public final class ExternalAuthorizer: Sendable {
             return .later(call(request, route, on: loop).flatMap { self.conclude($0, request, route, key: nil, cached: false, loop) })
         }
         return ask(cache, key: key, request, route, now: now, reaskKey: key, loop)
+    }
+
+    /// What the cache holds for a request's key (`evaluate`).
+    enum Probe {
+        /// A fresh answer; `renewKey` when it is due for refresh-ahead, `reaskKey` when a policy
+        /// that misses this method may be asked again (`on_policy_miss: reauthorize`). Both are
+        /// owned copies of the key, made only in those cases.
+        case hit(AuthorizerAnswer, renewKey: AuthorizerCache.Key?, reaskKey: AuthorizerCache.Key?)
+        /// Nothing usable (or no cache): the owned key for the call, nil without a cache.
+        case miss(AuthorizerCache.Key?)
+    }
+
+    private func probe(_ key: AuthorizerCache.Key, now: Double) -> Probe {
+        guard let cache else { return .miss(nil) }
+        guard let (answer, refresh) = cache.fresh(key, now: now) else { return .miss(key.owned) }
+        return .hit(answer, renewKey: refresh ? key.owned : nil, reaskKey: onPolicyMiss == .reauthorize ? key.owned : nil)
     }
 
     /// The cache's lookup for `key`: a hit decided at once, or a call led or joined (single
@@ -126,7 +146,7 @@ public final class ExternalAuthorizer: Sendable {
         switch cache.lookup(key, now: now, on: loop) {
         case .hit(let answer, let refresh):
             if refresh { renew(key, request, route, on: loop) }
-            return decide(answer, request, route, key: reaskKey, cached: true, loop)
+            return decide(answer, request, route, key: reaskKey, cached: true, now: now, loop)
         case .join(let future):
             return .later(future.flatMap { self.conclude($0, request, route, key: reaskKey, cached: false, loop) })
         case .lead(let future):
@@ -241,7 +261,12 @@ public final class ExternalAuthorizer: Sendable {
 }
 
 /// The compiled step of one route: the shared authorizer and the route's policy.
-public struct ExternalStep: Sendable {
+///
+/// A class: admission copies a route's step out of its phase list on every request, and a
+/// struct's copy retained the authorizer and each of the policy's arrays and dictionary, the
+/// authorizer through its side table (the registry holds it weakly), which takes the slow path.
+/// A class's copy is one plain retain.
+public final class ExternalStep: Sendable {
     public let authorizer: ExternalAuthorizer
     public let route: RouteAuthPolicy
 

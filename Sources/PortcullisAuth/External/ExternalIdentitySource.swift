@@ -51,9 +51,10 @@ extension ExternalAuthorizer {
         if sources.count == 1, case .header(let name) = sources[0] {
             // The usual case, a token in a header: the key is written from the head's bytes into
             // a buffer on the stack and looked up as a probe; no String, no allocation.
-            return request.head.headers.withFirstValue(named: name) { v -> R? in
-                guard !v.isEmpty else { return nil }
-                let api = request.api
+            // The closures capture the API (one reference), not the request (a copy of it).
+            let api = request.api
+            guard let field = request.head.headers.firstField(named: name), field.valueLength > 0 else { return nil }
+            return request.head.headers.withValue(field) { v in
                 let total = KeyWriter.size(api.id.utf8.count) + KeyWriter.size(api.stage.utf8.count) + KeyWriter.size(v.count)
                 return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: total) { out in
                     var w = KeyWriter(out: out)
@@ -62,7 +63,7 @@ extension ExternalAuthorizer {
                     w.put(v)
                     return AuthorizerCache.Key.probe(UnsafeRawBufferPointer(UnsafeMutableBufferPointer(rebasing: out[..<w.o])), body)
                 }
-            } ?? nil
+            }
         }
         if sources.count == 1 {
             // One identity value of another kind: no list of values.

@@ -106,6 +106,21 @@ public struct HeaderBlock: Sendable {
         return name.withUTF8 { withFirstValue(nameBytes: UnsafeRawBufferPointer($0), body) }
     }
 
+    /// The first field of a header by lower-case name (a config-time string). Not generic: a
+    /// caller in another module that reads the value with `withValue` (inlinable) gets code
+    /// specialized for its result, where the generic `withFirstValue(named:)` instantiated the
+    /// result type's metadata at run time on every call.
+    public func firstField(named lowercasedName: String) -> HeaderField? {
+        var name = lowercasedName
+        return name.withUTF8 { n in
+            let name = UnsafeRawBufferPointer(n)
+            for f in fields where Int(f.nameLength) == name.count {
+                if withName(f, { ASCII.equalsIgnoringCase($0, name) }) { return f }
+            }
+            return nil
+        }
+    }
+
     /// Reads the first value of a header by lower-case name in place, without making a String.
     @inlinable
     public func withFirstValue<R>(named lowercasedName: StaticString, _ body: (UnsafeRawBufferPointer) -> R) -> R? {

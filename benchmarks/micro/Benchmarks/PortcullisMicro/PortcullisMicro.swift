@@ -364,6 +364,9 @@ func connectionBenchmarks() {
         ("GET, five-statement resource policy", "police", "", { _, _ in }),
         ("GET, API key and usage plan", "keyed", "x-api-key: one-key-0123456789abcdefghijklmnopqr\r\n", { _, _ in }),
         ("GET, JWT (HS256, cached token)", "signed", "Authorization: Bearer \(cachedToken)\r\n", { _, _ in }),
+        // The plain route with the external one's Authorization header (which it forwards):
+        // the baseline of external-authorizer.sh, whose plain and cached routes get the same bytes.
+        ("plain GET with an Authorization header", "v1", "Authorization: Bearer \(cachedToken)\r\n", { _, _ in }),
         ("GET, external authorizer (cached Allow)", "lambda", "Authorization: Bearer \(cachedToken)\r\n", remember),
     ]
     for c in cases {
