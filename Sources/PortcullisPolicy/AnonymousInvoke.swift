@@ -46,6 +46,10 @@ public struct AnonymousInvoke: Sendable {
     /// Some statement that can apply has a Condition: without one, `explain` never reads its
     /// context, and a caller may pass `NoConditions()` instead of building the request's.
     public let hasConditions: Bool
+    /// The decision for every method ARN of the API, when no statement that can apply depends on
+    /// the request (each names all the API's resources, none has a condition): an authorizer's
+    /// usual `Allow` on `*`. Nil when `explain` must look at the request.
+    public let constant: (decision: PolicyDecision, statement: Int?)?
 
     /// `policy` for the method ARNs that start with `arnPrefix`.
     public init(_ policy: PolicyDocument, arnPrefix: String, action: String = "execute-api:Invoke") {
@@ -59,6 +63,18 @@ public struct AnonymousInvoke: Sendable {
         }
         self.steps = steps
         hasConditions = steps.contains { !$0.conditions.isEmpty }
+        if !hasConditions, steps.allSatisfy({ if case .always = $0.resources { return true } else { return false } }) {
+            // As `explain` would find it: the first Deny, else the first Allow, else none.
+            if let deny = steps.first(where: \.deny) {
+                constant = (.explicitlyDenied(sid: deny.sid), deny.index)
+            } else if let allow = steps.first {
+                constant = (.allowed(sid: allow.sid), allow.index)
+            } else {
+                constant = (.implicitlyDenied, nil)
+            }
+        } else {
+            constant = nil
+        }
     }
 
     /// Nil: the statement's resources can match no method ARN of this API.

@@ -209,6 +209,25 @@ import Testing
         }
     }
 
+    /// An authorizer's usual answer, Allow on `*`, decides without looking at the request; a
+    /// condition, or a resource naming some methods only, makes it look.
+    @Test func policiesThatIgnoreTheRequestAreConstant() throws {
+        let api = "arn:aws:execute-api:eu-west-1:123456789012:abc"
+        func invoke(_ statements: String) throws -> AnonymousInvoke {
+            AnonymousInvoke(try PolicyDocument.parse(try JSONValue.parse(#"{"Statement": ["# + statements + "]}")), arnPrefix: api + "/demo/")
+        }
+        let allowAll = try invoke(#"{"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": "*"}"#)
+        #expect(allowAll.constant?.decision == .allowed(sid: nil) && !allowAll.hasConditions)
+        let denyAfterAllow = try invoke(#"{"Effect": "Allow", "Action": "*", "Resource": "*"}, {"Sid": "no", "Effect": "Deny", "Action": "execute-api:Invoke", "Resource": "\#(api)/*"}"#)
+        #expect(denyAfterAllow.constant?.decision == .explicitlyDenied(sid: "no") && denyAfterAllow.constant?.statement == 1)
+        let nothing = try invoke(#"{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}"#)
+        #expect(nothing.constant?.decision == .implicitlyDenied)
+        let someMethods = try invoke(#"{"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": "\#(api)/demo/GET/*"}"#)
+        #expect(someMethods.constant == nil)
+        let conditional = try invoke(#"{"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": "*", "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}"#)
+        #expect(conditional.constant == nil && conditional.hasConditions)
+    }
+
     @Test func randomPoliciesDecideAsTheEvaluator() throws {
         var rng = SplitMix(seed: 0xA11)
         let pieces = ["a", "b", "/", "*", "a*", "*/b", "ab/", "?", "p/"]
@@ -236,6 +255,10 @@ import Testing
                             Array(path.utf8).withUnsafeBytes { p in invoke.explain(method: m, path: p, context: PolicyKeys()) }
                         }
                         #expect(got.decision == want.decision && got.statement == want.at?.statement, "\(json) on \(arn)")
+                        // A constant decision, when there is one, is the same for every ARN.
+                        if let constant = invoke.constant {
+                            #expect(constant.decision == want.decision && constant.statement == want.at?.statement, "constant: \(json) on \(arn)")
+                        }
                     }
                 }
             }

@@ -69,7 +69,10 @@ public final class ResourcePolicyPhase: Sendable {
             guard resource != nil else { return .pass }
             let d: PolicyDecision
             if let anonymous, api === request.api {
-                if anonymous.hasConditions {
+                if let constant = anonymous.constant {
+                    // Every statement names all of the API's methods, none has a condition.
+                    d = constant.decision
+                } else if anonymous.hasConditions {
                     let context = RequestConditions(request: request, identity: identity, clock: clock)
                     d = request.withMethodARNSuffix((anonymous, context)) { ac, method, path in
                         ac.0.explain(method: method, path: path, context: ac.1).decision

@@ -63,7 +63,10 @@ extension ExternalAuthorizer {
                 // The request's condition values only when a statement has conditions (an
                 // authorizer's policy seldom does): building them copies the headers, the
                 // listener's names and the identity.
-                if program.hasConditions {
+                if let constant = program.constant {
+                    // Every statement names all of the API's methods, none has a condition.
+                    identitySide = constant.decision
+                } else if program.hasConditions {
                     let context = RequestConditions(request: request, identity: answer.identity, now: Int64(now))
                     identitySide = request.withMethodARNSuffix((program, context)) { pc, method, path in
                         pc.0.explain(method: method, path: path, context: pc.1).decision
