@@ -67,12 +67,16 @@ public struct AuthRequest: Sendable {
         public let account: String
         /// `arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/`, made once per API at load.
         public let arnPrefix: String
+        /// The start of every external-authorizer cache key of this API and stage: `len:id` and
+        /// `len:stage` (`ExternalAuthorizer.withIdentityKey`), made once per API at load.
+        public let cacheKeyPrefix: [UInt8]
         public init(id: String, stage: String, region: String, account: String) {
             self.id = id
             self.stage = stage
             self.region = region
             self.account = account
             arnPrefix = "arn:aws:execute-api:\(region):\(account):\(id)/\(stage.isEmpty ? "$default" : stage)/"
+            cacheKeyPrefix = Array("\(id.utf8.count):\(id)\(stage.utf8.count):\(stage)".utf8)
         }
     }
 

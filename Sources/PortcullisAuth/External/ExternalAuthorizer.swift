@@ -20,6 +20,9 @@ public final class ExternalAuthorizer: Sendable {
     public let kind: ExternalAuthorizerConfig.Kind
     public let url: HTTPURL?
     let sources: [ExternalAuthorizerConfig.IdentitySource]
+    /// The kind the parser records for the one header source (`Authorization`): found by kind,
+    /// without reading names. `.other` for any other name or sources.
+    let headerKind: HeaderKind
     let validation: CompiledRegex?
     let timeout: TimeAmount
     /// nil: `ttl` is 0, every request calls.
@@ -42,6 +45,11 @@ public final class ExternalAuthorizer: Sendable {
         kind = c.kind
         url = HTTPURL(c.url)
         sources = c.identitySources
+        if c.identitySources.count == 1, case .header(let header) = c.identitySources[0] {
+            headerKind = HeaderKind(name: header)
+        } else {
+            headerKind = .other
+        }
         validation = c.validation.flatMap { try? Regex($0) }.map(CompiledRegex.init)
         timeout = TimeAmount(c.timeout)
         let ttl = Self.seconds(c.cache.ttl)
@@ -92,9 +100,9 @@ public final class ExternalAuthorizer: Sendable {
             return .later(call(request, route, on: loop).flatMap { self.conclude($0, request, route, key: nil, cached: false, loop) })
         }
         let now = clock.now()
-        // The key is looked up as a probe (no allocation). The closure captures only `self` and
-        // `now`: one that captured the request and the route copied both (a retain for each of
-        // their references) on every request. A hit skips the checks below: its key passed them
+        // The key is looked up as a probe (no allocation). The closure captures neither the
+        // request nor `self`: capturing the request copied it (a retain for each of its
+        // references), and retaining the authorizer goes through its side table. A hit skips the checks below: its key passed them
         // when it was called for, and the resource policy's explicit Deny still wins in
         // `decide` (Table A).
         let cache = self.cache

@@ -53,15 +53,17 @@ extension ExternalAuthorizer {
             // a buffer on the stack and looked up as a probe; no String, no allocation.
             // The closures capture the API (one reference), not the request (a copy of it).
             let api = request.api
-            guard let field = request.head.headers.firstField(named: name), field.valueLength > 0 else { return nil }
+            let field = headerKind != .other ? request.head.headers.firstField(headerKind) : request.head.headers.firstField(named: name)
+            guard let field, field.valueLength > 0 else { return nil }
             return request.head.headers.withValue(field) { v in
-                let total = KeyWriter.size(api.id.utf8.count) + KeyWriter.size(api.stage.utf8.count) + KeyWriter.size(v.count)
-                return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: total) { out in
-                    var w = KeyWriter(out: out)
-                    w.put(api.id)
-                    w.put(api.stage)
-                    w.put(v)
-                    return AuthorizerCache.Key.probe(UnsafeRawBufferPointer(UnsafeMutableBufferPointer(rebasing: out[..<w.o])), body)
+                // The API id and stage parts were written once, at load (`APIRef.cacheKeyPrefix`).
+                api.cacheKeyPrefix.withUnsafeBytes { prefix in
+                    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: prefix.count + KeyWriter.size(v.count)) { out in
+                        var w = KeyWriter(out: out)
+                        w.put(raw: prefix)
+                        w.put(v)
+                        return AuthorizerCache.Key.probe(UnsafeRawBufferPointer(UnsafeMutableBufferPointer(rebasing: out[..<w.o])), body)
+                    }
                 }
             }
         }
@@ -151,6 +153,12 @@ private struct KeyWriter {
         // and a token is hundreds.
         UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: out[o..<(o + n)])).copyMemory(from: part)
         o += n
+    }
+
+    /// Bytes already in `len:part` form (`APIRef.cacheKeyPrefix`).
+    mutating func put(raw bytes: UnsafeRawBufferPointer) {
+        UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: out[o..<(o + bytes.count)])).copyMemory(from: bytes)
+        o += bytes.count
     }
 
     mutating func put(_ part: String) {

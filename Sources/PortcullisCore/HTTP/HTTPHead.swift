@@ -89,6 +89,14 @@ public struct HeaderBlock: Sendable {
     public func name(_ field: HeaderField) -> String { withName(field) { String(decoding: $0, as: UTF8.self) } }
     public func value(_ field: HeaderField) -> String { withValue(field) { String(decoding: $0, as: UTF8.self) } }
 
+    /// The first field of a recognised kind: a comparison of the kind the parser recorded, no
+    /// bytes read.
+    @inlinable
+    public func firstField(_ kind: HeaderKind) -> HeaderField? {
+        for f in fields where f.kind == kind { return f }
+        return nil
+    }
+
     /// The first value of a header of a recognised kind.
     public func first(_ kind: HeaderKind) -> String? {
         for f in fields where f.kind == kind { return value(f) }

@@ -32,6 +32,12 @@ public enum HeaderKind: UInt8, Sendable {
         }
     }
 
+    /// The kind of a header name given as text (config time): `.other` unless recognised.
+    public init(name: String) {
+        var n = name
+        self = n.withUTF8 { Self.classify(UnsafeRawBufferPointer($0)) }
+    }
+
     /// Classifies a header name by length first, then a case-insensitive byte comparison.
     @inlinable
     static func classify(_ p: UnsafeRawBufferPointer) -> HeaderKind {
