@@ -115,6 +115,26 @@ import Testing
         #expect(a.cache!.counters.hits == 2)
     }
 
+    /// A reload makes new API objects; an answer compiled for the old one still decides per
+    /// method (and, for an Allow on `*`, as the constant) for the same API and stage.
+    @Test func compiledAnswersServeTheSameAPIAfterAReload() throws {
+        func request(_ target: String, reloaded: Bool) -> AuthRequest {
+            var r = JWTFixtures.request([("Authorization", "Bearer t")], target: target)
+            if reloaded { r.api = .init(id: r.api.id, stage: r.api.stage, region: r.api.region, account: r.api.account) }
+            return r
+        }
+        let a = Self.authorizer()
+        #expect(a.remember(Self.policy("Allow", Self.arnPrefix + "GET/x"), for: request("/demo/x", reloaded: false)))
+        #expect(try decide(a, request("/demo/x", reloaded: true)).isAllow)
+        #expect(try decide(a, request("/demo/y", reloaded: true)).refusal?.type == .ACCESS_DENIED)
+        let all = Self.authorizer()
+        #expect(all.remember(Self.policy("Allow", "*"), for: request("/demo/x", reloaded: false)))
+        #expect(try decide(all, request("/demo/y/z", reloaded: true)).isAllow)
+        let none = Self.authorizer()
+        #expect(none.remember(Self.policy("Deny", "*"), for: request("/demo/x", reloaded: false)))
+        #expect(try decide(none, request("/demo/x", reloaded: true)).refusal?.message == "User is not authorized to access this resource with an explicit deny")
+    }
+
     @Test func wildcardPolicyCoversEveryMethod() throws {
         let a = Self.authorizer()
         a.cache!.store(key: Self.key("Bearer t"), answer: Self.policy("Allow", Self.arnPrefix + "*"), now: Self.clock.now)

@@ -25,12 +25,16 @@ public final class AuthorizerAnswer: Sendable {
     /// and stage): a cached hit on that API decides on the method and path bytes, without the
     /// method ARN written out (`AnonymousInvoke`).
     let invoke: (api: AuthRequest.APIRef, program: AnonymousInvoke)?
+    /// `invoke`'s constant decision, when its policy ignores the request (an Allow on `*`):
+    /// read on every cached hit without copying the program out of the tuple.
+    let constantDecision: PolicyDecision?
 
     init(verdict: Verdict, identity: Identity, bytes: Int, invoke: (api: AuthRequest.APIRef, program: AnonymousInvoke)? = nil) {
         self.verdict = verdict
         self.identity = identity
         self.bytes = bytes
         self.invoke = invoke
+        constantDecision = invoke?.program.constant?.decision
         switch verdict {
         case .simple(let ok):
             deniesAll = !ok

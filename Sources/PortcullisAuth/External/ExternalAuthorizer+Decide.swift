@@ -59,14 +59,18 @@ extension ExternalAuthorizer {
             // key, unlike the REST policy denials of ACCESS_DENIED).
             return .now(.refuse(Refusal(.FORBIDDEN, reason: "\(name): isAuthorized false")))
         case .policy:
-            if let (api, program) = answer.invoke, api === request.api {
+            // The program compiled for the API the call was made for serves every API with the
+            // same ARN prefix: after a reload the API is a new object, the cached answers stay.
+            if let api = answer.invoke?.api, api === request.api || api.arnPrefix == request.api.arnPrefix,
+                let constant = answer.constantDecision
+            {
+                // Every statement names all of the API's methods, none has a condition.
+                identitySide = constant
+            } else if let (api, program) = answer.invoke, api === request.api || api.arnPrefix == request.api.arnPrefix {
                 // The request's condition values only when a statement has conditions (an
                 // authorizer's policy seldom does): building them copies the headers, the
                 // listener's names and the identity.
-                if let constant = program.constant {
-                    // Every statement names all of the API's methods, none has a condition.
-                    identitySide = constant.decision
-                } else if program.hasConditions {
+                if program.hasConditions {
                     let context = RequestConditions(request: request, identity: answer.identity, now: Int64(now))
                     identitySide = request.withMethodARNSuffix((program, context)) { pc, method, path in
                         pc.0.explain(method: method, path: path, context: pc.1).decision
