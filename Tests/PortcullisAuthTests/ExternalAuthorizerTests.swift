@@ -115,8 +115,9 @@ import Testing
         #expect(a.cache!.counters.hits == 2)
     }
 
-    /// A reload makes new API objects; an answer compiled for the old one still decides per
-    /// method (and, for an Allow on `*`, as the constant) for the same API and stage.
+    /// A reload makes new API objects; an answer compiled for the old one still decides right
+    /// per method (and, for an Allow on `*`, as the constant) for the same API and stage. (The
+    /// general evaluator would decide the same: this guards the decisions, not the speed.)
     @Test func compiledAnswersServeTheSameAPIAfterAReload() throws {
         func request(_ target: String, reloaded: Bool) -> AuthRequest {
             var r = JWTFixtures.request([("Authorization", "Bearer t")], target: target)

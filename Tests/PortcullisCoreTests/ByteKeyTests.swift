@@ -64,6 +64,36 @@ import Testing
         #expect(buckets.min()! > 0)
     }
 
+    /// With wyhash's public constants XORed into a lane's input, a key carrying the constant
+    /// itself zeroed that lane's product and wiped the bytes it had hashed: keys over 96 bytes
+    /// differing only there collided whatever the seed. The inputs are XORed with per-process
+    /// secrets now; the same keys get different hashes.
+    @Test func aKnownConstantInTheKeyDoesNotWipeALane() {
+        let wyhashP2: UInt64 = 0x8EBC_6AF0_9C88_C6E3
+        var hashes = Set<UInt64>()
+        for i in 0..<256 {
+            var key = [UInt8](repeating: 0x41, count: 165)
+            // Round one's lane-1 word (bytes 16-23) differs; round two's (bytes 64-71) is the constant.
+            key[16] = UInt8(i)
+            withUnsafeBytes(of: wyhashP2.littleEndian) { for (j, b) in $0.enumerated() { key[64 + j] = b } }
+            hashes.insert(key.withUnsafeBytes { FastHash.hash($0, seed: FastHash.processSeed) })
+        }
+        #expect(hashes.count == 256)
+    }
+
+    /// A probe of bytes that are not UTF-8 makes an owned key whose text was repaired: its hash
+    /// is the repaired text's, so owned keys of one text always agree.
+    @Test func anOwnedCopyOfInvalidUTF8HashesItsOwnText() {
+        let bytes: [UInt8] = [0x42, 0xFF, 0x43]
+        bytes.withUnsafeBytes { raw in
+            ByteKey.probe(raw) { probe in
+                let owned = probe.owned
+                #expect(owned == ByteKey(owned.text))
+                #expect(owned.hash == ByteKey(owned.text).hash)
+            }
+        }
+    }
+
     @Test func aProbeEqualsTheOwnedKeyOfTheSameBytes() {
         let owned = ByteKey("3:abc4:demo8:Bearer x")
         var text = "3:abc4:demo8:Bearer x"

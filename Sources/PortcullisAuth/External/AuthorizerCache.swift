@@ -97,7 +97,7 @@ public final class AuthorizerCache: Sendable {
         }
     }
 
-    /// The shard of a key, from the hash it carries (Swift's seeded hash of all its bytes, made
+    /// The shard of a key, from the hash it carries (`FastHash` of all its bytes, made
     /// once per request: a client cannot aim many keys at one shard).
     @inline(__always)
     private func shard(_ key: Key) -> ShardBox {

@@ -20,8 +20,9 @@ public final class ExternalAuthorizer: Sendable {
     public let kind: ExternalAuthorizerConfig.Kind
     public let url: HTTPURL?
     let sources: [ExternalAuthorizerConfig.IdentitySource]
-    /// The kind the parser records for the one header source (`Authorization`): found by kind,
-    /// without reading names. `.other` for any other name or sources.
+    /// The kind the parser records for the one header source when it has one (`Authorization`,
+    /// `Cookie`, ...): the field is found by kind, without reading names. `.other` for a name the
+    /// parser does not classify, or other sources (found by name).
     let headerKind: HeaderKind
     let validation: CompiledRegex?
     let timeout: TimeAmount

@@ -63,11 +63,17 @@ public struct ByteKey: Hashable, @unchecked Sendable, CustomStringConvertible {
     }
 
     /// This key with bytes of its own: itself when it has them, a copy of a probe's otherwise.
+    /// The copy is a String, which repairs bytes that are not UTF-8; its hash is then made again
+    /// from the repaired bytes, so every owned key of one text has one hash (such a probe itself
+    /// never equals the copy: its lookups take the slower owned path, never a wrong entry).
     @inlinable
     public var owned: ByteKey {
         switch storage {
         case .owned: return self
-        case .borrowed(let b): return ByteKey(storage: .owned(String(decoding: b, as: UTF8.self)), hash: hash)
+        case .borrowed(let b):
+            // Hashed again (only a miss, a refresh or a re-ask makes a copy): cheaper than
+            // checking whether the repair changed a byte.
+            return ByteKey(String(decoding: b, as: UTF8.self))
         }
     }
 

@@ -3,15 +3,18 @@
 /// bits, the construction of the wyhash family that Go's and Zig's hash maps use.
 ///
 /// Not a cryptographic hash and not a MAC. What the tables need is that a client who does not
-/// know the seed cannot make many keys share a bucket; the seed is random per process
-/// (`processSeed`), and every byte of the key goes through the multiplies. Equality is always
+/// know the process's secrets cannot make many keys share a bucket. Every input word is XORed
+/// with a secret before it is multiplied: with public constants there (wyhash's own), a client
+/// could send the constant itself, make one factor zero and wipe what the lane had hashed, so
+/// that keys differing in those bytes collide for every seed. The secrets and the seed are
+/// random per process; every byte of the key goes through the multiplies. Equality is always
 /// checked on the bytes themselves, so a collision costs a comparison, never a wrong entry.
 public enum FastHash {
-    /// Odd 64-bit constants with balanced bits (the secret of the mix).
-    @usableFromInline static let p0: UInt64 = 0xA076_1D64_78BD_642F
-    @usableFromInline static let p1: UInt64 = 0xE703_7ED1_A0B4_28DB
-    @usableFromInline static let p2: UInt64 = 0x8EBC_6AF0_9C88_C6E3
-    @usableFromInline static let p3: UInt64 = 0x5899_65CC_7537_4CC3
+    /// Four random odd words, drawn once per process from the system's random source.
+    @usableFromInline static let secrets: (UInt64, UInt64, UInt64, UInt64) = {
+        var g = SystemRandomNumberGenerator()
+        return (g.next() | 1, g.next() | 1, g.next() | 1, g.next() | 1)
+    }()
 
     /// Drawn once per process from the system's random source.
     public static let processSeed = UInt64.random(in: .min ... .max)
@@ -35,8 +38,9 @@ public enum FastHash {
 
     @inlinable
     public static func hash(_ p: UnsafeRawBufferPointer, seed: UInt64) -> UInt64 {
+        let (s0, s1, s2, s3) = secrets
         let n = p.count
-        var state = seed ^ mix(seed ^ p0, p1)
+        var state = seed ^ mix(seed ^ s0, s1)
         var a: UInt64
         var b: UInt64
         if n <= 16 {
@@ -60,16 +64,16 @@ public enum FastHash {
                 var lane1 = state
                 var lane2 = state
                 repeat {
-                    state = mix(word(p, offset) ^ p1, word(p, offset + 8) ^ state)
-                    lane1 = mix(word(p, offset + 16) ^ p2, word(p, offset + 24) ^ lane1)
-                    lane2 = mix(word(p, offset + 32) ^ p3, word(p, offset + 40) ^ lane2)
+                    state = mix(word(p, offset) ^ s1, word(p, offset + 8) ^ state)
+                    lane1 = mix(word(p, offset + 16) ^ s2, word(p, offset + 24) ^ lane1)
+                    lane2 = mix(word(p, offset + 32) ^ s3, word(p, offset + 40) ^ lane2)
                     offset += 48
                     rest -= 48
                 } while rest > 48
                 state ^= lane1 ^ lane2
             }
             while rest > 16 {
-                state = mix(word(p, offset) ^ p1, word(p, offset + 8) ^ state)
+                state = mix(word(p, offset) ^ s1, word(p, offset + 8) ^ state)
                 offset += 16
                 rest -= 16
             }
@@ -77,9 +81,9 @@ public enum FastHash {
             a = word(p, n - 16)
             b = word(p, n - 8)
         }
-        a ^= p1
+        a ^= s1
         b ^= state
         let (high, low) = a.multipliedFullWidth(by: b)
-        return mix(low ^ p0 ^ UInt64(n), high ^ p1)
+        return mix(low ^ s0 ^ UInt64(n), high ^ s1)
     }
 }

@@ -12,10 +12,11 @@ public struct JWTClock: Sendable {
         self.now = now
     }
 
-    /// The kernel's coarse wall clock: it advances once a tick (1 to 4 ms) and reads without
-    /// touching the clock source, a few nanoseconds where `CLOCK_REALTIME` took 25-30 on this
-    /// VM, once per cached JWT or external-authorizer answer. What it times counts seconds
-    /// (expiry, TTLs, skew, quota periods).
+    /// The kernel's coarse wall clock: it advances once a tick (1 to 10 ms, by the kernel's HZ)
+    /// and reads without touching the clock source, a few nanoseconds where `CLOCK_REALTIME`
+    /// took 25-30 on this VM, once per cached JWT or external-authorizer answer. What it times
+    /// counts seconds (expiry, TTLs, skew, quota periods); the one millisecond figure, an
+    /// authorizer event's `requestTimeEpoch`, is then within a tick.
     public static let system = JWTClock {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME_COARSE, &ts)
