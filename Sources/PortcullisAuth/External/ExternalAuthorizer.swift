@@ -103,9 +103,9 @@ public final class ExternalAuthorizer: Sendable {
         let now = clock.now()
         // The key is looked up as a probe (no allocation). The closure captures neither the
         // request nor `self`: capturing the request copied it (a retain for each of its
-        // references), and retaining the authorizer goes through its side table. A hit skips the checks below: its key passed them
-        // when it was called for, and the resource policy's explicit Deny still wins in
-        // `decide` (Table A).
+        // references), and retaining the authorizer goes through its side table. A hit skips the
+        // checks below: its key passed them when it was called for, and the resource policy's
+        // explicit Deny still wins in `decide` (Table A).
         let cache = self.cache
         let reauthorize = onPolicyMiss == .reauthorize
         let probe = withIdentityKey(request, route) { key in Self.probe(key, cache, reauthorize: reauthorize, now: now) }
