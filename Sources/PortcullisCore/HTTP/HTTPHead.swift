@@ -99,47 +99,42 @@ public struct HeaderBlock: Sendable {
 
     /// The first value of a header of a recognised kind.
     public func first(_ kind: HeaderKind) -> String? {
-        for f in fields where f.kind == kind { return value(f) }
-        return nil
+        firstField(kind).map(value)
     }
 
     /// The first value of a header by lower-case name (a config-time string).
     public func first(named lowercasedName: String) -> String? {
-        withFirstValue(named: lowercasedName) { String(decoding: $0, as: UTF8.self) }
+        firstField(named: lowercasedName).map(value)
     }
 
     /// Reads the first value of a header by lower-case name (a config-time string) in place.
+    /// Inlinable around the non-generic lookup, so a caller reads the value in code specialized
+    /// for its result: the generic lookup instantiated the result type's metadata at run time
+    /// on every call.
+    @inlinable
     public func withFirstValue<R>(named lowercasedName: String, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
-        var name = lowercasedName
-        return name.withUTF8 { withFirstValue(nameBytes: UnsafeRawBufferPointer($0), body) }
-    }
-
-    /// The first field of a header by lower-case name (a config-time string). Not generic: a
-    /// caller in another module that reads the value with `withValue` (inlinable) gets code
-    /// specialized for its result, where the generic `withFirstValue(named:)` instantiated the
-    /// result type's metadata at run time on every call.
-    public func firstField(named lowercasedName: String) -> HeaderField? {
-        var name = lowercasedName
-        return name.withUTF8 { n in
-            let name = UnsafeRawBufferPointer(n)
-            for f in fields where Int(f.nameLength) == name.count {
-                if withName(f, { ASCII.equalsIgnoringCase($0, name) }) { return f }
-            }
-            return nil
-        }
+        firstField(named: lowercasedName).map { withValue($0, body) }
     }
 
     /// Reads the first value of a header by lower-case name in place, without making a String.
     @inlinable
     public func withFirstValue<R>(named lowercasedName: StaticString, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
-        withFirstValue(nameBytes: UnsafeRawBufferPointer(start: lowercasedName.utf8Start, count: lowercasedName.utf8CodeUnitCount), body)
+        firstField(nameBytes: UnsafeRawBufferPointer(start: lowercasedName.utf8Start, count: lowercasedName.utf8CodeUnitCount))
+            .map { withValue($0, body) }
     }
 
-    /// The one lookup both name forms use: fields of the name's length, compared ignoring case.
-    @inlinable @usableFromInline
-    func withFirstValue<R>(nameBytes name: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
+    /// The first field of a header by lower-case name (a config-time string).
+    public func firstField(named lowercasedName: String) -> HeaderField? {
+        var name = lowercasedName
+        return name.withUTF8 { firstField(nameBytes: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// The one lookup every name form uses: fields of the name's length, compared ignoring case.
+    /// Not generic: no type metadata to find per call, inlined or not.
+    @inlinable
+    func firstField(nameBytes name: UnsafeRawBufferPointer) -> HeaderField? {
         for f in fields where Int(f.nameLength) == name.count {
-            if withName(f, { ASCII.equalsIgnoringCase($0, name) }) { return withValue(f, body) }
+            if withName(f, { ASCII.equalsIgnoringCase($0, name) }) { return f }
         }
         return nil
     }
